@@ -1,0 +1,105 @@
+/* test_core.c -- C tests of src/core, no Lua: the particle-operation loops
+ * against a plain reference loop, segment gaps, the pool and the accounting.
+ * Prints TAP-like lines and "N passed, N failed". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nyto_core.h"
+
+static int passed, failed;
+#define CHECK(cond, name)                                   \
+  do {                                                      \
+    if (cond) {                                             \
+      passed++;                                             \
+      printf("ok %d - %s\n", passed + failed, name);        \
+    } else {                                                \
+      failed++;                                             \
+      printf("not ok %d - %s\n", passed + failed, name);    \
+    }                                                       \
+  } while (0)
+
+int main(void) {
+  enum { N = 1000 };
+  float a[N], b[N], d[N], ref[N];
+  for (int i = 0; i < N; i++) {
+    a[i] = (float)(i % 17) * 0.25f - 1.0f;
+    b[i] = (float)(i % 13) * 0.5f + 0.5f;
+  }
+  nyto_seg segs[2] = {{10, 100}, {500, 400}};
+  /* scalar ops over segments; outside the segments dst is untouched */
+  int ops[] = {NYTO_ADD, NYTO_SUB, NYTO_MUL, NYTO_DIV, NYTO_RSUB, NYTO_RDIV};
+  for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    for (int i = 0; i < N; i++) d[i] = ref[i] = -7.0f;
+    nyto_kernel_scalar(NT_FLOAT32, d, a, 3.0, ops[k], segs, 2);
+    for (int s = 0; s < 2; s++)
+      for (int64_t i = segs[s].off; i < segs[s].off + segs[s].len; i++) {
+        float x = a[i];
+        switch (ops[k]) {
+          case NYTO_ADD: ref[i] = x + 3; break;
+          case NYTO_SUB: ref[i] = x - 3; break;
+          case NYTO_MUL: ref[i] = x * 3; break;
+          case NYTO_DIV: ref[i] = x / 3; break;
+          case NYTO_RSUB: ref[i] = 3 - x; break;
+          case NYTO_RDIV: ref[i] = 3 / x; break;
+        }
+      }
+    CHECK(memcmp(d, ref, sizeof d) == 0, "scalar kernel matches the reference loop");
+  }
+  /* in place */
+  memcpy(d, a, sizeof d);
+  nyto_kernel_scalar(NT_FLOAT32, d, d, 2.0, NYTO_MUL, segs, 2);
+  int okip = 1;
+  for (int i = 0; i < N; i++) {
+    int in = (i >= 10 && i < 110) || (i >= 500 && i < 900);
+    if (d[i] != (in ? a[i] * 2 : a[i])) okip = 0;
+  }
+  CHECK(okip, "in-place scalar kernel touches only the segments");
+  /* binary */
+  nyto_kernel_binary(NT_FLOAT32, d, a, b, NYTO_SUB, segs, 2);
+  int okb = 1;
+  for (int64_t i = 10; i < 110; i++) okb &= d[i] == a[i] - b[i];
+  CHECK(okb, "binary kernel a - b");
+  /* affine, double */
+  double x[4] = {1, 2, 3, 4}, y[4];
+  nyto_seg all = {0, 4};
+  nyto_kernel_affine(NT_FLOAT64, y, x, 0.5, 10, &all, 1);
+  CHECK(y[0] == 10.5 && y[3] == 12.0, "affine kernel 0.5*x + 10");
+  /* pool: a released buffer serves the next request of the same size */
+  nt_tensor *t1, *t2;
+  nyto_stats s0, s1;
+  nyto_stats_get(&s0);
+  CHECK(nyto_buffer_acquire(NT_FLOAT32, 4096, &t1) == 0, "acquire a buffer");
+  void *p1 = nt_data(t1);
+  nyto_buffer_release(t1);
+  CHECK(nyto_buffer_acquire(NT_FLOAT32, 4096, &t2) == 0, "acquire again");
+  nyto_stats_get(&s1);
+  CHECK(nt_data(t2) == p1 && s1.pool_hits == s0.pool_hits + 1, "the pool reuses a released buffer");
+  /* accounting: a view of a counted storage costs nothing */
+  int64_t added = nyto_track(t2);
+  nt_tensor *v;
+  int64_t sz[1] = {16};
+  nt_view_of(t2, 8, sz, 1, 0, &v);
+  int64_t added2 = nyto_track(v);
+  CHECK(added == 4096 * 4 && added2 == 0, "tensor_bytes counts each storage once");
+  nyto_untrack(v);
+  nyto_untrack(t2);
+  nyto_stats_get(&s1);
+  CHECK(s1.tensor_bytes == s0.tensor_bytes, "untracking returns the bytes");
+  /* a buffer whose storage is still shared by a view is not reused */
+  nyto_buffer_release(t2);
+  nt_tensor *t3;
+  nyto_buffer_acquire(NT_FLOAT32, 4096, &t3);
+  CHECK(nt_data(t3) != p1, "a buffer still viewed by a tensor is not handed out again");
+  nt_free(v);
+  nyto_buffer_release(t3);
+  nyto_pool_clear();
+  /* gzip reading: a missing file is an error with the path */
+  char err[256];
+  size_t len;
+  CHECK(nyto_read_file("/nonexistent/x.gz", &len, err, sizeof err) == NULL && strstr(err, "/nonexistent/x.gz"),
+        "a missing file names its path");
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}

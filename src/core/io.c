@@ -1,0 +1,58 @@
+/* io.c -- whole-file reads, gunzipped with zlib when the file is gzip. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "nyto_core.h"
+
+unsigned char *nyto_read_file(const char *path, size_t *len, char *err, size_t errlen) {
+  gzFile f = gzopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno ? errno : ENOENT));
+    return NULL;
+  }
+  size_t cap = 1 << 20, n = 0;
+  unsigned char *buf = malloc(cap);
+  if (!buf) {
+    gzclose(f);
+    snprintf(err, errlen, "out of memory reading %s", path);
+    return NULL;
+  }
+  for (;;) {
+    if (n == cap) {
+      unsigned char *nb = cap > ((size_t)1 << 31) ? NULL : realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        gzclose(f);
+        snprintf(err, errlen, "%s is too large to read", path);
+        return NULL;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    int r = gzread(f, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
+    if (r < 0) {
+      int code;
+      const char *m = gzerror(f, &code);
+      snprintf(err, errlen, "%s is corrupt or truncated (%s)", path, m ? m : "read error");
+      free(buf);
+      gzclose(f);
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  /* gzread reports a truncated stream only through gzerror */
+  int code = Z_OK;
+  gzerror(f, &code);
+  gzclose(f);
+  if (code != Z_OK && code != Z_STREAM_END) {
+    snprintf(err, errlen, "%s is corrupt or truncated", path);
+    free(buf);
+    return NULL;
+  }
+  *len = n;
+  return buf;
+}

@@ -1,0 +1,63 @@
+/* nyto_core.h -- the C11 core: flat particle storage, the particle-operation
+ * loops, the buffer pool and memory statistics.  No Lua here: a host can test
+ * and drive it without a lua_State. */
+#ifndef NYTO_CORE_H
+#define NYTO_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nt.h"
+
+/* ---- memory statistics: each storage is counted once ---- */
+typedef struct nyto_stats {
+  int64_t particles;        /* live flat particle buffers */
+  int64_t tensors;          /* live tensor handles owned by the binding */
+  int64_t tensor_bytes;     /* bytes of the distinct storages those handles reach */
+  int64_t peak_tensor_bytes;
+  int64_t pool_buffers;     /* released buffers kept for reuse */
+  int64_t pool_bytes;
+  int64_t pool_hits;
+  int64_t pool_misses;
+} nyto_stats;
+
+void nyto_stats_get(nyto_stats *s);
+void nyto_stats_reset_peak(void);
+/* Account a handle: returns the number of bytes newly reached (0 for a view of
+ * a storage already counted). */
+int64_t nyto_track(const nt_tensor *t);
+void nyto_untrack(const nt_tensor *t);
+
+/* ---- flat storage ----
+ * A particle's parameters of one dtype live in one contiguous buffer; a
+ * segment list names the operational ranges [off, off+len) in elements. */
+typedef struct nyto_seg {
+  int64_t off, len;
+} nyto_seg;
+
+/* Take a buffer of n elements of dtype from the pool or libtorch. */
+int nyto_buffer_acquire(int dtype, int64_t n, nt_tensor **out);
+/* Give a buffer back: pooled when nothing else shares its storage. */
+void nyto_buffer_release(nt_tensor *buf);
+void nyto_pool_set_limit(int64_t max_buffers, int64_t max_bytes);
+void nyto_pool_clear(void);
+
+/* The particle-operation kernels: one pass over the operational segments.
+ * dst may equal a or b (in place).  Elements outside the segments are copied
+ * from a when copy_rest is set (dst != a). */
+enum nyto_binop { NYTO_ADD, NYTO_SUB, NYTO_MUL, NYTO_DIV, NYTO_POW, NYTO_RSUB, NYTO_RDIV, NYTO_RPOW };
+/* dst = op(a, s) with a number s (NYTO_R* : op(s, a)) */
+void nyto_kernel_scalar(int dtype, void *dst, const void *a, double s, int op, const nyto_seg *segs, int nseg);
+/* dst = a * x + y  (one fused pass: the affine step of a chain) */
+void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg);
+/* dst = op(a, b) elementwise */
+void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg);
+/* dst = -a */
+void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
+
+/* ---- gzip ---- */
+/* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer
+ * (caller frees) and its length, or NULL with a message in err. */
+unsigned char *nyto_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
+#endif

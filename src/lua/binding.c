@@ -1,0 +1,198 @@
+/* binding.c -- the Lua binding of nyto's C core: one translation unit (after
+ * luv), so every helper stays static.  tensor.c binds nyto.Tensor and the op
+ * table of ops.def; particle.c binds flat particle buffers and their loops.
+ *
+ * Rules (ARCHITECTURE.md): the binding creates a userdata empty, with its
+ * metatable, before the resource it will own exists; it raises only after
+ * every C resource of the call is released or owned by a userdata. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nt.h"
+#include "nyto.h"
+#include "nyto_core.h"
+
+#ifndef NYTO_VERSION
+#define NYTO_VERSION "0.0.0"
+#endif
+
+/* Raise a message that starts with "nyto: " (API.md): like luaL_error, but
+ * without the position prefix, so the message is exactly what it says. */
+static int nyto_error(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
+}
+
+/* Raise "nyto: bad argument #i to 'fn' (msg)". */
+static int nyto_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
+  return nyto_error(L, "nyto: bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+/* GC pacing (ARCHITECTURE invariant 6): tensor bytes are invisible to Lua's
+ * allocator, so every byte a handle newly reaches is reported to the
+ * collector as debt.  Small allocations are batched. */
+static int64_t gc_pending;
+static void nyto_gc_pace(lua_State *L, int64_t bytes) {
+  if (bytes <= 0) return;
+  gc_pending += bytes;
+  if (gc_pending >= (64 << 10)) {
+    int kb = (int)(gc_pending >> 10);
+    gc_pending &= 1023;
+    lua_gc(L, LUA_GCSTEP, kb);
+  }
+}
+
+#include "tensor.c"
+#include "particle.c"
+
+static int l_stats(lua_State *L) {
+  nyto_stats s;
+  nyto_stats_get(&s);
+  lua_createtable(L, 0, 8);
+#define F(name) (lua_pushinteger(L, s.name), lua_setfield(L, -2, #name))
+  F(particles);
+  F(tensors);
+  F(tensor_bytes);
+  F(peak_tensor_bytes);
+  F(pool_buffers);
+  F(pool_bytes);
+  F(pool_hits);
+  F(pool_misses);
+#undef F
+  return 1;
+}
+
+static int l_reset_peak(lua_State *L) {
+  nyto_stats_reset_peak();
+  return 0;
+}
+
+static int l_pool_limit(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer bytes = luaL_optinteger(L, 2, (lua_Integer)256 << 20);
+  nyto_pool_set_limit(n, bytes);
+  return 0;
+}
+
+static int l_manual_seed(lua_State *L) {
+  if (!lua_isinteger(L, 1)) {
+    if (lua_type(L, 1) != LUA_TNUMBER) return nyto_argerror(L, 1, "manual_seed", "integer expected");
+    return nyto_argerror(L, 1, "manual_seed", "seed must be an integer");
+  }
+  nt_manual_seed((uint64_t)lua_tointeger(L, 1));
+  return 0;
+}
+
+static int l_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, nt_grad_enabled());
+  return 1;
+}
+
+static int l_set_grad_enabled(lua_State *L) {
+  nt_set_grad_enabled(lua_toboolean(L, 1));
+  return 0;
+}
+
+static int l_num_threads(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1) return nyto_argerror(L, 1, "num_threads", "must be at least 1");
+    nt_set_num_threads((int)n);
+  }
+  lua_pushinteger(L, nt_get_num_threads());
+  return 1;
+}
+
+/* core.read_file(path) -> string | nil, message  (gunzips gzip files) */
+static int l_read_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char err[512];
+  size_t n = 0;
+  unsigned char *buf = nyto_read_file(path, &n, err, sizeof err);
+  if (!buf) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  /* lua_pushlstring may raise on memory: hand the buffer to a box first */
+  unsigned char **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = buf;
+  lua_pushlstring(L, (const char *)buf, n);
+  free(buf);
+  *box = NULL;
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"stats", l_stats},
+    {"reset_peak", l_reset_peak},
+    {"pool_limit", l_pool_limit},
+    {"manual_seed", l_manual_seed},
+    {"grad_enabled", l_grad_enabled},
+    {"set_grad_enabled", l_set_grad_enabled},
+    {"num_threads", l_num_threads},
+    {"read_file", l_read_file},
+    {NULL, NULL}};
+
+int luaopen_nyto_core(lua_State *L) {
+  luaL_checkversion(L);
+  lua_newtable(L);
+  luaL_setfuncs(L, core_funcs, 0);
+  tensor_open(L);
+  particle_open(L);
+  lua_pushstring(L, NYTO_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pushstring(L, NYTO_LUA_DIR);
+  lua_setfield(L, -2, "lua_dir");
+  return 1;
+}
+
+const char *nyto_version(void) { return NYTO_VERSION; }
+
+int64_t nyto_tensor_bytes(void) {
+  nyto_stats s;
+  nyto_stats_get(&s);
+  return s.tensor_bytes;
+}
+
+int64_t nyto_peak_tensor_bytes(void) {
+  nyto_stats s;
+  nyto_stats_get(&s);
+  return s.peak_tensor_bytes;
+}
+
+/* Embedding: preload the core, extend package.path with nyto's Lua files
+ * (NYTO_LUA_PATH overrides the built-in source tree), require "nyto". */
+static int nyto_open_k(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_nyto_core);
+  lua_setfield(L, -2, "nyto.core");
+  lua_pop(L, 1);
+  lua_getglobal(L, "package");
+  if (lua_istable(L, -1)) {
+    const char *dir = getenv("NYTO_LUA_PATH");
+    if (!dir || !*dir) dir = NYTO_LUA_DIR;
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "nyto");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int nyto_open(lua_State *L) {
+  lua_pushcfunction(L, nyto_open_k);
+  return lua_pcall(L, 0, 1, 0);
+}

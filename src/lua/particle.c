@@ -1,0 +1,302 @@
+/* particle.c -- nyto.Buffer (one particle's flat parameter storage of one
+ * dtype) and nyto.Segments (the operational ranges of a species version),
+ * with the particle-operation loops of src/core.  Included by binding.c. */
+
+#define BUFFER_MT "nyto.Buffer"
+#define SEGS_MT "nyto.Segments"
+
+typedef struct LBuffer {
+  nt_tensor *t; /* 1-d, contiguous */
+  void *data;
+  int64_t n;
+  int dtype;
+} LBuffer;
+
+typedef struct LSegs {
+  int nseg;
+  int64_t total; /* elements covered */
+  nyto_seg segs[];
+} LSegs;
+
+static LBuffer *buffer_check(lua_State *L, int i, const char *fname) {
+  LBuffer *b = luaL_testudata(L, i, BUFFER_MT);
+  if (!b) nyto_argerror(L, i, fname, lua_pushfstring(L, "Buffer expected, got %s", luaL_typename(L, i)));
+  if (!b->t) nyto_error(L, "nyto: attempt to use a freed particle");
+  return b;
+}
+
+static LBuffer *buffer_newud(lua_State *L) {
+  LBuffer *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, BUFFER_MT);
+  return b;
+}
+
+static void buffer_fill(lua_State *L, LBuffer *b, int dtype, int64_t n) {
+  nt_tensor *t;
+  if (nyto_buffer_acquire(dtype, n, &t) != 0) nyto_error(L, "nyto: cannot allocate a particle buffer: %s", nt_error());
+  b->t = t;
+  b->data = nt_data(t);
+  b->n = n;
+  b->dtype = dtype;
+  nyto_gc_pace(L, nyto_track(t) > 0 ? n * (dtype == NT_FLOAT64 ? 8 : 4) : n * (dtype == NT_FLOAT64 ? 8 : 4));
+}
+
+static int b_gc(lua_State *L) {
+  LBuffer *b = luaL_checkudata(L, 1, BUFFER_MT);
+  if (b->t) {
+    nyto_untrack(b->t);
+    nyto_buffer_release(b->t);
+    b->t = NULL;
+    b->data = NULL;
+  }
+  return 0;
+}
+
+/* core.buffer(dtype, n) */
+static int l_buffer(lua_State *L) {
+  int dtype = check_dtype(L, 1, "buffer");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  if (dtype != NT_FLOAT32 && dtype != NT_FLOAT64) return nyto_argerror(L, 1, "buffer", "particle buffers are float32 or float64");
+  if (n < 0) return nyto_argerror(L, 2, "buffer", "size must be non-negative");
+  LBuffer *b = buffer_newud(L);
+  buffer_fill(L, b, dtype, n);
+  if (n > 0) memset(b->data, 0, (size_t)n * (dtype == NT_FLOAT64 ? 8 : 4));
+  return 1;
+}
+
+static int b_numel(lua_State *L) {
+  lua_pushinteger(L, buffer_check(L, 1, "numel")->n);
+  return 1;
+}
+
+static int b_dtype(lua_State *L) {
+  lua_pushstring(L, dtype_names[buffer_check(L, 1, "dtype")->dtype]);
+  return 1;
+}
+
+/* buf:tensor(): a 1-d Tensor sharing the buffer */
+static int b_tensor(lua_State *L) {
+  LBuffer *b = buffer_check(L, 1, "tensor");
+  LTensor *u = tensor_newud(L);
+  nt_tensor *t;
+  int64_t sz[1] = {b->n};
+  if (nt_view_of(b->t, 0, sz, 1, 0, &t) != 0) return tensor_fail(L, "tensor");
+  tensor_own(L, u, t);
+  return 1;
+}
+
+/* core.segments{off1, len1, off2, len2, ...} (0-based element ranges) */
+static int l_segments(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)lua_rawlen(L, 1);
+  if (n % 2) return nyto_argerror(L, 1, "segments", "pairs of offset and length expected");
+  LSegs *s = lua_newuserdatauv(L, sizeof(LSegs) + sizeof(nyto_seg) * (size_t)(n / 2), 0);
+  s->nseg = 0;
+  s->total = 0;
+  luaL_setmetatable(L, SEGS_MT);
+  int64_t prev_end = 0;
+  for (int i = 0; i < n / 2; i++) {
+    lua_rawgeti(L, 1, 2 * i + 1);
+    lua_rawgeti(L, 1, 2 * i + 2);
+    int64_t off = lua_tointeger(L, -2), len = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (off < prev_end || len < 0) return nyto_argerror(L, 1, "segments", "ranges must be sorted and disjoint");
+    if (len == 0) continue;
+    /* merge adjacent ranges: fewer, longer loops */
+    if (s->nseg > 0 && off == prev_end) s->segs[s->nseg - 1].len += len;
+    else s->segs[s->nseg++] = (nyto_seg){off, len};
+    s->total += len;
+    prev_end = off + len;
+  }
+  return 1;
+}
+
+static LSegs *segs_check(lua_State *L, int i, LBuffer *b, const char *fname) {
+  LSegs *s = luaL_checkudata(L, i, SEGS_MT);
+  if (s->nseg > 0) {
+    nyto_seg last = s->segs[s->nseg - 1];
+    if (last.off + last.len > b->n) nyto_argerror(L, i, fname, "segments exceed the buffer");
+  }
+  return s;
+}
+
+static int segs_count(lua_State *L) {
+  LSegs *s = luaL_checkudata(L, 1, SEGS_MT);
+  lua_pushinteger(L, s->nseg);
+  lua_pushinteger(L, s->total);
+  return 2;
+}
+
+/* Copy what lies outside the segments from src to dst. */
+static void copy_gaps(LBuffer *dst, const LBuffer *src, const LSegs *s) {
+  int64_t pos = 0;
+  for (int k = 0; k < s->nseg; k++) {
+    if (s->segs[k].off > pos) nyto_kernel_copy(dst->dtype, dst->data, src->data, pos, s->segs[k].off - pos);
+    pos = s->segs[k].off + s->segs[k].len;
+  }
+  if (pos < src->n) nyto_kernel_copy(dst->dtype, dst->data, src->data, pos, src->n - pos);
+}
+
+/* Destination: the buffer at arg i (in place) or a new one like src. */
+static LBuffer *dest_for(lua_State *L, int i, LBuffer *src, LSegs *s, int *fresh) {
+  if (!lua_isnoneornil(L, i)) {
+    LBuffer *d = buffer_check(L, i, "particle operation");
+    if (d->n != src->n || d->dtype != src->dtype) nyto_argerror(L, i, "particle operation", "buffer of another layout");
+    lua_pushvalue(L, i);
+    *fresh = 0;
+    return d;
+  }
+  LBuffer *d = buffer_newud(L);
+  buffer_fill(L, d, src->dtype, src->n);
+  *fresh = 1;
+  return d;
+}
+
+/* core.pscalar(src, s, op, segs [, dst]) -> dst */
+static int l_pscalar(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "particle operation");
+  double v = luaL_checknumber(L, 2);
+  int op = (int)luaL_checkinteger(L, 3);
+  LSegs *s = segs_check(L, 4, a, "particle operation");
+  int fresh;
+  LBuffer *d = dest_for(L, 5, a, s, &fresh);
+  if (fresh) copy_gaps(d, a, s);
+  nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+  return 1;
+}
+
+/* core.paffine(src, mul, add, segs [, dst]) -> dst = src*mul + add */
+static int l_paffine(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "particle operation");
+  double m = luaL_checknumber(L, 2), c = luaL_checknumber(L, 3);
+  LSegs *s = segs_check(L, 4, a, "particle operation");
+  int fresh;
+  LBuffer *d = dest_for(L, 5, a, s, &fresh);
+  if (fresh) copy_gaps(d, a, s);
+  nyto_kernel_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
+  return 1;
+}
+
+/* core.pbinary(a, b, op, segs [, dst]) -> dst */
+static int l_pbinary(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "particle operation");
+  LBuffer *b = buffer_check(L, 2, "particle operation");
+  int op = (int)luaL_checkinteger(L, 3);
+  if (a->n != b->n || a->dtype != b->dtype) return nyto_argerror(L, 2, "particle operation", "particles of different layouts");
+  LSegs *s = segs_check(L, 4, a, "particle operation");
+  int fresh;
+  LBuffer *d = dest_for(L, 5, a, s, &fresh);
+  if (fresh) copy_gaps(d, a, s);
+  nyto_kernel_binary(a->dtype, d->data, a->data, b->data, op, s->segs, s->nseg);
+  return 1;
+}
+
+/* core.pclone(src) -> a copy */
+static int l_pclone(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "clone");
+  LBuffer *d = buffer_newud(L);
+  buffer_fill(L, d, a->dtype, a->n);
+  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  return 1;
+}
+
+/* core.pcopy(dst, src, segs): copy src's segments into dst */
+static int l_pcopy(lua_State *L) {
+  LBuffer *d = buffer_check(L, 1, "copy");
+  LBuffer *a = buffer_check(L, 2, "copy");
+  if (a->n != d->n || a->dtype != d->dtype) return nyto_argerror(L, 2, "copy", "particles of different layouts");
+  LSegs *s = segs_check(L, 3, a, "copy");
+  for (int k = 0; k < s->nseg; k++) nyto_kernel_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.prandom(src, kind, segs) -> new buffer: segments drawn from N(0,1)
+ * (kind 0) or U[0,1) (kind 1), the rest copied. */
+static int l_prandom(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "randn");
+  int kind = (int)luaL_checkinteger(L, 2);
+  LSegs *s = segs_check(L, 3, a, "randn");
+  LBuffer *d = buffer_newud(L);
+  buffer_fill(L, d, a->dtype, a->n);
+  copy_gaps(d, a, s);
+  for (int k = 0; k < s->nseg; k++) {
+    nt_tensor *v;
+    int64_t sz[1] = {s->segs[k].len};
+    if (nt_view_of(d->t, s->segs[k].off, sz, 1, 0, &v) != 0) return tensor_fail(L, "randn");
+    nt_arg arg;
+    memset(&arg, 0, sizeof arg);
+    arg.kind = NT_A_TENSOR;
+    arg.t = v;
+    nt_tensor *out[4];
+    int n;
+    int rc = nt_call(kind == 0 ? NT_OP_normal_ : NT_OP_uniform_, &arg, 1, out, &n);
+    for (int j = 0; j < n; j++) nt_free(out[j]);
+    nt_free(v);
+    if (rc != 0) return tensor_fail(L, "randn");
+  }
+  return 1;
+}
+
+/* core.view(buf, offset, shape, requires_grad) -> Tensor viewing the buffer */
+static int l_view(lua_State *L) {
+  LBuffer *b = buffer_check(L, 1, "view");
+  lua_Integer off = luaL_checkinteger(L, 2);
+  int64_t sizes[NT_MAXDIM];
+  int nd = read_sizes(L, 3, 3, sizes, "view");
+  int64_t numel = 1;
+  for (int i = 0; i < nd; i++) numel *= sizes[i];
+  if (off < 0 || off + numel > b->n) return nyto_argerror(L, 2, "view", "range outside the buffer");
+  int rg = lua_toboolean(L, 4);
+  LTensor *u = tensor_newud(L);
+  nt_tensor *t;
+  if (nt_view_of(b->t, off, sizes, nd, rg, &t) != 0) return tensor_fail(L, "view");
+  tensor_own(L, u, t);
+  u->is_param = lua_toboolean(L, 5);
+  return 1;
+}
+
+/* core.set_to_view(tensor, buf, offset): re-point tensor at the buffer (values kept) */
+static int l_set_to_view(lua_State *L) {
+  LTensor *u = luaL_checkudata(L, 1, TENSOR_MT);
+  if (!u->t) return nyto_error(L, "nyto: attempt to use a freed Tensor");
+  LBuffer *b = buffer_check(L, 2, "set_to_view");
+  lua_Integer off = luaL_checkinteger(L, 3);
+  if (off < 0 || off + nt_numel(u->t) > b->n) return nyto_argerror(L, 3, "set_to_view", "range outside the buffer");
+  nyto_untrack(u->t);
+  int rc = nt_set_to_view(u->t, b->t, off);
+  nyto_track(u->t);
+  if (rc != 0) return tensor_fail(L, "set_to_view");
+  return 0;
+}
+
+static void particle_open(lua_State *L) {
+  static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor}, {NULL, NULL}};
+  luaL_newmetatable(L, BUFFER_MT);
+  lua_newtable(L);
+  luaL_setfuncs(L, bmeth, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, b_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, b_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, SEGS_MT);
+  lua_pushcfunction(L, segs_count);
+  lua_setfield(L, -2, "__call");
+  lua_pop(L, 1);
+  static const luaL_Reg funcs[] = {{"buffer", l_buffer}, {"segments", l_segments}, {"pscalar", l_pscalar},
+                                   {"paffine", l_paffine}, {"pbinary", l_pbinary}, {"pclone", l_pclone},
+                                   {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"view", l_view},
+                                   {"set_to_view", l_set_to_view}, {NULL, NULL}};
+  luaL_setfuncs(L, funcs, 0);
+  lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
+  lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");
+  lua_pushinteger(L, NYTO_MUL); lua_setfield(L, -2, "OP_MUL");
+  lua_pushinteger(L, NYTO_DIV); lua_setfield(L, -2, "OP_DIV");
+  lua_pushinteger(L, NYTO_POW); lua_setfield(L, -2, "OP_POW");
+  lua_pushinteger(L, NYTO_RSUB); lua_setfield(L, -2, "OP_RSUB");
+  lua_pushinteger(L, NYTO_RDIV); lua_setfield(L, -2, "OP_RDIV");
+  lua_pushinteger(L, NYTO_RPOW); lua_setfield(L, -2, "OP_RPOW");
+}

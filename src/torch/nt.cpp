@@ -1,0 +1,362 @@
+// nt.cpp -- the only C++ in nyto: a C ABI over libtorch (after tch-rs's
+// torch_api.cpp).  Every entry point runs its body inside NT_TRY, which turns
+// any exception into a status and a message in a thread-local buffer.
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "nt.h"
+
+struct nt_tensor {
+  at::Tensor t;
+};
+
+static thread_local char nt_errbuf[1024];
+
+extern "C" const char *nt_error(void) { return nt_errbuf; }
+
+extern "C" void nt_set_error(const char *msg) {
+  std::snprintf(nt_errbuf, sizeof nt_errbuf, "%s", msg ? msg : "");
+}
+
+// libtorch messages carry a C++ backtrace after the first line; keep the first
+// line (the reason) only.
+static void nt_keep_message(const char *what) {
+  size_t n = std::strcspn(what, "\n");
+  if (n >= sizeof nt_errbuf) n = sizeof nt_errbuf - 1;
+  std::memcpy(nt_errbuf, what, n);
+  nt_errbuf[n] = '\0';
+}
+
+#define NT_TRY(body)                                       \
+  try {                                                    \
+    body;                                                  \
+    return 0;                                              \
+  } catch (const c10::Error &e) {                          \
+    nt_keep_message(e.what_without_backtrace());           \
+  } catch (const std::exception &e) {                      \
+    nt_keep_message(e.what());                             \
+  } catch (...) {                                          \
+    nt_set_error("unknown C++ exception");                 \
+  }                                                        \
+  return -1;
+
+static at::ScalarType nt_scalar_type(int dtype) {
+  switch (dtype) {
+    case NT_FLOAT64: return at::kDouble;
+    case NT_INT64: return at::kLong;
+    case NT_BOOL: return at::kBool;
+    default: return at::kFloat;
+  }
+}
+
+static nt_tensor *nt_wrap(at::Tensor t) { return new nt_tensor{std::move(t)}; }
+
+extern "C" void nt_free(nt_tensor *t) { delete t; }
+
+extern "C" int nt_new(int kind, const int64_t *sizes, int ndim, int dtype, double v, nt_tensor **out) {
+  NT_TRY({
+    auto opts = at::TensorOptions().dtype(nt_scalar_type(dtype));
+    at::IntArrayRef sz(sizes, ndim);
+    at::Tensor r;
+    switch (kind) {
+      case NT_ZEROS: r = at::zeros(sz, opts); break;
+      case NT_ONES: r = at::ones(sz, opts); break;
+      case NT_FULL: r = at::full(sz, v, opts); break;
+      case NT_RANDN: r = at::randn(sz, opts); break;
+      case NT_RAND: r = at::rand(sz, opts); break;
+      default: r = at::empty(sz, opts); break;
+    }
+    *out = nt_wrap(std::move(r));
+  })
+}
+
+extern "C" int nt_like(int kind, const nt_tensor *t, double v, nt_tensor **out) {
+  NT_TRY({
+    const at::Tensor &s = t->t;
+    at::Tensor r;
+    switch (kind) {
+      case NT_ZEROS: r = at::zeros_like(s); break;
+      case NT_ONES: r = at::ones_like(s); break;
+      case NT_FULL: r = at::full_like(s, v); break;
+      case NT_RANDN: r = at::randn_like(s); break;
+      case NT_RAND: r = at::rand_like(s); break;
+      default: r = at::empty_like(s); break;
+    }
+    *out = nt_wrap(std::move(r));
+  })
+}
+
+extern "C" int nt_from_doubles(const double *data, const int64_t *sizes, int ndim, int dtype, nt_tensor **out) {
+  NT_TRY({
+    at::IntArrayRef sz(sizes, ndim);
+    auto src = at::from_blob(const_cast<double *>(data), sz, at::kDouble);
+    *out = nt_wrap(src.to(nt_scalar_type(dtype), false, /*copy=*/true));
+  })
+}
+
+extern "C" int nt_arange(double a, double b, double step, int dtype, nt_tensor **out) {
+  NT_TRY(*out = nt_wrap(at::arange(a, b, step, at::TensorOptions().dtype(nt_scalar_type(dtype)))))
+}
+
+extern "C" int nt_eye(int64_t n, int64_t m, int dtype, nt_tensor **out) {
+  NT_TRY(*out = nt_wrap(at::eye(n, m, at::TensorOptions().dtype(nt_scalar_type(dtype)))))
+}
+
+extern "C" int nt_cat(const nt_tensor *const *ts, int n, int dim, int stack, nt_tensor **out) {
+  NT_TRY({
+    std::vector<at::Tensor> v;
+    v.reserve(n);
+    for (int i = 0; i < n; i++) v.push_back(ts[i]->t);
+    *out = nt_wrap(stack ? at::stack(v, dim) : at::cat(v, dim));
+  })
+}
+
+extern "C" int nt_shallow(const nt_tensor *t, nt_tensor **out) { NT_TRY(*out = nt_wrap(t->t)) }
+
+static std::vector<int64_t> nt_contiguous_strides(at::IntArrayRef sizes) {
+  std::vector<int64_t> st(sizes.size());
+  int64_t s = 1;
+  for (int i = (int)sizes.size() - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= sizes[i];
+  }
+  return st;
+}
+
+extern "C" int nt_view_of(const nt_tensor *base, int64_t offset, const int64_t *sizes, int ndim,
+                          int requires_grad, nt_tensor **out) {
+  NT_TRY({
+    at::NoGradGuard ng;
+    at::IntArrayRef sz(sizes, ndim);
+    auto st = nt_contiguous_strides(sz);
+    at::Tensor r = at::empty({0}, base->t.options());
+    r.set_(base->t.storage(), base->t.storage_offset() + offset, sz, st);
+    if (requires_grad) r.requires_grad_(true);
+    *out = nt_wrap(std::move(r));
+  })
+}
+
+extern "C" int nt_set_to_view(nt_tensor *t, const nt_tensor *base, int64_t offset) {
+  NT_TRY({
+    at::NoGradGuard ng;
+    at::Tensor &x = t->t;
+    if (x.scalar_type() != base->t.scalar_type()) throw std::runtime_error("dtype differs from the buffer");
+    auto sz = x.sizes().vec();
+    auto st = nt_contiguous_strides(sz);
+    at::Tensor slot = at::empty({0}, base->t.options());
+    slot.set_(base->t.storage(), base->t.storage_offset() + offset, sz, st);
+    slot.copy_(x);
+    x.set_(base->t.storage(), base->t.storage_offset() + offset, sz, st);
+  })
+}
+
+extern "C" int nt_dim(const nt_tensor *t) { return (int)t->t.dim(); }
+extern "C" int64_t nt_size(const nt_tensor *t, int d) { return t->t.size(d); }
+extern "C" int64_t nt_numel(const nt_tensor *t) { return t->t.numel(); }
+extern "C" int nt_is_contiguous(const nt_tensor *t) { return t->t.is_contiguous(); }
+extern "C" int nt_requires_grad(const nt_tensor *t) { return t->t.requires_grad(); }
+extern "C" int nt_is_leaf(const nt_tensor *t) { return t->t.is_leaf(); }
+extern "C" int nt_same(const nt_tensor *a, const nt_tensor *b) {
+  return a->t.unsafeGetTensorImpl() == b->t.unsafeGetTensorImpl();
+}
+
+extern "C" int nt_storage_unique(const nt_tensor *t) {
+  return t->t.defined() && t->t.use_count() == 1 && t->t.storage().use_count() == 1;
+}
+
+extern "C" int nt_dtype(const nt_tensor *t) {
+  switch (t->t.scalar_type()) {
+    case at::kDouble: return NT_FLOAT64;
+    case at::kLong: return NT_INT64;
+    case at::kBool: return NT_BOOL;
+    default: return NT_FLOAT32;
+  }
+}
+
+extern "C" void *nt_data(const nt_tensor *t) {
+  try {
+    return t->t.defined() ? t->t.data_ptr() : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+extern "C" size_t nt_storage_bytes(const nt_tensor *t) {
+  return t->t.defined() && t->t.has_storage() ? t->t.storage().nbytes() : 0;
+}
+
+extern "C" const void *nt_storage_id(const nt_tensor *t) {
+  return t->t.defined() && t->t.has_storage() ? (const void *)t->t.storage().unsafeGetStorageImpl() : nullptr;
+}
+
+extern "C" int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n) {
+  NT_TRY({
+    at::Tensor d = t->t.detach().to(at::kDouble).contiguous();
+    if (d.numel() != n) throw std::runtime_error("size mismatch");
+    std::memcpy(buf, d.data_ptr<double>(), sizeof(double) * (size_t)n);
+  })
+}
+
+extern "C" int nt_item(const nt_tensor *t, double *v) {
+  NT_TRY({
+    if (t->t.numel() != 1)
+      throw std::runtime_error("a Tensor with " + std::to_string(t->t.numel()) +
+                               " elements cannot be converted to a number");
+    *v = t->t.item<double>();
+  })
+}
+
+extern "C" int nt_set_requires_grad(nt_tensor *t, int flag) { NT_TRY(t->t.requires_grad_(flag != 0)) }
+
+extern "C" int nt_backward(nt_tensor *t, const nt_tensor *grad) {
+  NT_TRY({
+    if (!grad && t->t.numel() != 1)
+      throw std::runtime_error("backward on a tensor of " + std::to_string(t->t.numel()) +
+                               " elements needs a gradient argument (grad can be implicitly created only for scalar outputs)");
+    if (grad)
+      t->t.backward(grad->t);
+    else
+      t->t.backward();
+  })
+}
+
+extern "C" int nt_grad(const nt_tensor *t, nt_tensor **out) {
+  NT_TRY({
+    const at::Tensor &g = t->t.grad();
+    *out = g.defined() ? nt_wrap(g) : nullptr;
+  })
+}
+
+extern "C" int nt_set_grad(nt_tensor *t, const nt_tensor *g) {
+  NT_TRY(t->t.mutable_grad() = g ? g->t : at::Tensor())
+}
+
+extern "C" int nt_grad_enabled(void) { return at::GradMode::is_enabled(); }
+extern "C" void nt_set_grad_enabled(int on) { at::GradMode::set_enabled(on != 0); }
+extern "C" void nt_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
+extern "C" void nt_set_num_threads(int n) {
+  try { at::set_num_threads(n); } catch (...) {}
+}
+extern "C" int nt_get_num_threads(void) { return at::get_num_threads(); }
+
+/* ---- the generic op table ---- */
+
+#define NT_OP(name, sig, ...) #name,
+extern "C" const char *const nt_op_names[] = {
+#include "ops.def"
+    nullptr};
+#undef NT_OP
+#define NT_OP(name, sig, ...) sig,
+extern "C" const char *const nt_op_sigs[] = {
+#include "ops.def"
+    nullptr};
+#undef NT_OP
+
+namespace {
+struct Args {
+  const nt_arg *a;
+  int n;
+  bool has(int i) const { return i < n && a[i].kind != NT_A_NONE; }
+  bool has_t(int i) const { return i < n && a[i].kind == NT_A_TENSOR; }
+  const at::Tensor &t(int i) const {
+    if (!has_t(i)) throw std::runtime_error("missing tensor argument");
+    return a[i].t->t;
+  }
+  at::Tensor &mt(int i) const { return const_cast<nt_tensor *>(a[i].t)->t; }
+  double num(int i) const { return a[i].n; }
+  int64_t integer(int i) const { return (int64_t)a[i].n; }
+  bool boolean(int i, bool dflt) const { return has(i) ? a[i].n != 0 : dflt; }
+  at::IntArrayRef list(int i) const { return at::IntArrayRef(a[i].list, a[i].nlist); }
+  at::Tensor floating(int i) const {
+    const at::Tensor &x = t(i);
+    return x.is_floating_point() ? x : x.to(at::kFloat);
+  }
+  at::Tensor as_t(int i, int other) const {
+    if (has_t(i)) return t(i);
+    return at::scalar_tensor(a[i].n, t(other).options().requires_grad(false));
+  }
+  c10::optional<at::Tensor> opt_t(int i) const {
+    if (has_t(i)) return t(i);
+    return c10::nullopt;
+  }
+  c10::optional<at::Scalar> opt_sc(int i) const {
+    if (has(i)) return at::Scalar(a[i].n);
+    return c10::nullopt;
+  }
+  at::Scalar sc(int i) const {
+    double v = a[i].n;
+    // an integral value keeps an integer tensor integral, as in PyTorch
+    if (v == (double)(int64_t)v && v >= -9.0e18 && v <= 9.0e18) return at::Scalar((int64_t)v);
+    return at::Scalar(v);
+  }
+  int64_t reduction(int i) const { return has(i) ? integer(i) : at::Reduction::Mean; }
+  // Lua class labels are 1-based; check them here, so the message speaks Lua.
+  at::Tensor labels(int i, int input) const {
+    const at::Tensor &x = t(input);
+    at::Tensor y = t(i);
+    if (y.is_floating_point() || y.scalar_type() == at::kBool)
+      throw std::runtime_error("class labels must be an int64 tensor, got " + std::string(c10::toString(y.scalar_type())));
+    int64_t c = x.dim() >= 2 ? x.size(1) : x.size(0);
+    if (y.numel() > 0) {
+      int64_t lo = y.min().item<int64_t>(), hi = y.max().item<int64_t>();
+      if (lo < 1 || hi > c)
+        throw std::runtime_error("class label " + std::to_string(lo < 1 ? lo : hi) + " out of range 1.." +
+                                 std::to_string(c));
+    }
+    return y.to(at::kLong) - 1;
+  }
+};
+}  // namespace
+
+extern "C" int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, int *nout) {
+  at::Tensor o[4];
+  Args A{args, nargs};
+#define T(i) A.mt(i)
+#define HAS(i) A.has(i)
+#define HAS_T(i) A.has_t(i)
+#define N(i) A.num(i)
+#define I(i) A.integer(i)
+#define B(i, d) A.boolean(i, d)
+#define L(i) A.list(i)
+#define LD(i, d) (HAS(i) ? A.list(i) : at::IntArrayRef(std::vector<int64_t>(1, d)))
+#define SC(i) A.sc(i)
+#define OPT_SC(i) A.opt_sc(i)
+#define OPT_T(i) A.opt_t(i)
+#define AS_T(i, other) A.as_t(i, other)
+#define FLOATING(i) A.floating(i)
+#define RED(i) A.reduction(i)
+#define LABELS(i) A.labels(i, 0)
+#define O(k) o[k]
+#define OUT(e) (o[0] = (e))
+  try {
+    for (int i = 0; i < nargs; i++)
+      if (args[i].kind == NT_A_TENSOR && !args[i].t->t.defined()) throw std::runtime_error("undefined tensor");
+    switch (op) {
+#define NT_OP(name, sig, ...) \
+  case NT_OP_##name: {        \
+    __VA_ARGS__;              \
+  } break;
+#include "ops.def"
+#undef NT_OP
+      default: throw std::runtime_error("unknown op");
+    }
+    int n = 0;
+    while (n < 4 && o[n].defined()) n++;
+    for (int i = 0; i < n; i++) outs[i] = nullptr;
+    for (int i = 0; i < n; i++) outs[i] = nt_wrap(std::move(o[i]));
+    *nout = n;
+    return 0;
+  } catch (const c10::Error &e) {
+    nt_keep_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    nt_keep_message(e.what());
+  } catch (...) {
+    nt_set_error("unknown C++ exception");
+  }
+  *nout = 0;
+  return -1;
+}

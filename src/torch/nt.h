@@ -1,0 +1,103 @@
+/* nt.h -- the C ABI over libtorch.  Plain C; the only C++ lives in nt.cpp.
+ *
+ * Every function returns 0 on success and -1 on failure.  On failure the
+ * reason is left in a thread-local buffer read by nt_error(); nothing is
+ * allocated for it and nothing throws across this boundary. */
+#ifndef NYTO_NT_H
+#define NYTO_NT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nt_tensor nt_tensor; /* opaque: owns one at::Tensor handle */
+
+enum nt_dtype { NT_FLOAT32 = 0, NT_FLOAT64 = 1, NT_INT64 = 2, NT_BOOL = 3, NT_NDTYPES };
+
+#define NT_MAXDIM 16
+
+/* The last error message of this thread ("" if none). */
+const char *nt_error(void);
+void nt_set_error(const char *msg);
+
+void nt_free(nt_tensor *t); /* NULL-safe, never fails */
+
+/* Creation.  kind: 0 empty, 1 zeros, 2 ones, 3 full(v), 4 randn, 5 rand */
+enum nt_fill { NT_EMPTY, NT_ZEROS, NT_ONES, NT_FULL, NT_RANDN, NT_RAND };
+int nt_new(int kind, const int64_t *sizes, int ndim, int dtype, double v, nt_tensor **out);
+int nt_from_doubles(const double *data, const int64_t *sizes, int ndim, int dtype, nt_tensor **out);
+int nt_arange(double a, double b, double step, int dtype, nt_tensor **out);
+int nt_eye(int64_t n, int64_t m, int dtype, nt_tensor **out);
+int nt_like(int kind, const nt_tensor *t, double v, nt_tensor **out);
+/* cat (stack=0) or stack (stack=1) n tensors along dim (0-based) */
+int nt_cat(const nt_tensor *const *ts, int n, int dim, int stack, nt_tensor **out);
+int nt_shallow(const nt_tensor *t, nt_tensor **out); /* a second handle to the same tensor */
+/* A tensor of `sizes` viewing `numel` elements of flat buffer `base` from `offset`
+ * (elements), as an autograd leaf that shares the storage. */
+int nt_view_of(const nt_tensor *base, int64_t offset, const int64_t *sizes, int ndim,
+               int requires_grad, nt_tensor **out);
+/* Point `t` at a slice of `base` (Torch7's set): t keeps its identity and grad
+ * flag; its values become those of the slice. */
+int nt_set_to_view(nt_tensor *t, const nt_tensor *base, int64_t offset);
+
+/* Information (never fail on a valid handle). */
+int nt_dim(const nt_tensor *t);
+int64_t nt_size(const nt_tensor *t, int d);
+int64_t nt_numel(const nt_tensor *t);
+int nt_dtype(const nt_tensor *t);
+int nt_is_contiguous(const nt_tensor *t);
+void *nt_data(const nt_tensor *t);        /* NULL unless CPU and defined */
+int nt_requires_grad(const nt_tensor *t);
+int nt_is_leaf(const nt_tensor *t);
+size_t nt_storage_bytes(const nt_tensor *t);
+const void *nt_storage_id(const nt_tensor *t);
+int nt_same(const nt_tensor *a, const nt_tensor *b); /* same TensorImpl */
+/* 1 when this handle is the only reference to its tensor and its storage */
+int nt_storage_unique(const nt_tensor *t);
+
+/* Conversions and autograd. */
+int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n); /* contiguous copy as doubles */
+int nt_item(const nt_tensor *t, double *v);
+int nt_set_requires_grad(nt_tensor *t, int flag);
+int nt_backward(nt_tensor *t, const nt_tensor *grad /* or NULL */);
+int nt_grad(const nt_tensor *t, nt_tensor **out); /* *out = NULL when undefined */
+int nt_set_grad(nt_tensor *t, const nt_tensor *g /* NULL clears */);
+int nt_grad_enabled(void);
+void nt_set_grad_enabled(int on);
+void nt_manual_seed(uint64_t seed);
+void nt_set_num_threads(int n);
+int nt_get_num_threads(void);
+
+/* The generic op call.  The ops are listed once, in ops.def, as
+ *   NT_OP(name, "signature", body)
+ * The signature tells the binding how to read Lua arguments (see ops.def);
+ * the body is C++ used only by nt.cpp. */
+enum nt_argkind { NT_A_NONE = 0, NT_A_TENSOR, NT_A_NUM, NT_A_LIST };
+typedef struct nt_arg {
+  int kind;              /* nt_argkind */
+  const nt_tensor *t;
+  double n;
+  int64_t list[NT_MAXDIM];
+  int nlist;
+} nt_arg;
+
+#define NT_OP(name, sig, ...) NT_OP_##name,
+enum nt_opcode {
+#include "ops.def"
+  NT_NOPS
+};
+#undef NT_OP
+
+extern const char *const nt_op_names[];
+extern const char *const nt_op_sigs[];
+
+/* Run op on args; writes up to 4 results to outs, their count to *nout. */
+int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, int *nout);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
