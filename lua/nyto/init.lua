@@ -10,5 +10,10 @@ nyto.ROOT_MODULE_ID = 1
 
 require "nyto.tensor" (nyto, core)
 require "nyto.gc" (nyto, core)
+require "nyto.module" (nyto, core)
+for _, name in ipairs {"nyto.F", "nyto.nn", "nyto.optim", "nyto.particle_module", "nyto.data", "nyto.progress"} do
+  -- optional parts: present in a full checkout
+  if package.searchpath(name, package.path) then require(name)(nyto, core) end
+end
 
 return nyto

@@ -1,0 +1,1008 @@
+-- nyto.module: classes, nyto.Module, particle kernels, species, versions,
+-- flat parameter storage, particle operations and products.
+--
+-- Layout of a module object (a Lua table; every key below is raw, every
+-- user-visible field goes through __index/__newindex):
+--   _s   the module's structure record: {po = {names}, pid = {name -> pid},
+--        mo = {names}, mid = {name -> child mid}, bo = {names}}.  Shared by
+--        every particle at the same species version (copy on write).
+--   _p   name -> Parameter tensor (materialised lazily from the flat buffer)
+--   _m   name -> child module          _b   name -> buffer tensor
+--   _f   plain fields                  _id  module id (root = 1)
+--   _k   the particle kernel (nil when a ParticleModule cleared it)
+--   _kk  the kernel, kept for lazy parameter views and the ParticleModule
+-- The flat buffers (one per dtype) are nyto.Buffer userdata of the C core;
+-- a particle operation is one pass of a C loop over their operational
+-- segments (core.pscalar/pbinary), never a loop of tensor calls.
+return function(nyto, core)
+  local pscalar, pbinary, view, set_to_view = core.pscalar, core.pbinary, core.view, core.set_to_view
+  local is_param = core.is_parameter
+  local Tmt = core.Tensor_mt
+  local OP = {add = core.OP_ADD, sub = core.OP_SUB, mul = core.OP_MUL, div = core.OP_DIV, pow = core.OP_POW,
+              rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
+
+  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+
+  -- warnings --------------------------------------------------------------------
+  local warn_fn = nil
+  function nyto.on_warning(fn)
+    if fn ~= nil and type(fn) ~= "function" then err("bad argument #1 to 'on_warning' (function or nil expected, got %s)", type(fn)) end
+    warn_fn = fn
+  end
+  local function nwarn(msg)
+    msg = "nyto: " .. msg
+    if warn_fn then warn_fn(msg) else warn("@on"); warn(msg) end
+  end
+
+  -- classes -----------------------------------------------------------------------
+  local Module = {}          -- the root class
+  local class_of = {}        -- instance metatable -> class (weak)
+  setmetatable(class_of, {__mode = "k"})
+
+  local MODULE_MT_NAME = "nyto.Module"
+  local building = 0         -- depth of running constructors (defers finalisation)
+
+  local function is_module(x)
+    local m = getmetatable(x)
+    return m ~= nil and type(m) == "table" and rawget(m, "__nyto_module") == true
+  end
+  nyto.is_module = is_module
+
+  -- A class is a table of methods; its instances' metatable is cls.__imt.
+  local function lookup(cls, k)
+    while cls do
+      local v = rawget(cls, k)
+      if v ~= nil then return v end
+      cls = rawget(cls, "__parent")
+    end
+  end
+
+  local make_instance_mt -- forward
+
+  function nyto.class(name, parent)
+    if type(name) ~= "string" then err("bad argument #1 to 'class' (string expected, got %s)", type(name)) end
+    parent = parent or Module
+    if type(parent) ~= "table" or not rawget(parent, "__imt") then
+      err("bad argument #2 to 'class' (a nyto class expected, got %s)", type(parent))
+    end
+    local cls = {__classname = name, __parent = parent}
+    cls.__imt = make_instance_mt(cls, parent)
+    return setmetatable(cls, {
+      __index = parent,
+      __call = function(c, ...) return c.__construct(c, ...) end,
+      __tostring = function() return "class " .. name end,
+      __newindex = function(c, k, v)
+        -- metamethods defined on the class (__gc, __tostring, ...) go to the instance metatable
+        rawset(c, k, v)
+        if type(k) == "string" and k:sub(1, 2) == "__" and k ~= "__index" and k ~= "__newindex" then
+          rawset(c.__imt, k, v)
+        end
+      end,
+    })
+  end
+
+  function nyto.is_class(x) return type(x) == "table" and rawget(x, "__imt") ~= nil end
+
+  -- structure records --------------------------------------------------------------
+  local function new_s() return {po = {}, pid = {}, mo = {}, mid = {}, bo = {}} end
+  local function copy_s(s)
+    local n = new_s()
+    for i, v in ipairs(s.po) do n.po[i] = v end
+    for i, v in ipairs(s.mo) do n.mo[i] = v end
+    for i, v in ipairs(s.bo) do n.bo[i] = v end
+    for k, v in pairs(s.pid) do n.pid[k] = v end
+    for k, v in pairs(s.mid) do n.mid[k] = v end
+    return n
+  end
+  local function remove_name(list, name)
+    for i, v in ipairs(list) do if v == name then table.remove(list, i) return end end
+  end
+
+  -- species, versions, kernels ----------------------------------------------------
+  local Kernel = {__name = "nyto.Kernel"}
+  Kernel.__index = Kernel
+  local Version = {__name = "nyto.Version"}
+  Version.__index = Version
+  local Species = {__name = "nyto.Species"}
+  Species.__index = Species
+
+  -- layout of a version: pid order, offsets and segments per dtype
+  --   L.params[pid] = {mid=, name=, shape=, numel=, dtype=, off=}
+  --   L.order = {pid...} (tree order) ; L.size[dtype] ; L.segs[dtype] (Segments)
+  --   L.mods[mid] = {s = structure record, path = "a.b", parent = mid, name = }
+  local function seg_build(species, L)
+    local ranges = {}
+    for _, pid in ipairs(L.order) do
+      local P = L.params[pid]
+      local c = species.configs[pid]
+      if c.operational then
+        local r = ranges[P.dtype]
+        if not r then r = {}; ranges[P.dtype] = r end
+        r[#r + 1] = P.off
+        r[#r + 1] = P.numel
+      end
+    end
+    L.segs = {}
+    for dt in pairs(L.size) do L.segs[dt] = core.segments(ranges[dt] or {}) end
+    L.cstamp = species.cstamp
+  end
+
+  -- (re)compute a layout by walking a finalised tree's structure records
+  local function layout_of(species, root)
+    local L = {params = {}, order = {}, size = {}, mods = {}, nparams = 0}
+    local function walk(m, path, parent, name)
+      local s = rawget(m, "_s")
+      local id = rawget(m, "_id")
+      L.mods[id] = {s = s, path = path, parent = parent, name = name, class = getmetatable(m)}
+      for _, pname in ipairs(s.po) do
+        local pid = s.pid[pname]
+        local t = rawget(m, "_p")[pname]
+        local P
+        if t then
+          P = {mid = id, name = pname, shape = t:size(), numel = t:numel(), dtype = t:dtype()}
+        else
+          P = species.pinfo[pid]
+        end
+        P = {mid = id, name = pname, shape = P.shape, numel = P.numel, dtype = P.dtype}
+        species.pinfo[pid] = P
+        local dt = P.dtype
+        P.off = L.size[dt] or 0
+        L.size[dt] = P.off + P.numel
+        L.params[pid] = P
+        L.order[#L.order + 1] = pid
+        L.nparams = L.nparams + 1
+      end
+      for _, cname in ipairs(s.mo) do
+        local c = rawget(m, "_m")[cname]
+        walk(c, path == "" and cname or path .. "." .. cname, id, cname)
+      end
+    end
+    walk(root, "", nil, nil)
+    seg_build(species, L)
+    return L
+  end
+
+  local function default_config() return {operational = true, clone = true} end
+
+  -- assign ids to a tree built by constructors; returns nothing
+  local function assign_ids(species, m)
+    local id = species.next_mid
+    species.next_mid = id + 1
+    rawset(m, "_id", id)
+    local s = rawget(m, "_s")
+    for _, pname in ipairs(s.po) do
+      if not s.pid[pname] then
+        local pid = species.next_pid
+        species.next_pid = pid + 1
+        s.pid[pname] = pid
+        species.configs[pid] = default_config()
+      end
+    end
+    for _, cname in ipairs(s.mo) do
+      local c = rawget(m, "_m")[cname]
+      assign_ids(species, c)
+      s.mid[cname] = rawget(c, "_id")
+    end
+  end
+
+  local function set_kernel_tree(m, k)
+    rawset(m, "_k", k)
+    rawset(m, "_kk", k)
+    local s = rawget(m, "_s")
+    local ch = rawget(m, "_m")
+    for _, cname in ipairs(s.mo) do set_kernel_tree(ch[cname], k) end
+  end
+
+  -- move every parameter of kernel k's tree into fresh flat buffers (values
+  -- kept, tensor identity kept: Torch7's set)
+  local function rebuild_flat(k)
+    local L = k.ver.layout
+    local bufs = {}
+    for dt, n in pairs(L.size) do bufs[dt] = core.buffer(dt, n) end
+    for _, pid in ipairs(L.order) do
+      local P = L.params[pid]
+      local m = k.modules[P.mid]
+      local p = rawget(m, "_p")
+      local t = p[P.name]
+      if t then
+        set_to_view(t, bufs[P.dtype], P.off)
+      else
+        -- a lazily-viewed parameter: copy its values from the old buffer
+        local old = k.bufs[P.dtype]
+        local oldP = k.oldlayout and k.oldlayout.params[pid]
+        if old and oldP then
+          local src = view(old, oldP.off, P.shape, false)
+          local dst = view(bufs[P.dtype], P.off, P.shape, false)
+          dst:copy_(src)
+        end
+      end
+    end
+    k.bufs = bufs
+    k.oldlayout = nil
+  end
+
+  local function collect_modules(k, m)
+    k.modules[rawget(m, "_id")] = m
+    local s = rawget(m, "_s")
+    local ch = rawget(m, "_m")
+    for _, cname in ipairs(s.mo) do collect_modules(k, ch[cname]) end
+  end
+
+  -- Found a species for a freshly constructed root module.
+  local function found_species(root)
+    local species = setmetatable({next_mid = 1, next_pid = 1, configs = {}, pinfo = {}, cstamp = 0}, Species)
+    assign_ids(species, root)
+    local version = setmetatable({species = species, n = 1}, Version)
+    species.ver = version
+    local k = setmetatable({species = species, ver = version, modules = {}, bufs = {}, rg = {}}, Kernel)
+    k.root = root
+    collect_modules(k, root)
+    set_kernel_tree(root, k)
+    version.layout = layout_of(species, root)
+    rebuild_flat(k)
+    return k
+  end
+
+  -- instance metatables ---------------------------------------------------------------
+  local RESERVED = {_s = true, _p = true, _m = true, _b = true, _f = true, _id = true, _k = true, _kk = true}
+
+  local structural_change -- forward: (module, kind, name, value)
+
+  local function materialize(self, name)
+    local s = rawget(self, "_s")
+    local pid = s.pid[name]
+    local k = rawget(self, "_kk")
+    if not (pid and k) then return nil end
+    local P = k.ver.layout.params[pid]
+    local rg = k.rg[pid]
+    if rg == nil then rg = true end
+    local t = view(k.bufs[P.dtype], P.off, P.shape, rg, true)
+    rawget(self, "_p")[name] = t
+    return t
+  end
+
+  function make_instance_mt(cls, parent)
+    local mt = {__nyto_module = true, __name = MODULE_MT_NAME, __class = cls}
+    mt.__index = function(self, k)
+      local v = rawget(self, "_p")[k]
+      if v ~= nil then return v end
+      local s = rawget(self, "_s")
+      if s.pid[k] then return materialize(self, k) end
+      v = rawget(self, "_m")[k]
+      if v ~= nil then return v end
+      v = rawget(self, "_b")[k]
+      if v ~= nil then return v end
+      v = rawget(self, "_f")[k]
+      if v ~= nil then return v end
+      if type(k) == "number" then
+        v = rawget(self, "_m")[tostring(k)]
+        if v ~= nil then return v end
+      end
+      return lookup(cls, k)
+    end
+    mt.__newindex = function(self, k, v)
+      if RESERVED[k] then err("'%s' is a reserved field name of nyto modules", k) end
+      if type(k) == "number" then k = tostring(k) end
+      local p, m, b = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b")
+      local s = rawget(self, "_s")
+      if v ~= nil and getmetatable(v) == Tmt and is_param(v) then
+        if m[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a submodule; assign nil first)", k) end
+        if b[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a buffer; assign nil first)", k) end
+        if s.pid[k] then
+          -- replacing a parameter of the same shape keeps the layout: copy values, keep the slot
+          local cur = self[k]
+          if cur:dtype() == v:dtype() and #cur:size() == #v:size() and cur:numel() == v:numel() then
+            local same = true
+            local a, c = cur:size(), v:size()
+            for i = 1, #a do if a[i] ~= c[i] then same = false end end
+            if same and rawget(self, "_k") then
+              nyto.no_grad(function() cur:copy_(v) end)
+              cur:requires_grad_(v:requires_grad())
+              return
+            end
+          end
+          structural_change(self, "remove_param", k)
+        end
+        structural_change(self, "add_param", k, v)
+        return
+      end
+      if v ~= nil and is_module(v) then
+        if p[k] or s.pid[k] then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a parameter; assign nil first)", k) end
+        if b[k] then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a buffer; assign nil first)", k) end
+        if m[k] then structural_change(self, "remove_module", k) end
+        structural_change(self, "add_module", k, v)
+        return
+      end
+      if v == nil then
+        if s.pid[k] then return structural_change(self, "remove_param", k) end
+        if m[k] then return structural_change(self, "remove_module", k) end
+        if b[k] then return structural_change(self, "remove_buffer", k) end
+        rawget(self, "_f")[k] = nil
+        return
+      end
+      if b[k] then
+        if getmetatable(v) ~= Tmt then err("bad argument to '__newindex' (buffer '%s' takes a Tensor, got %s)", k, type(v)) end
+        b[k] = v -- replacing a buffer's tensor, as in PyTorch
+        return
+      end
+      if s.pid[k] then
+        err("bad argument to '__newindex' ('%s' is a parameter: assign a nyto.Parameter, or nil to remove it)", k)
+      end
+      if m[k] then err("bad argument to '__newindex' ('%s' is a submodule: assign a module, or nil to remove it)", k) end
+      rawget(self, "_f")[k] = v
+    end
+    mt.__call = function(self, ...) return self:forward(...) end
+    mt.__tostring = function(self) return self:__repr() end
+    -- inherit metamethods (__gc, __add ...) defined on ancestors
+    local c = parent
+    while c do
+      local pm = rawget(c, "__imt")
+      if pm then
+        for k, v in pairs(pm) do if mt[k] == nil then mt[k] = v end end
+      end
+      c = rawget(c, "__parent")
+    end
+    class_of[mt] = cls
+    return mt
+  end
+
+  -- the root class
+  Module.__classname = "Module"
+  Module.__imt = make_instance_mt(Module, nil)
+  setmetatable(Module, {__call = function(c, ...) return c.__construct(c, ...) end,
+                        __tostring = function() return "class Module" end})
+  nyto.Module = Module
+
+  local function blank(mt)
+    return setmetatable({_s = new_s(), _p = {}, _m = {}, _b = {}, _f = {training = true}}, mt)
+  end
+
+  -- Construct: a blank instance, init(...), then (outermost constructor only)
+  -- found a species and move the parameters into flat storage.
+  function Module.__construct(cls, ...)
+    local init = lookup(cls, "init")
+    local self = blank(cls.__imt)
+    building = building + 1
+    local ok, e = pcall(function(...) if init then init(self, ...) end end, ...)
+    building = building - 1
+    if not ok then error(e, 0) end
+    if lookup(cls, "forward") == nil then
+      err("class %s has no forward method (define function %s:forward(...))", cls.__classname, cls.__classname)
+    end
+    if building == 0 then found_species(self) end
+    return self
+  end
+
+  -- structural changes (versions) ---------------------------------------------------
+  local function check_kernel(self, what)
+    local k = rawget(self, "_k")
+    if not k and rawget(self, "_kk") then
+      err("cannot %s: this module's kernel reference is cleared by a ParticleModule (call restore_kernel_ref() first)", what)
+    end
+    return k
+  end
+
+  local function tree_contains(m, target)
+    if m == target then return true end
+    local ch = rawget(m, "_m")
+    for _, c in pairs(ch) do if tree_contains(c, target) then return true end end
+    return false
+  end
+
+  -- apply one change to module m (no versioning); value already prepared
+  local function apply_change(m, kind, name, value, ids)
+    local s = rawget(m, "_s")
+    if kind == "add_param" then
+      s.po[#s.po + 1] = name
+      if ids then s.pid[name] = ids.pid end
+      rawget(m, "_p")[name] = value
+    elseif kind == "remove_param" then
+      remove_name(s.po, name)
+      s.pid[name] = nil
+      rawget(m, "_p")[name] = nil
+    elseif kind == "add_module" then
+      s.mo[#s.mo + 1] = name
+      rawget(m, "_m")[name] = value
+      if ids then s.mid[name] = ids.mid end
+    elseif kind == "remove_module" then
+      remove_name(s.mo, name)
+      s.mid[name] = nil
+      rawget(m, "_m")[name] = nil
+    elseif kind == "add_buffer" then
+      s.bo[#s.bo + 1] = name
+      rawget(m, "_b")[name] = value
+    elseif kind == "remove_buffer" then
+      remove_name(s.bo, name)
+      rawget(m, "_b")[name] = nil
+    end
+  end
+
+  -- a detached deep copy of a module tree (values cloned), for version records
+  local clone_tree_values -- forward
+
+  -- copy-on-write the structure records of every module (they are shared
+  -- with the other particles of the old version)
+  local function own_records(k)
+    for _, m in pairs(k.modules) do rawset(m, "_s", copy_s(rawget(m, "_s"))) end
+  end
+
+  local function advance(k, kind, mid, name, record_value)
+    -- k: the kernel that changed; builds the new version and flat storage
+    local species = k.species
+    local old = k.ver
+    local nv = setmetatable({species = species, n = old.n + 1}, Version)
+    old.next = nv
+    old.change = {kind = kind, mid = mid, name = name, value = record_value}
+    k.modules = {}
+    collect_modules(k, k.root)
+    k.oldlayout = old.layout
+    nv.layout = layout_of(species, k.root)
+    species.ver = nv
+    k.ver = nv
+    rebuild_flat(k)
+  end
+
+  function structural_change(self, kind, name, value)
+    local k = rawget(self, "_k")
+    if not k then
+      check_kernel(self, "change the structure of a module")
+      -- not yet a particle (inside a constructor): plain bookkeeping
+      local s = rawget(self, "_s")
+      if kind == "remove_param" and not s.pid[name] and not rawget(self, "_p")[name] then err("no parameter '%s' to remove", name) end
+      if kind == "add_module" and tree_contains(value, self) then
+        nwarn(("submodule '%s' refers back to a module that contains it (a cycle in the module tree)"):format(name))
+      end
+      apply_change(self, kind, name, value)
+      if kind == "add_param" or kind == "add_module" then
+        -- a constructor-local tree gets ids at finalisation
+      end
+      return
+    end
+    -- a particle: make the change in a new species version
+    local species = k.species
+    if k.ver ~= species.ver then k:touch() end
+    local mid = rawget(self, "_id")
+    local record
+    if kind == "add_param" then
+      own_records(k)
+      local pid = species.next_pid
+      species.next_pid = pid + 1
+      species.configs[pid] = default_config()
+      apply_change(self, kind, name, value, {pid = pid})
+      record = {value = nyto.no_grad(function() return value:detach():clone() end), rg = value:requires_grad(), pid = pid}
+      k.rg[pid] = value:requires_grad()
+    elseif kind == "add_module" then
+      if tree_contains(value, self) or tree_contains(value, k.root) then
+        nwarn(("submodule '%s' refers back to the particle's root (a cycle in the module tree)"):format(name))
+      end
+      local vk = rawget(value, "_k")
+      if vk and vk.root ~= value then
+        nwarn(("module '%s' is already part of another particle; one module placed in two particles shares its parameters"):format(name))
+      end
+      own_records(k)
+      -- the new subtree joins this species: its parameters become standalone
+      -- tensors (materialised from its old particle), it gets fresh ids
+      local function adopt(m)
+        local s = rawget(m, "_s")
+        for _, pn in ipairs(s.po) do local _ = m[pn] end
+        local ns = copy_s(s)
+        ns.pid, ns.mid = {}, {}
+        rawset(m, "_s", ns)
+        rawset(m, "_k", nil)
+        rawset(m, "_kk", nil)
+        for _, cn in ipairs(ns.mo) do adopt(rawget(m, "_m")[cn]) end
+      end
+      adopt(value)
+      assign_ids(species, value)
+      apply_change(self, kind, name, value, {mid = rawget(value, "_id")})
+      set_kernel_tree(value, k)
+      record = {value = clone_tree_values(value)}
+      for _, pid in ipairs(value:param_ids_table()) do k.rg[pid] = true end
+    elseif kind == "remove_param" then
+      if not rawget(self, "_s").pid[name] then err("no parameter '%s' to remove", name) end
+      local _ = self[name] -- a script holding it keeps a valid tensor
+      own_records(k)
+      apply_change(self, kind, name)
+    elseif kind == "remove_module" then
+      if not rawget(self, "_m")[name] then err("no submodule '%s' to remove", name) end
+      own_records(k)
+      local child = rawget(self, "_m")[name]
+      -- the removed subtree keeps its parameter tensors (views of the old
+      -- buffer) and leaves the particle
+      local function leave(m)
+        for _, pn in ipairs(rawget(m, "_s").po) do local _ = m[pn] end
+        rawset(m, "_k", nil)
+        rawset(m, "_kk", nil)
+        for _, c in pairs(rawget(m, "_m")) do leave(c) end
+      end
+      leave(child)
+      apply_change(self, kind, name)
+    elseif kind == "add_buffer" then
+      own_records(k)
+      apply_change(self, kind, name, value)
+      record = {value = value}
+    elseif kind == "remove_buffer" then
+      if not rawget(self, "_b")[name] then err("no buffer '%s' to remove", name) end
+      own_records(k)
+      apply_change(self, kind, name)
+    end
+    advance(k, kind, mid, name, record)
+  end
+
+  -- Replay the changes from k's version to the newest.
+  function Kernel:touch()
+    local species = self.species
+    while self.ver ~= species.ver do
+      local v = self.ver
+      local ch = v.change
+      local m = self.modules[ch.mid]
+      own_records(self)
+      if ch.kind == "add_param" then
+        local t = nyto.no_grad(function() return ch.value.value:clone() end)
+        local p = nyto.Parameter(t, ch.value.rg)
+        apply_change(m, "add_param", ch.name, p, {pid = ch.value.pid})
+        self.rg[ch.value.pid] = ch.value.rg
+      elseif ch.kind == "add_module" then
+        local sub = clone_tree_values(ch.value.value)
+        -- the record's tree carries the ids of the species
+        apply_change(m, "add_module", ch.name, sub, {mid = rawget(sub, "_id")})
+        set_kernel_tree(sub, self)
+      elseif ch.kind == "add_buffer" then
+        apply_change(m, "add_buffer", ch.name, ch.value.value)
+      else
+        -- make sure lazily viewed parameters of a removed subtree need nothing
+        apply_change(m, ch.kind, ch.name)
+      end
+      self.modules = {}
+      collect_modules(self, self.root)
+      -- adopt the next version's shared records
+      local nv = v.next
+      for mid, info in pairs(nv.layout.mods) do
+        local mm = self.modules[mid]
+        if mm then rawset(mm, "_s", info.s) end
+      end
+      self.oldlayout = v.layout
+      self.ver = nv
+      rebuild_flat(self)
+    end
+    return self
+  end
+
+  -- the module API ------------------------------------------------------------------
+  local function kernel_of(self, fname)
+    local k = rawget(self, "_kk")
+    if not k then err("bad argument #1 to '%s' (module is not a particle yet)", fname) end
+    if k.ver ~= k.species.ver then k:touch() end
+    return k
+  end
+
+  function Module:kernel() return rawget(self, "_k") end
+  function Module:module_id() return rawget(self, "_id") end
+  function Module:is_root() return rawget(self, "_id") == 1 end
+  function Module:class() return getmetatable(self).__class end
+  function Module:touch()
+    local k = rawget(self, "_kk")
+    if k then k:touch() end
+    return self
+  end
+
+  function Module:register_buffer(name, t)
+    if type(name) ~= "string" then err("bad argument #1 to 'register_buffer' (string expected, got %s)", type(name)) end
+    if t ~= nil and getmetatable(t) ~= Tmt then err("bad argument #2 to 'register_buffer' (Tensor expected, got %s)", type(t)) end
+    if RESERVED[name] then err("'%s' is a reserved field name of nyto modules", name) end
+    local s = rawget(self, "_s")
+    if s.pid[name] or rawget(self, "_m")[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
+    if rawget(self, "_b")[name] then rawget(self, "_b")[name] = t return end
+    rawget(self, "_f")[name] = nil
+    structural_change(self, "add_buffer", name, t)
+  end
+
+  local function each_named(self, prefix, visit)
+    local s = rawget(self, "_s")
+    visit(self, prefix, s)
+    local ch = rawget(self, "_m")
+    for _, cname in ipairs(s.mo) do
+      each_named(ch[cname], prefix == "" and cname or prefix .. "." .. cname, visit)
+    end
+  end
+
+  local function ordered_iter(names, values)
+    local i = 0
+    return function()
+      i = i + 1
+      if names[i] then return names[i], values[i] end
+    end
+  end
+
+  function Module:named_parameters_table()
+    local names, vals = {}, {}
+    each_named(self, "", function(m, prefix, s)
+      for _, pn in ipairs(s.po) do
+        names[#names + 1] = prefix == "" and pn or prefix .. "." .. pn
+        vals[#vals + 1] = m[pn]
+      end
+    end)
+    local t = {}
+    for i, n in ipairs(names) do t[n] = vals[i] end
+    return t, names, vals
+  end
+
+  function Module:param_ids_table()
+    local out = {}
+    each_named(self, "", function(m, prefix, s)
+      for _, pn in ipairs(s.po) do out[#out + 1] = s.pid[pn] end
+    end)
+    return out
+  end
+
+  function Module:parameters()
+    local _, _, vals = self:named_parameters_table()
+    return vals
+  end
+  function Module:named_parameters()
+    local _, names, vals = self:named_parameters_table()
+    return ordered_iter(names, vals)
+  end
+  function Module:named_modules()
+    local names, vals = {}, {}
+    each_named(self, "", function(m, prefix) names[#names + 1] = prefix; vals[#vals + 1] = m end)
+    return ordered_iter(names, vals)
+  end
+  function Module:modules()
+    local out = {}
+    each_named(self, "", function(m) out[#out + 1] = m end)
+    return out
+  end
+  function Module:named_children()
+    local s = rawget(self, "_s")
+    local names, vals = {}, {}
+    for _, c in ipairs(s.mo) do names[#names + 1] = c; vals[#vals + 1] = rawget(self, "_m")[c] end
+    return ordered_iter(names, vals)
+  end
+  function Module:children()
+    local out = {}
+    for _, c in self:named_children() do out[#out + 1] = c end
+    return out
+  end
+  function Module:named_buffers()
+    local names, vals = {}, {}
+    each_named(self, "", function(m, prefix, s)
+      for _, bn in ipairs(s.bo) do
+        names[#names + 1] = prefix == "" and bn or prefix .. "." .. bn
+        vals[#vals + 1] = rawget(m, "_b")[bn]
+      end
+    end)
+    return ordered_iter(names, vals)
+  end
+  function Module:buffers()
+    local out = {}
+    for _, b in self:named_buffers() do out[#out + 1] = b end
+    return out
+  end
+  function Module:state_dict()
+    local sd = {}
+    for n, p in self:named_parameters() do sd[n] = p end
+    for n, b in self:named_buffers() do sd[n] = b end
+    return sd
+  end
+  function Module:load_state_dict(sd)
+    if type(sd) ~= "table" then err("bad argument #1 to 'load_state_dict' (table expected, got %s)", type(sd)) end
+    local targets = {}
+    for n, p in self:named_parameters() do targets[n] = p end
+    for n, b in self:named_buffers() do targets[n] = b end
+    for n, t in pairs(targets) do
+      local v = sd[n]
+      if v == nil then err("bad argument #1 to 'load_state_dict' (missing key '%s')", n) end
+      if getmetatable(v) ~= Tmt then err("bad argument #1 to 'load_state_dict' ('%s' is not a Tensor)", n) end
+      local a, b = t:size(), v:size()
+      local same = #a == #b
+      for i = 1, #a do if a[i] ~= b[i] then same = false end end
+      if not same then err("bad argument #1 to 'load_state_dict' (shape of '%s' is %s, expected %s)", n, v:shape_string(), t:shape_string()) end
+    end
+    for n in pairs(sd) do
+      if targets[n] == nil then err("bad argument #1 to 'load_state_dict' (unexpected key '%s')", n) end
+    end
+    nyto.no_grad(function() for n, t in pairs(targets) do t:copy_(sd[n]) end end)
+    return self
+  end
+  function Module:train(mode)
+    if mode == nil then mode = true end
+    for _, m in ipairs(self:modules()) do rawget(m, "_f").training = mode and true or false end
+    return self
+  end
+  function Module:eval() return self:train(false) end
+  function Module:zero_grad()
+    for _, p in ipairs(self:parameters()) do p:zero_grad_() end
+    return self
+  end
+  function Module:get_param_id(param)
+    if getmetatable(param) ~= Tmt then err("bad argument #1 to 'get_param_id' (Tensor expected, got %s)", type(param)) end
+    local found
+    each_named(self, "", function(m, prefix, s)
+      for _, pn in ipairs(s.po) do
+        if not found and m[pn]:is_same(param) then found = s.pid[pn] end
+      end
+    end)
+    return found
+  end
+  function Module:extra_repr() return "" end
+  function Module:__repr()
+    local cls = getmetatable(self).__class
+    local name = cls.__classname
+    local extra = self:extra_repr() or ""
+    local s = rawget(self, "_s")
+    if #s.mo == 0 then return name .. "(" .. extra .. ")" end
+    local lines = {name .. "("}
+    if extra ~= "" then lines[#lines + 1] = "  " .. extra end
+    for _, cname in ipairs(s.mo) do
+      local sub = tostring(rawget(self, "_m")[cname]):gsub("\n", "\n  ")
+      lines[#lines + 1] = "  (" .. cname .. "): " .. sub
+    end
+    lines[#lines + 1] = ")"
+    return table.concat(lines, "\n")
+  end
+
+  function Kernel:modules()
+    if self.ver ~= self.species.ver then self:touch() end
+    local t = {}
+    for id, m in pairs(self.modules) do t[id] = m end
+    return t
+  end
+  function Kernel:params()
+    if self.ver ~= self.species.ver then self:touch() end
+    local t = {}
+    for _, pid in ipairs(self.ver.layout.order) do
+      local P = self.ver.layout.params[pid]
+      t[pid] = self.modules[P.mid][P.name]
+    end
+    return t
+  end
+  -- kernel:version(): the nyto.Version shared by every particle at that version
+  function Kernel:version()
+    if self.ver ~= self.species.ver then self:touch() end
+    return self.ver
+  end
+  function Version:number() return self.n end
+
+  nyto._Kernel, nyto._Version, nyto._Species = Kernel, Version, Species
+
+  -- building particles from buffers ---------------------------------------------------
+  -- clone the module tree of kernel src (structure shared), with parameters
+  -- lazily viewed from bufs.  Non-operational clone=false parameters refer to
+  -- the very same tensor.
+  local function build_tree(srcm, k, species)
+    local mt = getmetatable(srcm)
+    local f = {}
+    for key, v in pairs(rawget(srcm, "_f")) do f[key] = v end
+    local b = {}
+    for key, v in pairs(rawget(srcm, "_b")) do b[key] = v end
+    local s = rawget(srcm, "_s")
+    local p = {}
+    if #s.po > 0 then
+      local configs = species.configs
+      local sp = rawget(srcm, "_p")
+      for _, pn in ipairs(s.po) do
+        local c = configs[s.pid[pn]]
+        if not c.clone and not c.operational then p[pn] = sp[pn] or srcm[pn] end
+      end
+    end
+    local m = setmetatable({_s = s, _p = p, _m = {}, _b = b, _f = f, _id = rawget(srcm, "_id"), _k = k, _kk = k}, mt)
+    k.modules[rawget(srcm, "_id")] = m
+    if #s.mo > 0 then
+      local ch, sch = rawget(m, "_m"), rawget(srcm, "_m")
+      for _, cn in ipairs(s.mo) do ch[cn] = build_tree(sch[cn], k, species) end
+    end
+    return m
+  end
+
+  local function rg_of(src)
+    -- requires_grad of each pid of kernel src: materialised tensors tell, else inherited
+    local rg = {}
+    for pid, v in pairs(src.rg) do rg[pid] = v end
+    for _, m in pairs(src.modules) do
+      local p = rawget(m, "_p")
+      if next(p) then
+        local s = rawget(m, "_s")
+        for pn, t in pairs(p) do
+          local pid = s.pid[pn]
+          if pid then rg[pid] = t:requires_grad() end
+        end
+      end
+    end
+    return rg
+  end
+
+  -- A new particle of src's species from new buffers.
+  local function particle_from(src, bufs)
+    local species = src.species
+    local k = setmetatable({species = species, ver = src.ver, modules = {}, bufs = bufs, rg = rg_of(src)}, Kernel)
+    k.root = build_tree(src.root, k, species)
+    return k
+  end
+  nyto._particle_from = particle_from
+
+  -- particle operations ---------------------------------------------------------------
+  local function segs_of(k)
+    local L = k.ver.layout
+    if L.cstamp ~= k.species.cstamp then seg_build(k.species, L) end
+    return L.segs
+  end
+
+  local function kernel_operand(x, i, fname)
+    local k = rawget(x, "_kk")
+    if not k then err("bad argument #%d to '%s' (module is not a particle)", i, fname) end
+    if k.ver ~= k.species.ver then k:touch() end
+    return k
+  end
+
+  -- resolve operands of a binary particle operation to (kernel, kernel|number, swapped)
+  local function operands(a, b, fname, getk)
+    local ka, kb
+    if type(a) == "number" then
+      if type(b) ~= "table" then err("bad argument #1 to '%s' (number or particle expected)", fname) end
+      return getk(b, 2, fname), a, true
+    end
+    ka = getk(a, 1, fname)
+    if type(b) == "number" then return ka, b, false end
+    if math.type(b) == nil and type(b) ~= "table" and type(b) ~= "userdata" then
+      err("bad argument #2 to '%s' (number or particle expected, got %s)", fname, type(b))
+    end
+    local okb, kb2 = pcall(getk, b, 2, fname)
+    if not okb then
+      err("bad argument #2 to '%s' (number or particle expected, got %s)", fname, nyto.type(b) or type(b))
+    end
+    kb = kb2
+    if ka.species ~= kb.species then
+      err("bad argument #2 to '%s' (particles are of different species; use clone_from to copy values between species)", fname)
+    end
+    return ka, kb, false
+  end
+  nyto._operands = operands
+
+  local ROP = {sub = "rsub", div = "rdiv", pow = "rpow", add = "add", mul = "mul"}
+
+  -- buffers of op(ka, x) (x number or kernel); dst: in-place target bufs
+  local function op_bufs(ka, x, opname, swapped, dst)
+    local segs = segs_of(ka)
+    local out = {}
+    if type(x) == "number" then
+      local code = OP[swapped and ROP[opname] or opname]
+      for dt, buf in pairs(ka.bufs) do out[dt] = pscalar(buf, x, code, segs[dt], dst and dst[dt]) end
+    else
+      local code = OP[opname]
+      for dt, buf in pairs(ka.bufs) do out[dt] = pbinary(buf, x.bufs[dt], code, segs[dt], dst and dst[dt]) end
+    end
+    return out
+  end
+  nyto._op_bufs = op_bufs
+  nyto._segs_of = segs_of
+
+  local function particle_binop(opname)
+    local fname = "__" .. opname
+    return function(a, b)
+      local ka, x, swapped = operands(a, b, fname, kernel_operand)
+      local k = particle_from(ka, op_bufs(ka, x, opname, swapped))
+      return k.root
+    end
+  end
+  local imt = Module.__imt
+  imt.__add = particle_binop("add")
+  imt.__sub = particle_binop("sub")
+  imt.__mul = particle_binop("mul")
+  imt.__div = particle_binop("div")
+  imt.__pow = particle_binop("pow")
+  imt.__unm = function(a)
+    local ka = kernel_operand(a, 1, "__unm")
+    return particle_from(ka, op_bufs(ka, -1, "mul", false)).root
+  end
+  imt.__eq = nil
+
+  local function inplace(opname)
+    return function(self, x)
+      local fname = opname .. "_"
+      if type(x) ~= "number" and not is_module(x) then
+        err("bad argument #1 to '%s' (number or particle expected, got %s)", fname, nyto.type(x) or type(x))
+      end
+      local ka, kx = operands(self, x, fname, kernel_operand)
+      op_bufs(ka, kx, opname, false, ka.bufs)
+      return self
+    end
+  end
+  Module.add_ = inplace("add")
+  Module.sub_ = inplace("sub")
+  Module.mul_ = inplace("mul")
+  Module.div_ = inplace("div")
+  Module.pow_ = inplace("pow")
+  -- named forms, returning new particles
+  for _, opname in ipairs {"add", "sub", "mul", "div", "pow"} do
+    Module[opname] = imt["__" .. opname]
+  end
+  Module.neg = imt.__unm
+
+  function Module:clone()
+    local k = kernel_operand(self, 1, "clone")
+    local bufs = {}
+    for dt, b in pairs(k.bufs) do bufs[dt] = core.pclone(b) end
+    return particle_from(k, bufs).root
+  end
+  local function random_particle(kind, fname)
+    return function(self)
+      local k = kernel_operand(self, 1, fname)
+      local segs = segs_of(k)
+      local bufs = {}
+      for dt, b in pairs(k.bufs) do bufs[dt] = core.prandom(b, kind, segs[dt]) end
+      return particle_from(k, bufs).root
+    end
+  end
+  Module.randn = random_particle(0, "randn")
+  Module.rand = random_particle(1, "rand")
+
+  function Module:same_species(other)
+    if not is_module(other) then return false end
+    local a, b = rawget(self, "_kk"), rawget(other, "_kk")
+    return a ~= nil and b ~= nil and a.species == b.species
+  end
+
+  -- detach: a new species sharing the same parameter tensors
+  function Module:detach()
+    local k = kernel_operand(self, 1, "detach")
+    for _, p in ipairs(self:parameters()) do local _ = p end -- materialise
+    local species = setmetatable({next_mid = k.species.next_mid, next_pid = k.species.next_pid, configs = {}, pinfo = {}, cstamp = 0}, Species)
+    for pid, c in pairs(k.species.configs) do
+      local nc = {}
+      for kk, v in pairs(c) do nc[kk] = v end
+      species.configs[pid] = nc
+    end
+    for pid, P in pairs(k.species.pinfo) do species.pinfo[pid] = P end
+    local version = setmetatable({species = species, n = 1, layout = k.ver.layout}, Version)
+    species.ver = version
+    local nk = setmetatable({species = species, ver = version, modules = {}, bufs = k.bufs, rg = rg_of(k)}, Kernel)
+    -- the same parameter tensors: build a tree whose _p are the very tensors
+    local function copy(srcm)
+      local m = setmetatable({_s = rawget(srcm, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(srcm, "_id"), _k = nk, _kk = nk}, getmetatable(srcm))
+      for kk, v in pairs(rawget(srcm, "_f")) do rawget(m, "_f")[kk] = v end
+      for kk, v in pairs(rawget(srcm, "_b")) do rawget(m, "_b")[kk] = v end
+      for _, pn in ipairs(rawget(srcm, "_s").po) do rawget(m, "_p")[pn] = srcm[pn] end
+      nk.modules[rawget(m, "_id")] = m
+      for _, cn in ipairs(rawget(srcm, "_s").mo) do rawget(m, "_m")[cn] = copy(rawget(srcm, "_m")[cn]) end
+      return m
+    end
+    nk.root = copy(k.root)
+    return nk.root
+  end
+
+  -- clone_from(src): copy values from a particle of another species with the same structure
+  function Module:clone_from(src)
+    if not is_module(src) and not (type(src) == "table" and src.root_module) then
+      err("bad argument #1 to 'clone_from' (particle expected, got %s)", nyto.type(src) or type(src))
+    end
+    if type(src) == "table" and not is_module(src) then src = src.root_module end
+    local _, na, va = self:named_parameters_table()
+    local _, nb, vb = src:named_parameters_table()
+    for i = 1, math.max(#na, #nb) do
+      if na[i] ~= nb[i] then
+        err("bad argument #1 to 'clone_from' (structures differ at parameter '%s': '%s' in the source)", tostring(na[i]), tostring(nb[i]))
+      end
+      if va[i]:shape_string() ~= vb[i]:shape_string() or va[i]:dtype() ~= vb[i]:dtype() then
+        err("bad argument #1 to 'clone_from' (parameter '%s' is %s %s here and %s %s in the source)", na[i],
+            va[i]:dtype(), va[i]:shape_string(), vb[i]:dtype(), vb[i]:shape_string())
+      end
+    end
+    nyto.no_grad(function() for i = 1, #va do va[i]:copy_(vb[i]) end end)
+    return self
+  end
+
+  -- values deep-copied into a detached tree that carries the species ids
+  function clone_tree_values(m)
+    local n = setmetatable({_s = rawget(m, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(m, "_id")}, getmetatable(m))
+    for kk, v in pairs(rawget(m, "_f")) do rawget(n, "_f")[kk] = v end
+    for kk, v in pairs(rawget(m, "_b")) do rawget(n, "_b")[kk] = v end
+    local s = rawget(m, "_s")
+    for _, pn in ipairs(s.po) do
+      local t = m[pn]
+      rawget(n, "_p")[pn] = nyto.Parameter(nyto.no_grad(function() return t:detach():clone() end), t:requires_grad())
+    end
+    for _, cn in ipairs(s.mo) do rawget(n, "_m")[cn] = clone_tree_values(rawget(m, "_m")[cn]) end
+    return n
+  end
+end
