@@ -11,7 +11,7 @@ nyto.ROOT_MODULE_ID = 1
 require "nyto.tensor" (nyto, core)
 require "nyto.gc" (nyto, core)
 require "nyto.module" (nyto, core)
-for _, name in ipairs {"nyto.F", "nyto.nn", "nyto.optim", "nyto.particle_module", "nyto.data", "nyto.progress"} do
+for _, name in ipairs {"nyto.product", "nyto.particle_module", "nyto.F", "nyto.nn", "nyto.optim", "nyto.data", "nyto.progress"} do
   -- optional parts: present in a full checkout
   if package.searchpath(name, package.path) then require(name)(nyto, core) end
 end

@@ -66,7 +66,7 @@ return function(nyto, core)
       err("bad argument #2 to 'class' (a nyto class expected, got %s)", type(parent))
     end
     local cls = {__classname = name, __parent = parent}
-    cls.__imt = make_instance_mt(cls, parent)
+    cls.__imt = (lookup(parent, "__make_imt") or make_instance_mt)(cls, parent)
     return setmetatable(cls, {
       __index = parent,
       __call = function(c, ...) return c.__construct(c, ...) end,

@@ -1,0 +1,309 @@
+-- nyto.product: products (nyto.Product) and parameter configs.
+--
+-- A product is a particle without its module tree: the flat buffers of one
+-- species version.  Arithmetic on products is the C pass alone, so a chain
+-- such as 2*p + 5 builds no module; p:module() builds one tree at the end.
+return function(nyto, core)
+  local Module = nyto.Module
+  local Kernel = nyto._Kernel
+  local particle_from, op_bufs, segs_of = nyto._particle_from, nyto._op_bufs, nyto._segs_of
+  local Tmt = core.Tensor_mt
+
+  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+
+  local Product = {__name = "nyto.Product"}
+  Product.__index = Product
+  nyto.Product = Product
+
+  local function new_product(k, bufs, cls)
+    return setmetatable({k = k, bufs = bufs}, cls or Product)
+  end
+
+  local function is_product(x)
+    local m = getmetatable(x)
+    return type(m) == "table" and rawget(m, "__nyto_product") == true
+  end
+  Product.__nyto_product = true
+  nyto.is_product = is_product
+
+  local function current(p)
+    local k = p.k
+    if k.ver ~= k.species.ver then
+      err("this product was made at an older version of its species; make a new product after a structural change")
+    end
+    return k
+  end
+
+  local function pkernel(x, i, fname)
+    if not is_product(x) then
+      err("bad argument #%d to '%s' (number or Product expected, got %s)", i, fname, nyto.type(x) or type(x))
+    end
+    return current(x)
+  end
+
+  -- operands: products of one species, or a product and a number
+  local function operands(a, b, fname)
+    if type(a) == "number" then
+      if not is_product(b) then err("bad argument #1 to '%s' (number or Product expected)", fname) end
+      return pkernel(b, 2, fname), b, a, true
+    end
+    local ka = pkernel(a, 1, fname)
+    if type(b) == "number" then return ka, a, b, false end
+    local kb = pkernel(b, 2, fname)
+    if ka.species ~= kb.species then
+      err("bad argument #2 to '%s' (products are of different species)", fname)
+    end
+    return ka, a, b, false
+  end
+
+  -- op_bufs works on kernels' buffers; a product lends its buffers through a view kernel
+  local function as_kernel(k, p) return {species = k.species, ver = k.ver, bufs = p.bufs} end
+
+  local function product_binop(opname)
+    local fname = "__" .. opname
+    return function(a, b)
+      local k, p, x, swapped = operands(a, b, fname)
+      local kx = type(x) == "number" and x or as_kernel(k, x)
+      return new_product(k, op_bufs(as_kernel(k, p), kx, opname, swapped), getmetatable(p))
+    end
+  end
+  for _, opname in ipairs {"add", "sub", "mul", "div", "pow"} do
+    Product["__" .. opname] = product_binop(opname)
+    Product[opname] = Product["__" .. opname]
+    Product[opname .. "_"] = function(self, x)
+      local k, p, y = operands(self, x, opname .. "_")
+      local ky = type(y) == "number" and y or as_kernel(k, y)
+      op_bufs(as_kernel(k, p), ky, opname, false, p.bufs)
+      return self
+    end
+  end
+  Product.__unm = function(a)
+    local k = pkernel(a, 1, "__unm")
+    return new_product(k, op_bufs(as_kernel(k, a), -1, "mul", false), getmetatable(a))
+  end
+  Product.neg = Product.__unm
+
+  function Product:clone()
+    current(self)
+    local bufs = {}
+    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
+    return new_product(self.k, bufs, getmetatable(self))
+  end
+  local function random(kind, fname)
+    return function(self)
+      local k = pkernel(self, 1, fname)
+      local segs = segs_of(k)
+      local bufs = {}
+      for dt, b in pairs(self.bufs) do bufs[dt] = core.prandom(b, kind, segs[dt]) end
+      return new_product(k, bufs, getmetatable(self))
+    end
+  end
+  Product.randn = random(0, "randn")
+  Product.rand = random(1, "rand")
+
+  -- p:module() / p:particle(): a particle of the species with the product's values
+  function Product:module()
+    local k = current(self)
+    local bufs = {}
+    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
+    return particle_from(k, bufs).root
+  end
+  Product.particle = Product.module
+  function Product:same_species(other) return is_product(other) and other.k.species == self.k.species end
+  Product.__tostring = function(self) return ("nyto.Product(%d parameters)"):format(self.k.ver.layout.nparams) end
+
+  -- net:product()
+  local function kernel_of(self, fname)
+    local k = rawget(self, "_kk")
+    if not k then err("bad argument #1 to '%s' (module is not a particle)", fname) end
+    if k.ver ~= k.species.ver then k:touch() end
+    return k
+  end
+  function Module:product()
+    local k = kernel_of(self, "product")
+    if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product' (not a root module: take the product of the particle's root)") end
+    local bufs = {}
+    for dt, b in pairs(k.bufs) do bufs[dt] = core.pclone(b) end
+    return new_product(k, bufs)
+  end
+  -- net:product_(p): copy the product's (operational) values into net
+  function Module:product_(p)
+    local k = kernel_of(self, "product_")
+    if not is_product(p) then err("bad argument #1 to 'product_' (Product expected, got %s)", nyto.type(p) or type(p)) end
+    local pk = current(p)
+    if pk.species ~= k.species then err("bad argument #1 to 'product_' (the product is of a different species)") end
+    local segs = segs_of(k)
+    for dt, b in pairs(k.bufs) do core.pcopy(b, p.bufs[dt], segs[dt]) end
+    return self
+  end
+
+  -- custom operators ------------------------------------------------------------
+  -- the parameters of a product, in layout order: pid, info, config, tensor view
+  local function each_param(k, p, fn)
+    local L = k.ver.layout
+    for _, pid in ipairs(L.order) do
+      local P = L.params[pid]
+      fn(pid, P, k.species.configs[pid], core.view(p.bufs[P.dtype], P.off, P.shape, false))
+    end
+  end
+
+  local function param_name(k, P)
+    local path = k.ver.layout.mods[P.mid].path
+    return path == "" and P.name or path .. "." .. P.name
+  end
+
+  local function check_result(k, P, r, fname)
+    if getmetatable(r) ~= Tmt then
+      err("%s: the callback returned %s for parameter '%s' (a Tensor of shape %s expected)", fname,
+          r == nil and "nil" or (nyto.type(r) or type(r)), param_name(k, P), "[" .. table.concat(P.shape, ", ") .. "]")
+    end
+    if r:dtype() ~= P.dtype then
+      err("%s: the callback returned a %s tensor for parameter '%s' (%s expected)", fname, r:dtype(), param_name(k, P), P.dtype)
+    end
+    local s = r:size()
+    local same = #s == #P.shape
+    for i = 1, #s do if s[i] ~= P.shape[i] then same = false end end
+    if not same then
+      err("%s: the callback returned shape %s for parameter '%s' (shape [%s] expected)", fname, r:shape_string(), param_name(k, P), table.concat(P.shape, ", "))
+    end
+  end
+
+  local function run_operator(self, other, fn, fname)
+    local k = current(self)
+    local bufs = {}
+    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
+    local was = core.grad_enabled()
+    core.set_grad_enabled(false)
+    local ok, e = pcall(function()
+      local others = {}
+      if other then each_param(k, other, function(pid, P, c, t) others[pid] = t end) end
+      each_param(k, self, function(pid, P, c, t)
+        if c.operational then
+          local r
+          if other then r = fn(t, others[pid], c) else r = fn(t, c) end
+          check_result(k, P, r, fname)
+          core.view(bufs[P.dtype], P.off, P.shape, false):copy_(r)
+        end
+      end)
+    end)
+    core.set_grad_enabled(was)
+    if not ok then error(e, 0) end -- the callback's own error value, unchanged
+    return new_product(k, bufs, getmetatable(self))
+  end
+
+  function Product:unary_operator(fn)
+    if type(fn) ~= "function" then err("bad argument #1 to 'unary_operator' (function expected, got %s)", type(fn)) end
+    return run_operator(self, nil, fn, "unary_operator")
+  end
+  function Product:binary_operator(q, fn)
+    if not is_product(q) then err("bad argument #1 to 'binary_operator' (Product expected, got %s)", nyto.type(q) or type(q)) end
+    if type(fn) ~= "function" then err("bad argument #2 to 'binary_operator' (function expected, got %s)", type(fn)) end
+    local k, kq = current(self), current(q)
+    if k.species ~= kq.species then err("bad argument #1 to 'binary_operator' (products are of different species)") end
+    return run_operator(self, q, fn, "binary_operator")
+  end
+
+  -- parameter configs -------------------------------------------------------------
+  -- the pids under a dotted name (a submodule: all its parameters; a parameter: one)
+  local function pids_under(self, name, fname)
+    kernel_of(self, fname)
+    local targets = {}
+    local valid = {}
+    local found = name == nil
+    for mname, m in self:named_modules() do
+      local s = rawget(m, "_s")
+      local inside = name == nil or mname == name or mname:sub(1, #name + 1) == name .. "."
+      if mname ~= "" then valid[#valid + 1] = mname end
+      if inside then found = true end
+      for _, pn in ipairs(s.po) do
+        local full = mname == "" and pn or mname .. "." .. pn
+        valid[#valid + 1] = full
+        if inside or full == name then
+          targets[#targets + 1] = s.pid[pn]
+          found = true
+        end
+      end
+    end
+    if not found then
+      -- list the valid names nearest to the one asked for
+      local function dist(a, b)
+        local d = {}
+        for i = 0, #a do d[i] = {[0] = i} end
+        for j = 0, #b do d[0][j] = j end
+        for i = 1, #a do
+          for j = 1, #b do
+            d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
+          end
+        end
+        return d[#a][#b]
+      end
+      table.sort(valid, function(a, b) return dist(a, name) < dist(b, name) end)
+      local near = {}
+      for i = 1, math.min(5, #valid) do near[i] = "'" .. valid[i] .. "'" end
+      err("bad argument to '%s' (no submodule or parameter named '%s'; valid names nearby: %s)", fname, name,
+          #near > 0 and table.concat(near, ", ") or "none")
+    end
+    return targets
+  end
+
+  local function touch_configs(self)
+    local k = rawget(self, "_kk")
+    k.species.cstamp = k.species.cstamp + 1
+  end
+
+  function Module:set_param_config(opts)
+    if type(opts) ~= "table" then err("bad argument #1 to 'set_param_config' (table expected, got %s)", type(opts)) end
+    if opts.name ~= nil and type(opts.name) ~= "string" then
+      err("bad argument #1 to 'set_param_config' (name must be a string, got %s)", type(opts.name))
+    end
+    for key, v in pairs(opts) do
+      if (key == "operational" or key == "clone") and type(v) ~= "boolean" then
+        err("bad argument #1 to 'set_param_config' (%s must be a boolean, got %s)", key, type(v) == "string" and ('"' .. v .. '"') or type(v))
+      end
+    end
+    local pids = pids_under(self, opts.name, "set_param_config")
+    local configs = rawget(self, "_kk").species.configs
+    for _, pid in ipairs(pids) do
+      local c = configs[pid]
+      for key, v in pairs(opts) do if key ~= "name" then c[key] = v end end
+    end
+    touch_configs(self)
+    return self
+  end
+
+  function Module:apply_param_config(fn, name)
+    if type(fn) ~= "function" then err("bad argument #1 to 'apply_param_config' (function expected, got %s)", type(fn)) end
+    if name ~= nil and type(name) ~= "string" then err("bad argument #2 to 'apply_param_config' (string expected, got %s)", type(name)) end
+    local pids = pids_under(self, name, "apply_param_config")
+    local configs = rawget(self, "_kk").species.configs
+    -- validate on copies, so a bad value or an error leaves every config as it was
+    local staged = {}
+    for i, pid in ipairs(pids) do
+      local c = {}
+      for key, v in pairs(configs[pid]) do c[key] = v end
+      fn(pid, c)
+      if type(c.operational) ~= "boolean" or type(c.clone) ~= "boolean" then
+        err("apply_param_config: operational and clone must stay booleans (parameter id %d)", pid)
+      end
+      staged[i] = c
+    end
+    for i, pid in ipairs(pids) do
+      local c = configs[pid]
+      for key in pairs(c) do c[key] = nil end
+      for key, v in pairs(staged[i]) do c[key] = v end
+    end
+    touch_configs(self)
+    return self
+  end
+
+  -- net:param_config(pid | name | param): the config table (shared by the species)
+  function Module:param_config(x)
+    local k = kernel_of(self, "param_config")
+    local pid = x
+    if getmetatable(x) == Tmt then pid = self:get_param_id(x)
+    elseif type(x) == "string" then pid = pids_under(self, x, "param_config")[1] end
+    local c = math.type(pid) == "integer" and k.species.configs[pid]
+    if not c then err("bad argument #1 to 'param_config' (no parameter %s)", tostring(x)) end
+    return c
+  end
+end
