@@ -164,24 +164,40 @@ return function(nyto, core)
 
   local function default_config() return {operational = true, clone = true} end
 
-  -- assign ids to a tree built by constructors; returns nothing
-  local function assign_ids(species, m)
+
+  -- assign fresh ids of `species` to a tree that joins it (a tree built by
+  -- constructors, or an adopted one: its structure records are private).
+  -- A module met a second time (one module placed twice in the tree) is kept
+  -- as a plain field of its second parent, with a warning.
+  local function assign_ids(species, m, seen)
+    seen = seen or {}
+    seen[m] = true
     local id = species.next_mid
     species.next_mid = id + 1
     rawset(m, "_id", id)
     local s = rawget(m, "_s")
+    s.pid, s.mid = {}, {}
     for _, pname in ipairs(s.po) do
-      if not s.pid[pname] then
-        local pid = species.next_pid
-        species.next_pid = pid + 1
-        s.pid[pname] = pid
-        species.configs[pid] = default_config()
-      end
+      local pid = species.next_pid
+      species.next_pid = pid + 1
+      s.pid[pname] = pid
+      species.configs[pid] = default_config()
     end
-    for _, cname in ipairs(s.mo) do
-      local c = rawget(m, "_m")[cname]
-      assign_ids(species, c)
-      s.mid[cname] = rawget(c, "_id")
+    local ch = rawget(m, "_m")
+    local i = 1
+    while i <= #s.mo do
+      local cname = s.mo[i]
+      local c = ch[cname]
+      if seen[c] then
+        nwarn(("submodule '%s' is placed twice in one module tree; the second place keeps it as a plain field (not registered)"):format(cname))
+        table.remove(s.mo, i)
+        ch[cname] = nil
+        rawget(m, "_f")[cname] = c
+      else
+        assign_ids(species, c, seen)
+        s.mid[cname] = rawget(c, "_id")
+        i = i + 1
+      end
     end
   end
 
@@ -193,19 +209,37 @@ return function(nyto, core)
     for _, cname in ipairs(s.mo) do set_kernel_tree(ch[cname], k) end
   end
 
+  -- Kernels sharing one set of flat buffers (a particle and the particles
+  -- detach()ed from it): bufs table -> weak set of kernels.  A kernel that
+  -- borrowed tensors from another (detach) lists them in k.borrowed.
+  local share_groups = setmetatable({}, {__mode = "k"})
+
   -- move every parameter of kernel k's tree into fresh flat buffers (values
-  -- kept, tensor identity kept: Torch7's set)
+  -- kept, tensor identity kept: Torch7's set).  Sharing with detach()ed
+  -- particles ends here: the tensors stay with the particle they were
+  -- assigned to, the borrower views its own (old) buffer instead.
   local function rebuild_flat(k)
     local L = k.ver.layout
     local bufs = {}
     for dt, n in pairs(L.size) do bufs[dt] = core.buffer(dt, n) end
+    local group = share_groups[k.bufs]
+    local borrowed = k.borrowed
+    local moved = group and {}
     for _, pid in ipairs(L.order) do
       local P = L.params[pid]
-      local m = k.modules[P.mid]
+      local m = k.mods[P.mid]
       local p = rawget(m, "_p")
       local t = p[P.name]
+      if t and borrowed and borrowed[t] then
+        -- a tensor another particle owns: leave it there, keep the values
+        k.rg[pid] = t:requires_grad()
+        p[P.name] = nil
+        borrowed[t] = nil
+        t = nil
+      end
       if t then
         set_to_view(t, bufs[P.dtype], P.off)
+        if moved then moved[t] = true end
       else
         -- a lazily-viewed parameter: copy its values from the old buffer
         local old = k.bufs[P.dtype]
@@ -217,12 +251,29 @@ return function(nyto, core)
         end
       end
     end
+    if group then
+      group[k] = nil
+      -- the other sharers drop the tensors that moved: they view the old buffer
+      for o in pairs(group) do
+        for _, mm in pairs(o.mods) do
+          local p, s = rawget(mm, "_p"), rawget(mm, "_s")
+          for pn, t in pairs(p) do
+            if moved[t] then
+              local pid = s.pid[pn]
+              if pid then o.rg[pid] = t:requires_grad() end
+              p[pn] = nil
+              if o.borrowed then o.borrowed[t] = nil end
+            end
+          end
+        end
+      end
+    end
     k.bufs = bufs
     k.oldlayout = nil
   end
 
   local function collect_modules(k, m)
-    k.modules[rawget(m, "_id")] = m
+    k.mods[rawget(m, "_id")] = m
     local s = rawget(m, "_s")
     local ch = rawget(m, "_m")
     for _, cname in ipairs(s.mo) do collect_modules(k, ch[cname]) end
@@ -234,7 +285,7 @@ return function(nyto, core)
     assign_ids(species, root)
     local version = setmetatable({species = species, n = 1}, Version)
     species.ver = version
-    local k = setmetatable({species = species, ver = version, modules = {}, bufs = {}, rg = {}}, Kernel)
+    local k = setmetatable({species = species, ver = version, mods = {}, bufs = {}, rg = {}}, Kernel)
     k.root = root
     collect_modules(k, root)
     set_kernel_tree(root, k)
@@ -247,6 +298,8 @@ return function(nyto, core)
   local RESERVED = {_s = true, _p = true, _m = true, _b = true, _f = true, _id = true, _k = true, _kk = true}
 
   local structural_change -- forward: (module, kind, name, value)
+  local replace_param     -- forward: (module, name, Parameter) -> true when done in place
+  local registrable       -- forward: (module, name, module) -> false: keep as a plain field
 
   local function materialize(self, name)
     local s = rawget(self, "_s")
@@ -283,53 +336,53 @@ return function(nyto, core)
     mt.__newindex = function(self, k, v)
       if RESERVED[k] then err("'%s' is a reserved field name of nyto modules", k) end
       if type(k) == "number" then k = tostring(k) end
-      local p, m, b = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b")
+      local p, m, b, f = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b"), rawget(self, "_f")
       local s = rawget(self, "_s")
+      -- inside a constructor parameters have no id yet: _p tells
+      local is_p = s.pid[k] ~= nil or p[k] ~= nil
       if v ~= nil and getmetatable(v) == Tmt and is_param(v) then
         if m[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a submodule; assign nil first)", k) end
         if b[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a buffer; assign nil first)", k) end
-        if s.pid[k] then
-          -- replacing a parameter of the same shape keeps the layout: copy values, keep the slot
-          local cur = self[k]
-          if cur:dtype() == v:dtype() and #cur:size() == #v:size() and cur:numel() == v:numel() then
-            local same = true
-            local a, c = cur:size(), v:size()
-            for i = 1, #a do if a[i] ~= c[i] then same = false end end
-            if same and rawget(self, "_k") then
-              nyto.no_grad(function() cur:copy_(v) end)
-              cur:requires_grad_(v:requires_grad())
-              return
-            end
-          end
+        if is_p then
+          if rawequal(p[k], v) then return end
+          if replace_param(self, k, v) then return end
           structural_change(self, "remove_param", k)
         end
+        f[k] = nil
         structural_change(self, "add_param", k, v)
         return
       end
       if v ~= nil and is_module(v) then
-        if p[k] or s.pid[k] then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a parameter; assign nil first)", k) end
+        if is_p then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a parameter; assign nil first)", k) end
         if b[k] then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a buffer; assign nil first)", k) end
+        if rawequal(m[k], v) then return end
+        local register = registrable(self, k, v)
         if m[k] then structural_change(self, "remove_module", k) end
-        structural_change(self, "add_module", k, v)
+        if register then
+          f[k] = nil
+          structural_change(self, "add_module", k, v)
+        else
+          f[k] = v
+        end
         return
       end
       if v == nil then
-        if s.pid[k] then return structural_change(self, "remove_param", k) end
+        if is_p then return structural_change(self, "remove_param", k) end
         if m[k] then return structural_change(self, "remove_module", k) end
         if b[k] then return structural_change(self, "remove_buffer", k) end
-        rawget(self, "_f")[k] = nil
+        f[k] = nil
         return
       end
       if b[k] then
-        if getmetatable(v) ~= Tmt then err("bad argument to '__newindex' (buffer '%s' takes a Tensor, got %s)", k, type(v)) end
+        if getmetatable(v) ~= Tmt then err("bad argument to '__newindex' (buffer '%s' takes a Tensor, got %s)", k, nyto.type(v) or type(v)) end
         b[k] = v -- replacing a buffer's tensor, as in PyTorch
         return
       end
-      if s.pid[k] then
+      if is_p then
         err("bad argument to '__newindex' ('%s' is a parameter: assign a nyto.Parameter, or nil to remove it)", k)
       end
       if m[k] then err("bad argument to '__newindex' ('%s' is a submodule: assign a module, or nil to remove it)", k) end
-      rawget(self, "_f")[k] = v
+      f[k] = v
     end
     mt.__call = function(self, ...) return self:forward(...) end
     mt.__tostring = function(self) return self:__repr() end
@@ -360,15 +413,15 @@ return function(nyto, core)
   -- Construct: a blank instance, init(...), then (outermost constructor only)
   -- found a species and move the parameters into flat storage.
   function Module.__construct(cls, ...)
+    if lookup(cls, "forward") == nil then
+      err("class %s has no forward method (define function %s:forward(...))", cls.__classname, cls.__classname)
+    end
     local init = lookup(cls, "init")
     local self = blank(cls.__imt)
     building = building + 1
     local ok, e = pcall(function(...) if init then init(self, ...) end end, ...)
     building = building - 1
     if not ok then error(e, 0) end
-    if lookup(cls, "forward") == nil then
-      err("class %s has no forward method (define function %s:forward(...))", cls.__classname, cls.__classname)
-    end
     if building == 0 then found_species(self) end
     return self
   end
@@ -383,10 +436,66 @@ return function(nyto, core)
   end
 
   local function tree_contains(m, target)
-    if m == target then return true end
+    if rawequal(m, target) then return true end
     local ch = rawget(m, "_m")
     for _, c in pairs(ch) do if tree_contains(c, target) then return true end end
     return false
+  end
+
+  -- Can module v be registered as submodule `name` of self?  A module tree
+  -- has no cycles and holds each module once, and a module belongs to one
+  -- particle: otherwise warn and keep v as a plain field (reading the field
+  -- still returns v; its parameters stay where they are).
+  function registrable(self, name, v)
+    if tree_contains(v, self) then
+      nwarn(("submodule '%s' refers back to a module that contains it (a cycle in the module tree); it is kept as a plain field, not registered"):format(name))
+      return false
+    end
+    local vk = rawget(v, "_kk")
+    if vk then
+      -- the root of a particle (kernel reference not cleared) may join: it leaves its own particle
+      if not (rawget(v, "_k") == vk and rawequal(vk.root, v)) then
+        nwarn(("module '%s' is already part of a particle; one module placed in two particles (or twice in one) is kept as a plain field, not registered"):format(name))
+        return false
+      end
+    elseif tree_contains(self, v) then
+      nwarn(("module '%s' is already in this module tree; one module placed twice is kept as a plain field, not registered"):format(name))
+      return false
+    end
+    return true
+  end
+
+  -- a module tree joining another tree: its parameters become standalone
+  -- tensors (materialised from its old particle, if any), its structure
+  -- records become private, it leaves its old particle
+  local function adopt(m)
+    local s = rawget(m, "_s")
+    for _, pn in ipairs(s.po) do local _ = m[pn] end
+    rawset(m, "_s", copy_s(s))
+    rawset(m, "_k", nil)
+    rawset(m, "_kk", nil)
+    for _, cn in ipairs(s.mo) do adopt(rawget(m, "_m")[cn]) end
+  end
+
+  -- a subtree leaving its particle keeps its parameter tensors (views of the
+  -- particle's current buffer; the particle moves to a new one)
+  local function leave(m)
+    for _, pn in ipairs(rawget(m, "_s").po) do local _ = m[pn] end
+    rawset(m, "_k", nil)
+    rawset(m, "_kk", nil)
+    for _, c in pairs(rawget(m, "_m")) do leave(c) end
+  end
+
+  -- every parameter of a tree about to join a particle must be a live tensor
+  local function check_tree_live(m, path)
+    local s, p = rawget(m, "_s"), rawget(m, "_p")
+    for _, pn in ipairs(s.po) do
+      local t = p[pn]
+      if t ~= nil and not pcall(t.dtype, t) then
+        err("bad argument to '__newindex' (parameter '%s.%s' is a freed Tensor)", path, pn)
+      end
+    end
+    for _, cn in ipairs(s.mo) do check_tree_live(rawget(m, "_m")[cn], path .. "." .. cn) end
   end
 
   -- apply one change to module m (no versioning); value already prepared
@@ -423,7 +532,7 @@ return function(nyto, core)
   -- copy-on-write the structure records of every module (they are shared
   -- with the other particles of the old version)
   local function own_records(k)
-    for _, m in pairs(k.modules) do rawset(m, "_s", copy_s(rawget(m, "_s"))) end
+    for _, m in pairs(k.mods) do rawset(m, "_s", copy_s(rawget(m, "_s"))) end
   end
 
   local function advance(k, kind, mid, name, record_value)
@@ -433,7 +542,7 @@ return function(nyto, core)
     local nv = setmetatable({species = species, n = old.n + 1}, Version)
     old.next = nv
     old.change = {kind = kind, mid = mid, name = name, value = record_value}
-    k.modules = {}
+    k.mods = {}
     collect_modules(k, k.root)
     k.oldlayout = old.layout
     nv.layout = layout_of(species, k.root)
@@ -444,60 +553,41 @@ return function(nyto, core)
 
   function structural_change(self, kind, name, value)
     local k = rawget(self, "_k")
+    if k and k.ver ~= k.species.ver then
+      k:touch()
+      k = rawget(self, "_k") -- the replay may have removed self from the particle
+    end
+    if kind == "add_module" then check_tree_live(value, name) end
     if not k then
       check_kernel(self, "change the structure of a module")
-      -- not yet a particle (inside a constructor): plain bookkeeping
-      local s = rawget(self, "_s")
-      if kind == "remove_param" and not s.pid[name] and not rawget(self, "_p")[name] then err("no parameter '%s' to remove", name) end
-      if kind == "add_module" and tree_contains(value, self) then
-        nwarn(("submodule '%s' refers back to a module that contains it (a cycle in the module tree)"):format(name))
-      end
+      -- not yet a particle (inside a constructor): plain bookkeeping; ids
+      -- are assigned when the outermost constructor founds the species
+      if kind == "add_module" and rawget(value, "_kk") then adopt(value) end
       apply_change(self, kind, name, value)
-      if kind == "add_param" or kind == "add_module" then
-        -- a constructor-local tree gets ids at finalisation
-      end
       return
     end
-    -- a particle: make the change in a new species version
+    -- a particle: make the change in a new species version.  Everything that
+    -- can fail is checked above, so no error leaves a half-applied version.
     local species = k.species
-    if k.ver ~= species.ver then k:touch() end
     local mid = rawget(self, "_id")
     local record
     if kind == "add_param" then
+      record = {value = nyto.no_grad(function() return value:detach():clone() end), rg = value:requires_grad()}
       own_records(k)
       local pid = species.next_pid
       species.next_pid = pid + 1
       species.configs[pid] = default_config()
+      record.pid = pid
       apply_change(self, kind, name, value, {pid = pid})
-      record = {value = nyto.no_grad(function() return value:detach():clone() end), rg = value:requires_grad(), pid = pid}
       k.rg[pid] = value:requires_grad()
     elseif kind == "add_module" then
-      if tree_contains(value, self) or tree_contains(value, k.root) then
-        nwarn(("submodule '%s' refers back to the particle's root (a cycle in the module tree)"):format(name))
-      end
-      local vk = rawget(value, "_k")
-      if vk and vk.root ~= value then
-        nwarn(("module '%s' is already part of another particle; one module placed in two particles shares its parameters"):format(name))
-      end
       own_records(k)
-      -- the new subtree joins this species: its parameters become standalone
-      -- tensors (materialised from its old particle), it gets fresh ids
-      local function adopt(m)
-        local s = rawget(m, "_s")
-        for _, pn in ipairs(s.po) do local _ = m[pn] end
-        local ns = copy_s(s)
-        ns.pid, ns.mid = {}, {}
-        rawset(m, "_s", ns)
-        rawset(m, "_k", nil)
-        rawset(m, "_kk", nil)
-        for _, cn in ipairs(ns.mo) do adopt(rawget(m, "_m")[cn]) end
-      end
+      -- the new subtree joins this species with fresh ids
       adopt(value)
       assign_ids(species, value)
       apply_change(self, kind, name, value, {mid = rawget(value, "_id")})
       set_kernel_tree(value, k)
       record = {value = clone_tree_values(value)}
-      for _, pid in ipairs(value:param_ids_table()) do k.rg[pid] = true end
     elseif kind == "remove_param" then
       if not rawget(self, "_s").pid[name] then err("no parameter '%s' to remove", name) end
       local _ = self[name] -- a script holding it keeps a valid tensor
@@ -506,16 +596,7 @@ return function(nyto, core)
     elseif kind == "remove_module" then
       if not rawget(self, "_m")[name] then err("no submodule '%s' to remove", name) end
       own_records(k)
-      local child = rawget(self, "_m")[name]
-      -- the removed subtree keeps its parameter tensors (views of the old
-      -- buffer) and leaves the particle
-      local function leave(m)
-        for _, pn in ipairs(rawget(m, "_s").po) do local _ = m[pn] end
-        rawset(m, "_k", nil)
-        rawset(m, "_kk", nil)
-        for _, c in pairs(rawget(m, "_m")) do leave(c) end
-      end
-      leave(child)
+      leave(rawget(self, "_m")[name])
       apply_change(self, kind, name)
     elseif kind == "add_buffer" then
       own_records(k)
@@ -529,13 +610,43 @@ return function(nyto, core)
     advance(k, kind, mid, name, record)
   end
 
+  -- Replace parameter `name` by a Parameter of the same dtype and shape:
+  -- the assigned tensor takes over the slot of the flat storage (values of
+  -- the new tensor, identity of the new tensor), no new version.  The old
+  -- tensor, if a script holds it, gets storage of its own.
+  function replace_param(self, name, v)
+    local p = rawget(self, "_p")
+    local k = rawget(self, "_k")
+    if not k then
+      check_kernel(self, "change the structure of a module")
+      if rawget(self, "_kk") == nil then
+        -- inside a constructor: the new tensor takes the old one's place
+        p[name] = v
+        return true
+      end
+    end
+    if k.ver ~= k.species.ver then k:touch() end
+    if rawget(self, "_k") ~= k then return false end
+    local pid = rawget(self, "_s").pid[name]
+    local P = k.ver.layout.params[pid]
+    if v:dtype() ~= P.dtype or v:shape_string() ~= self[name]:shape_string() then return false end
+    local c = k.species.configs[pid]
+    if not c.operational and not c.clone then return false end
+    local cur = p[name]
+    if cur then set_to_view(cur, core.buffer(P.dtype, P.numel), 0) end
+    set_to_view(v, k.bufs[P.dtype], P.off)
+    p[name] = v
+    k.rg[pid] = v:requires_grad()
+    return true
+  end
+
   -- Replay the changes from k's version to the newest.
   function Kernel:touch()
     local species = self.species
     while self.ver ~= species.ver do
       local v = self.ver
       local ch = v.change
-      local m = self.modules[ch.mid]
+      local m = self.mods[ch.mid]
       own_records(self)
       if ch.kind == "add_param" then
         local t = nyto.no_grad(function() return ch.value.value:clone() end)
@@ -549,16 +660,19 @@ return function(nyto, core)
         set_kernel_tree(sub, self)
       elseif ch.kind == "add_buffer" then
         apply_change(m, "add_buffer", ch.name, ch.value.value)
+      elseif ch.kind == "remove_module" then
+        -- a script holding the removed subtree keeps valid, standalone modules
+        leave(rawget(m, "_m")[ch.name])
+        apply_change(m, ch.kind, ch.name)
       else
-        -- make sure lazily viewed parameters of a removed subtree need nothing
         apply_change(m, ch.kind, ch.name)
       end
-      self.modules = {}
+      self.mods = {}
       collect_modules(self, self.root)
       -- adopt the next version's shared records
       local nv = v.next
       for mid, info in pairs(nv.layout.mods) do
-        local mm = self.modules[mid]
+        local mm = self.mods[mid]
         if mm then rawset(mm, "_s", info.s) end
       end
       self.oldlayout = v.layout
@@ -745,7 +859,7 @@ return function(nyto, core)
   function Kernel:modules()
     if self.ver ~= self.species.ver then self:touch() end
     local t = {}
-    for id, m in pairs(self.modules) do t[id] = m end
+    for id, m in pairs(self.mods) do t[id] = m end
     return t
   end
   function Kernel:params()
@@ -753,7 +867,7 @@ return function(nyto, core)
     local t = {}
     for _, pid in ipairs(self.ver.layout.order) do
       local P = self.ver.layout.params[pid]
-      t[pid] = self.modules[P.mid][P.name]
+      t[pid] = self.mods[P.mid][P.name]
     end
     return t
   end
@@ -787,7 +901,7 @@ return function(nyto, core)
       end
     end
     local m = setmetatable({_s = s, _p = p, _m = {}, _b = b, _f = f, _id = rawget(srcm, "_id"), _k = k, _kk = k}, mt)
-    k.modules[rawget(srcm, "_id")] = m
+    k.mods[rawget(srcm, "_id")] = m
     if #s.mo > 0 then
       local ch, sch = rawget(m, "_m"), rawget(srcm, "_m")
       for _, cn in ipairs(s.mo) do ch[cn] = build_tree(sch[cn], k, species) end
@@ -799,7 +913,7 @@ return function(nyto, core)
     -- requires_grad of each pid of kernel src: materialised tensors tell, else inherited
     local rg = {}
     for pid, v in pairs(src.rg) do rg[pid] = v end
-    for _, m in pairs(src.modules) do
+    for _, m in pairs(src.mods) do
       local p = rawget(m, "_p")
       if next(p) then
         local s = rawget(m, "_s")
@@ -815,7 +929,7 @@ return function(nyto, core)
   -- A new particle of src's species from new buffers.
   local function particle_from(src, bufs)
     local species = src.species
-    local k = setmetatable({species = species, ver = src.ver, modules = {}, bufs = bufs, rg = rg_of(src)}, Kernel)
+    local k = setmetatable({species = species, ver = src.ver, mods = {}, bufs = bufs, rg = rg_of(src)}, Kernel)
     k.root = build_tree(src.root, k, species)
     return k
   end
@@ -841,6 +955,10 @@ return function(nyto, core)
     if type(a) == "number" then
       if type(b) ~= "table" then err("bad argument #1 to '%s' (number or particle expected)", fname) end
       return getk(b, 2, fname), a, true
+    end
+    if type(a) ~= "table" then
+      -- `"10" + net`, `true * net`: Lua calls the particle's metamethod
+      err("bad argument #1 to '%s' (number or particle expected, got %s)", fname, nyto.type(a) or type(a))
     end
     ka = getk(a, 1, fname)
     if type(b) == "number" then return ka, b, false end
@@ -956,14 +1074,14 @@ return function(nyto, core)
     for pid, P in pairs(k.species.pinfo) do species.pinfo[pid] = P end
     local version = setmetatable({species = species, n = 1, layout = k.ver.layout}, Version)
     species.ver = version
-    local nk = setmetatable({species = species, ver = version, modules = {}, bufs = k.bufs, rg = rg_of(k)}, Kernel)
+    local nk = setmetatable({species = species, ver = version, mods = {}, bufs = k.bufs, rg = rg_of(k)}, Kernel)
     -- the same parameter tensors: build a tree whose _p are the very tensors
     local function copy(srcm)
       local m = setmetatable({_s = rawget(srcm, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(srcm, "_id"), _k = nk, _kk = nk}, getmetatable(srcm))
       for kk, v in pairs(rawget(srcm, "_f")) do rawget(m, "_f")[kk] = v end
       for kk, v in pairs(rawget(srcm, "_b")) do rawget(m, "_b")[kk] = v end
       for _, pn in ipairs(rawget(srcm, "_s").po) do rawget(m, "_p")[pn] = srcm[pn] end
-      nk.modules[rawget(m, "_id")] = m
+      nk.mods[rawget(m, "_id")] = m
       for _, cn in ipairs(rawget(srcm, "_s").mo) do rawget(m, "_m")[cn] = copy(rawget(srcm, "_m")[cn]) end
       return m
     end

@@ -36,22 +36,38 @@ static int nyto_argerror(lua_State *L, int arg, const char *fname, const char *m
   return nyto_error(L, "nyto: bad argument #%d to '%s' (%s)", arg, fname, msg);
 }
 
-/* GC pacing (ARCHITECTURE invariant 6): tensor bytes are invisible to Lua's
- * allocator, so every byte a handle newly reaches is reported to the
- * collector as debt.  Small allocations are batched. */
-static int64_t gc_pending;
+/* GC pacing (ARCHITECTURE invariant 6).  Tensor bytes are invisible to
+ * Lua's allocator, so the binding counts the bytes every new handle or
+ * particle buffer reaches and runs a full collection once the count since
+ * the last one passes a budget:
+ *     budget = max(1 MiB, live tensor bytes / 4, 2 x the Lua heap)
+ * Garbage tensors so stay within a quarter of the live tensor set (or 1 MiB),
+ * and the cost of collecting stays proportional to the allocation, as with
+ * Lua's own pause of 200% (a cycle costs about one pass over the Lua heap).
+ * A full collection finishes a cycle in incremental and generational mode
+ * alike (a LUA_GCSTEP debt frees nothing young in generational mode), so
+ * nyto leaves the host's GC mode alone.  Measured: docs/memory.md. */
+#define NYTO_GC_MIN ((int64_t)1 << 20)
+static int64_t gc_since;
+static int64_t gc_collections;
 static void nyto_gc_pace(lua_State *L, int64_t bytes) {
   if (bytes <= 0) return;
-  gc_pending += bytes;
-  if (gc_pending >= (64 << 10)) {
-    int kb = (int)(gc_pending >> 10);
-    gc_pending &= 1023;
-    lua_gc(L, LUA_GCSTEP, kb);
-  }
+  gc_since += bytes;
+  if (gc_since < NYTO_GC_MIN) return;
+  nyto_stats s;
+  nyto_stats_get(&s);
+  int64_t budget = s.tensor_bytes / 4;
+  int64_t heap = (int64_t)lua_gc(L, LUA_GCCOUNT) * 1024 * 2;
+  if (heap > budget) budget = heap;
+  if (gc_since < budget) return;
+  gc_since = 0;
+  gc_collections++;
+  lua_gc(L, LUA_GCCOLLECT);
 }
 
 #include "tensor.c"
 #include "particle.c"
+#include "data.c"
 
 static int l_stats(lua_State *L) {
   nyto_stats s;
@@ -67,6 +83,8 @@ static int l_stats(lua_State *L) {
   F(pool_hits);
   F(pool_misses);
 #undef F
+  lua_pushinteger(L, gc_collections);
+  lua_setfield(L, -2, "gc_collections");
   return 1;
 }
 
@@ -148,6 +166,7 @@ int luaopen_nyto_core(lua_State *L) {
   luaL_setfuncs(L, core_funcs, 0);
   tensor_open(L);
   particle_open(L);
+  data_open(L);
   lua_pushstring(L, NYTO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, NYTO_LUA_DIR);

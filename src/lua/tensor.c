@@ -61,9 +61,19 @@ static int t_free(lua_State *L) {
   return 0;
 }
 
-/* Raise the pending nt error as a nyto error of function fname. */
-static int tensor_fail(lua_State *L, const char *fname) {
-  return nyto_error(L, "nyto: %s: %s", fname, nt_error());
+/* Raise the pending nt error as a nyto error of argument #arg of fname. */
+static int tensor_fail_arg(lua_State *L, int arg, const char *fname) {
+  return nyto_argerror(L, arg, fname, lua_pushstring(L, nt_error()));
+}
+static int tensor_fail(lua_State *L, const char *fname) { return tensor_fail_arg(L, 1, fname); }
+
+/* Raise unless arguments max+1.. are all absent or nil (wrong arity). */
+static void check_max_args(lua_State *L, int max, const char *fname) {
+  int top = lua_gettop(L);
+  for (int i = top; i > max; i--)
+    if (!lua_isnil(L, i))
+      nyto_argerror(L, i, fname, lua_pushfstring(L, "no value expected: at most %d argument%s, got %d", max,
+                                                 max == 1 ? "" : "s", top));
 }
 
 /* Push a shape as "[2, 3]". */
@@ -84,8 +94,13 @@ static const char *push_shape(lua_State *L, const nt_tensor *t) {
 
 /* ---- sizes ---- */
 
-/* Read sizes from args first..top (integers) or one table at first. */
-static int read_sizes(lua_State *L, int first, int last, int64_t *sizes, const char *fname) {
+/* The most elements one tensor may have (2^40): a size past it is a bug in
+ * the caller, and failing early keeps a huge allocation from being tried. */
+#define NYTO_MAX_NUMEL ((int64_t)1 << 40)
+
+/* Read sizes from args first..last (integers) or one table at first.
+ * neg1: 0 no -1 allowed, 1 one -1 (view, reshape: inferred), 2 any -1 (expand: kept). */
+static int read_sizes_x(lua_State *L, int first, int last, int64_t *sizes, const char *fname, int neg1) {
   int n = 0;
   int64_t total = 1;
   if (lua_type(L, first) == LUA_TTABLE) {
@@ -96,7 +111,7 @@ static int read_sizes(lua_State *L, int first, int last, int64_t *sizes, const c
       int isint;
       lua_Integer v = lua_tointegerx(L, -1, &isint);
       if (!isint || lua_type(L, -1) != LUA_TNUMBER)
-        return nyto_argerror(L, first, fname, lua_pushfstring(L, "size %d must be an integer", i));
+        return nyto_argerror(L, first, fname, lua_pushfstring(L, "size %d must be an integer, got %s", i, luaL_typename(L, -1)));
       lua_pop(L, 1);
       sizes[n++] = (int64_t)v;
     }
@@ -106,23 +121,37 @@ static int read_sizes(lua_State *L, int first, int last, int64_t *sizes, const c
       int isint;
       lua_Integer v = lua_tointegerx(L, i, &isint);
       if (!isint || lua_type(L, i) != LUA_TNUMBER)
-        return nyto_argerror(L, i, fname, lua_pushfstring(L, "integer size expected, got %s", luaL_typename(L, i)));
+        return nyto_argerror(L, i, fname, lua_type(L, i) == LUA_TNUMBER
+                                              ? lua_pushfstring(L, "integer size expected, got %f", lua_tonumber(L, i))
+                                              : lua_pushfstring(L, "integer size expected, got %s", luaL_typename(L, i)));
       sizes[n++] = (int64_t)v;
     }
   }
+  int nneg1 = 0;
   for (int i = 0; i < n; i++) {
+    int argi = lua_type(L, first) == LUA_TTABLE ? first : first + i;
+    if (sizes[i] == -1 && neg1 && (neg1 == 2 || nneg1++ == 0)) continue;
+    if (sizes[i] == -1 && neg1 == 1)
+      return nyto_argerror(L, argi, fname, "only one size can be -1");
     if (sizes[i] < 0)
-      return nyto_argerror(L, first, fname, lua_pushfstring(L, "size must be non-negative, got %I", (lua_Integer)sizes[i]));
-    if (sizes[i] > 0 && total > ((int64_t)1 << 40) / sizes[i])
-      return nyto_argerror(L, first, fname, "size too large");
+      return nyto_argerror(L, argi, fname, lua_pushfstring(L, "size must be non-negative, got %I", (lua_Integer)sizes[i]));
+    if (sizes[i] > 0 && total > NYTO_MAX_NUMEL / sizes[i])
+      return nyto_argerror(L, argi, fname, lua_pushfstring(L, "size too large: more than 2^40 elements"));
     total *= sizes[i];
   }
   return n;
 }
+static int read_sizes(lua_State *L, int first, int last, int64_t *sizes, const char *fname) {
+  return read_sizes_x(L, first, last, sizes, fname, 0);
+}
 
 static const char *const dtype_names[] = {"float32", "float64", "int64", "bool", NULL};
 
-static int check_dtype(lua_State *L, int idx, const char *fname) {
+static int check_dtype_at(lua_State *L, int idx, const char *fname, int argn);
+static int check_dtype(lua_State *L, int idx, const char *fname) { return check_dtype_at(L, idx, fname, idx); }
+
+/* The dtype at stack index idx, given as (part of) argument #argn of fname. */
+static int check_dtype_at(lua_State *L, int idx, const char *fname, int argn) {
   if (lua_isnoneornil(L, idx)) return NT_FLOAT32;
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
@@ -132,8 +161,8 @@ static int check_dtype(lua_State *L, int idx, const char *fname) {
     if (strcmp(s, "double") == 0) return NT_FLOAT64;
     if (strcmp(s, "long") == 0) return NT_INT64;
   }
-  return nyto_error(L, "nyto: bad argument to '%s' (dtype must be \"float32\", \"float64\", \"int64\" or \"bool\", got %s)", fname,
-                    lua_type(L, idx) == LUA_TSTRING ? lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx)) : luaL_typename(L, idx));
+  return nyto_error(L, "nyto: bad argument #%d to '%s' (dtype must be \"float32\", \"float64\", \"int64\" or \"bool\", got %s)", argn,
+                    fname, lua_type(L, idx) == LUA_TSTRING ? lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx)) : luaL_typename(L, idx));
 }
 
 /* Options table {dtype=, requires_grad=} at idx (if it is a table with those keys). */
@@ -148,7 +177,7 @@ static void read_options(lua_State *L, int idx, const char *fname, int *dtype, i
   *rg = 0;
   if (idx == 0) return;
   lua_getfield(L, idx, "dtype");
-  *dtype = check_dtype(L, -1, fname);
+  *dtype = check_dtype_at(L, -1, fname, idx);
   lua_pop(L, 1);
   lua_getfield(L, idx, "requires_grad");
   *rg = lua_toboolean(L, -1);
@@ -180,9 +209,9 @@ static int tensor_create(lua_State *L, int kind, const char *fname) {
   int dtype, rg;
   read_options(L, opts, fname, &dtype, &rg);
   if ((kind == NT_RANDN || kind == NT_RAND) && (dtype == NT_INT64 || dtype == NT_BOOL))
-    return nyto_error(L, "nyto: bad argument to '%s' (%s needs a floating dtype, got %s)", fname, fname, dtype_names[dtype]);
+    return nyto_argerror(L, opts, fname, lua_pushfstring(L, "%s needs a floating dtype, got %s", fname, dtype_names[dtype]));
   if (rg && (dtype == NT_INT64 || dtype == NT_BOOL))
-    return nyto_error(L, "nyto: bad argument to '%s' (only floating tensors can require grad, got %s)", fname, dtype_names[dtype]);
+    return nyto_argerror(L, opts, fname, lua_pushfstring(L, "only floating tensors can require grad, got %s", dtype_names[dtype]));
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
   if (nt_new(kind, sizes, nd, dtype, v, &t) != 0) return tensor_fail(L, fname);
@@ -201,10 +230,14 @@ static int l_rand(lua_State *L) { return tensor_create(L, NT_RAND, "rand"); }
 static int tensor_like(lua_State *L, int kind, const char *fname) {
   nt_tensor *s = tensor_check(L, 1, fname);
   double v = 0;
+  check_max_args(L, kind == NT_FULL ? 2 : 1, fname);
   if (kind == NT_FULL) {
-    if (lua_type(L, 2) != LUA_TNUMBER) return nyto_argerror(L, 2, fname, "number expected");
-    v = lua_tonumber(L, 2);
+    if (lua_type(L, 2) != LUA_TNUMBER && lua_type(L, 2) != LUA_TBOOLEAN)
+      return nyto_argerror(L, 2, fname, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, 2)));
+    v = lua_type(L, 2) == LUA_TBOOLEAN ? lua_toboolean(L, 2) : lua_tonumber(L, 2);
   }
+  if ((kind == NT_RANDN || kind == NT_RAND) && (nt_dtype(s) == NT_INT64 || nt_dtype(s) == NT_BOOL))
+    return nyto_argerror(L, 1, fname, lua_pushfstring(L, "%s needs a floating tensor, got %s", fname, dtype_names[nt_dtype(s)]));
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
   if (nt_like(kind, s, v, &t) != 0) return tensor_fail(L, fname);
@@ -220,32 +253,58 @@ static int l_empty_like(lua_State *L) { return tensor_like(L, NT_EMPTY, "empty_l
 
 /* nyto.tensor(number | nested table [, opts]) */
 typedef struct {
+  double *p; /* the element buffer (int64 values when the target is int64) */
+} dbox;
+static int dbox_gc(lua_State *L) {
+  dbox *b = lua_touserdata(L, 1);
+  free(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+typedef struct {
   int64_t sizes[NT_MAXDIM];
   int nd;
-  double *data;
+  dbox *box; /* owns the buffer, so a raise during the walk frees it */
   int64_t n, cap;
+  int ints; /* collect exact int64 values (the target dtype is int64) */
   int all_bool, any_bool;
 } tdata;
 
-static void td_push(lua_State *L, tdata *d, double v) {
+static void td_push(lua_State *L, tdata *d, double v, int64_t iv) {
   if (d->n == d->cap) {
     int64_t ncap = d->cap ? d->cap * 2 : 64;
-    /* the buffer lives in a userdata box at stack index 'box' so an error frees it */
-    double *nb = realloc(d->data, (size_t)ncap * sizeof(double));
+    double *nb = realloc(d->box->p, (size_t)ncap * sizeof(double));
     if (!nb) nyto_error(L, "nyto: out of memory");
-    d->data = nb;
+    d->box->p = nb;
     d->cap = ncap;
   }
-  d->data[d->n++] = v;
+  if (d->ints) ((int64_t *)d->box->p)[d->n++] = iv;
+  else d->box->p[d->n++] = v;
 }
 
 static void td_walk(lua_State *L, int idx, int depth, tdata *d) {
   int t = lua_type(L, idx);
   if (t == LUA_TNUMBER || t == LUA_TBOOLEAN) {
     if (depth != d->nd) nyto_error(L, "nyto: bad argument #1 to 'tensor' (ragged nested table: a number at depth %d, expected depth %d)", depth + 1, d->nd + 1);
-    if (t == LUA_TBOOLEAN) d->any_bool = 1;
-    else d->all_bool = 0;
-    td_push(L, d, t == LUA_TBOOLEAN ? lua_toboolean(L, idx) : lua_tonumber(L, idx));
+    if (t == LUA_TBOOLEAN) {
+      d->any_bool = 1;
+      td_push(L, d, lua_toboolean(L, idx), lua_toboolean(L, idx));
+      return;
+    }
+    d->all_bool = 0;
+    int64_t iv = 0;
+    if (d->ints) {
+      if (lua_isinteger(L, idx)) iv = (int64_t)lua_tointeger(L, idx);
+      else {
+        double x = lua_tonumber(L, idx);
+        /* int64 truncates toward zero, as torch.tensor(1.5, dtype=int64) does */
+        if (!(x > -9223372036854775808.0 && x < 9223372036854775808.0))
+          nyto_error(L, "nyto: bad argument #1 to 'tensor' (%f is out of the range of int64)", x);
+        iv = (int64_t)x;
+      }
+    }
+    td_push(L, d, lua_tonumber(L, idx), iv);
     return;
   }
   if (t != LUA_TTABLE)
@@ -263,21 +322,12 @@ static void td_walk(lua_State *L, int idx, int depth, tdata *d) {
   }
 }
 
-typedef struct {
-  double *p;
-} dbox;
-static int dbox_gc(lua_State *L) {
-  dbox *b = lua_touserdata(L, 1);
-  free(b->p);
-  b->p = NULL;
-  return 0;
-}
-
 static int l_tensor(lua_State *L) {
   int dtype = -1, rg = 0;
+  check_max_args(L, 2, "tensor");
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "dtype");
-    if (!lua_isnil(L, -1)) dtype = check_dtype(L, -1, "tensor");
+    if (!lua_isnil(L, -1)) dtype = check_dtype_at(L, -1, "tensor", 2);
     lua_pop(L, 1);
     lua_getfield(L, 2, "requires_grad");
     rg = lua_toboolean(L, -1);
@@ -285,71 +335,106 @@ static int l_tensor(lua_State *L) {
   } else if (!lua_isnoneornil(L, 2)) {
     return nyto_argerror(L, 2, "tensor", lua_pushfstring(L, "options table expected, got %s", luaL_typename(L, 2)));
   }
+  if (rg && (dtype == NT_INT64 || dtype == NT_BOOL))
+    return nyto_argerror(L, 2, "tensor", lua_pushfstring(L, "only floating tensors can require grad, got %s", dtype_names[dtype]));
   tdata d;
   memset(&d, 0, sizeof d);
   d.all_bool = 1;
+  d.ints = dtype == NT_INT64;
   /* shape from the first elements */
   int t1 = lua_type(L, 1);
   if (t1 != LUA_TTABLE && t1 != LUA_TNUMBER && t1 != LUA_TBOOLEAN)
     return nyto_argerror(L, 1, "tensor", lua_pushfstring(L, "number or table expected, got %s", luaL_typename(L, 1)));
   lua_pushvalue(L, 1);
+  int64_t total = 1;
   while (lua_type(L, -1) == LUA_TTABLE) {
     if (d.nd >= NT_MAXDIM) return nyto_argerror(L, 1, "tensor", "too many dimensions");
-    d.sizes[d.nd++] = (int64_t)lua_rawlen(L, -1);
-    if (lua_rawlen(L, -1) == 0) break;
+    int64_t len = (int64_t)lua_rawlen(L, -1);
+    d.sizes[d.nd++] = len;
+    if (len == 0) break;
+    if (total > NYTO_MAX_NUMEL / len) return nyto_argerror(L, 1, "tensor", "ragged nested table");
+    total *= len;
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
   }
   lua_pop(L, 1);
   /* own the data buffer through a box whose __gc frees it, so a raise in the walk does not leak */
-  dbox *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->p = NULL;
-  if (luaL_newmetatable(L, "nyto.tmpbuf")) {
-    lua_pushcfunction(L, dbox_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  int boxi = lua_gettop(L);
-  (void)boxi;
-  /* walk, keeping box->p in sync with d.data */
-  {
-    /* td_push reallocates d.data; mirror the pointer in the box after each growth via a wrapper */
-    int64_t total = 1;
-    for (int i = 0; i < d.nd; i++) total *= d.sizes[i];
-    d.cap = total > 0 ? total : 1;
-    d.data = malloc((size_t)d.cap * sizeof(double));
-    if (!d.data) return nyto_error(L, "nyto: out of memory");
-    box->p = d.data;
-    td_walk(L, 1, 0, &d);
-    box->p = d.data;
-  }
-  if (dtype < 0) dtype = (d.any_bool && d.all_bool && d.n > 0) ? NT_BOOL : NT_FLOAT32;
+  d.box = lua_newuserdatauv(L, sizeof *d.box, 0);
+  d.box->p = NULL;
+  luaL_setmetatable(L, "nyto.tmpbuf");
+  d.cap = total > 0 && total < (1 << 20) ? total : (1 << 20);
+  d.box->p = malloc((size_t)d.cap * sizeof(double));
+  if (!d.box->p) return nyto_error(L, "nyto: out of memory");
+  td_walk(L, 1, 0, &d);
   if (d.any_bool && !d.all_bool) return nyto_argerror(L, 1, "tensor", "mixes booleans and numbers");
+  if (dtype < 0) dtype = (d.any_bool && d.n > 0) ? NT_BOOL : NT_FLOAT32;
+  if (rg && dtype == NT_BOOL)
+    return nyto_argerror(L, 2, "tensor", "only floating tensors can require grad, got bool");
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
-  if (nt_from_doubles(d.data, d.sizes, d.nd, dtype, &t) != 0) return tensor_fail(L, "tensor");
+  int rc = d.ints ? nt_from_int64s((const int64_t *)d.box->p, d.sizes, d.nd, &t)
+                  : nt_from_doubles(d.box->p, d.sizes, d.nd, dtype, &t);
+  if (rc != 0) return tensor_fail(L, "tensor");
   tensor_own(L, u, t);
-  free(box->p);
-  box->p = NULL;
+  free(d.box->p);
+  d.box->p = NULL;
   if (rg && nt_set_requires_grad(t, 1) != 0) return tensor_fail(L, "tensor");
   return 1;
 }
 
+/* A number argument: never a string (no coercion). */
+static double check_num(lua_State *L, int i, const char *fname) {
+  if (lua_type(L, i) != LUA_TNUMBER)
+    nyto_argerror(L, i, fname, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i)));
+  return lua_tonumber(L, i);
+}
+
+/* An integer argument: never a string, never a non-integral number. */
+static lua_Integer check_int(lua_State *L, int i, const char *fname) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, i, &isint);
+  if (lua_type(L, i) != LUA_TNUMBER)
+    nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %s", luaL_typename(L, i)));
+  if (!isint) nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %f", lua_tonumber(L, i)));
+  return v;
+}
+
+/* Apply {requires_grad=true} of a creation call to its fresh result t. */
+static void creation_grad(lua_State *L, nt_tensor *t, int rg, int opts, const char *fname) {
+  if (!rg) return;
+  if (nt_dtype(t) == NT_INT64 || nt_dtype(t) == NT_BOOL)
+    nyto_argerror(L, opts, fname, lua_pushfstring(L, "only floating tensors can require grad, got %s", dtype_names[nt_dtype(t)]));
+  if (nt_set_requires_grad(t, 1) != 0) tensor_fail_arg(L, opts, fname);
+}
+
+/* nyto.arange(n | a, b [, step] [, opts]): integers give int64, as in PyTorch */
 static int l_arange(lua_State *L) {
   int top = lua_gettop(L);
   int opts = (top >= 1 && lua_type(L, top) == LUA_TTABLE) ? top-- : 0;
-  for (int i = 1; i <= top; i++) luaL_checknumber(L, i);
+  if (top == 0) return nyto_argerror(L, 1, "arange", "number expected, got no value");
+  if (top > 3) return nyto_argerror(L, 4, "arange", lua_pushfstring(L, "no value expected: at most 3 numbers and an options table, got %d arguments", lua_gettop(L)));
+  for (int i = 1; i <= top; i++) check_num(L, i, "arange");
   double a = 0, b, step = 1;
   if (top == 1) b = lua_tonumber(L, 1);
-  else if (top >= 2) {
+  else {
     a = lua_tonumber(L, 1);
     b = lua_tonumber(L, 2);
     if (top >= 3) step = lua_tonumber(L, 3);
-  } else return nyto_argerror(L, 1, "arange", "number expected");
-  if (step == 0) return nyto_argerror(L, 3, "arange", "step must be nonzero");
+  }
+  if (!isfinite(a) || !isfinite(b)) return nyto_argerror(L, top == 1 ? 1 : (isfinite(a) ? 2 : 1), "arange", "bounds must be finite");
+  if (step == 0 || !isfinite(step)) return nyto_argerror(L, 3, "arange", "step must be finite and nonzero");
+  if ((b - a) / step < 0)
+    return nyto_argerror(L, top >= 3 ? 3 : 2, "arange", lua_pushfstring(L, "the step %f does not lead from %f to %f", step, a, b));
+  if (ceil((b - a) / step) > (double)NYTO_MAX_NUMEL) return nyto_argerror(L, 1, "arange", "size too large: more than 2^40 elements");
   int dtype, rg;
   read_options(L, opts, "arange", &dtype, &rg);
-  if (!opts) {
+  int dtype_given = 0;
+  if (opts) {
+    lua_getfield(L, opts, "dtype");
+    dtype_given = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!dtype_given) {
     int allint = 1;
     for (int i = 1; i <= top; i++) allint &= lua_isinteger(L, i);
     dtype = allint ? NT_INT64 : NT_FLOAT32;
@@ -358,20 +443,27 @@ static int l_arange(lua_State *L) {
   nt_tensor *t;
   if (nt_arange(a, b, step, dtype, &t) != 0) return tensor_fail(L, "arange");
   tensor_own(L, u, t);
+  creation_grad(L, t, rg, opts, "arange");
   return 1;
 }
 
+/* nyto.eye(n [, m] [, opts]) */
 static int l_eye(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  int opts = lua_type(L, 2) == LUA_TTABLE ? 2 : (lua_type(L, 3) == LUA_TTABLE ? 3 : 0);
-  lua_Integer m = lua_isinteger(L, 2) ? lua_tointeger(L, 2) : n;
-  if (n < 0 || m < 0) return nyto_argerror(L, 1, "eye", "size must be non-negative");
+  int top = lua_gettop(L);
+  int opts = (top >= 1 && lua_type(L, top) == LUA_TTABLE) ? top-- : 0;
+  if (top == 0) return nyto_argerror(L, 1, "eye", "integer expected, got no value");
+  if (top > 2) return nyto_argerror(L, 3, "eye", lua_pushfstring(L, "no value expected: at most 2 sizes and an options table, got %d arguments", lua_gettop(L)));
+  lua_Integer n = check_int(L, 1, "eye");
+  lua_Integer m = top >= 2 ? check_int(L, 2, "eye") : n;
+  if (n < 0 || m < 0) return nyto_argerror(L, n < 0 ? 1 : 2, "eye", lua_pushfstring(L, "size must be non-negative, got %I", n < 0 ? n : m));
+  if (m > 0 && n > NYTO_MAX_NUMEL / m) return nyto_argerror(L, 1, "eye", "size too large: more than 2^40 elements");
   int dtype, rg;
   read_options(L, opts, "eye", &dtype, &rg);
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
   if (nt_eye(n, m, dtype, &t) != 0) return tensor_fail(L, "eye");
   tensor_own(L, u, t);
+  creation_grad(L, t, rg, opts, "eye");
   return 1;
 }
 
@@ -390,6 +482,7 @@ static int dim_arg(lua_State *L, int i, int nd, int extra, const char *fname) {
 
 static int l_size(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "size");
+  check_max_args(L, 2, "size");
   int nd = nt_dim(t);
   if (!lua_isnoneornil(L, 2)) {
     int d = dim_arg(L, 2, nd, 0, "size");
@@ -405,23 +498,26 @@ static int l_size(lua_State *L) {
 }
 
 static int l_dim(lua_State *L) {
+  check_max_args(L, 1, "dim");
   lua_pushinteger(L, nt_dim(tensor_check(L, 1, "dim")));
   return 1;
 }
 
 static int l_numel(lua_State *L) {
+  check_max_args(L, 1, "numel");
   lua_pushinteger(L, nt_numel(tensor_check(L, 1, "numel")));
   return 1;
 }
 
 static int t_len(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "__len");
-  if (nt_dim(t) == 0) return nyto_error(L, "nyto: # of a 0-d tensor");
+  if (nt_dim(t) == 0) return nyto_argerror(L, 1, "__len", "a 0-d tensor has no length");
   lua_pushinteger(L, nt_size(t, 0));
   return 1;
 }
 
 static int l_dtype(lua_State *L) {
+  check_max_args(L, 1, "dtype");
   lua_pushstring(L, dtype_names[nt_dtype(tensor_check(L, 1, "dtype"))]);
   return 1;
 }
@@ -444,6 +540,15 @@ static void push_number_of(lua_State *L, int dtype, double v) {
 
 static int l_item(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "item");
+  check_max_args(L, 1, "item");
+  if (nt_numel(t) != 1)
+    return nyto_argerror(L, 1, "item", lua_pushfstring(L, "a Tensor of shape %s (%I elements) cannot be converted to a number", push_shape(L, t), (lua_Integer)nt_numel(t)));
+  if (nt_dtype(t) == NT_INT64) {
+    int64_t v;
+    if (nt_to_int64s(t, &v, 1) != 0) return tensor_fail(L, "item");
+    lua_pushinteger(L, (lua_Integer)v);
+    return 1;
+  }
   double v;
   if (nt_item(t, &v) != 0) return tensor_fail(L, "item");
   push_number_of(L, nt_dtype(t), v);
@@ -453,6 +558,7 @@ static int l_item(lua_State *L) {
 /* t:totable(): nested tables of numbers (integers for int64, booleans for bool) */
 static int l_totable(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "totable");
+  check_max_args(L, 1, "totable");
   int64_t n = nt_numel(t);
   int nd = nt_dim(t), dtype = nt_dtype(t);
   dbox *box = lua_newuserdatauv(L, sizeof *box, 0);
@@ -460,9 +566,13 @@ static int l_totable(lua_State *L) {
   luaL_setmetatable(L, "nyto.tmpbuf");
   box->p = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
   if (!box->p) return nyto_error(L, "nyto: out of memory");
-  if (nt_to_doubles(t, box->p, n) != 0) return tensor_fail(L, "totable");
+  /* int64 values travel as int64 (exact past 2^53), the rest as doubles */
+  int rc = dtype == NT_INT64 ? nt_to_int64s(t, (int64_t *)box->p, n) : nt_to_doubles(t, box->p, n);
+  if (rc != 0) return tensor_fail(L, "totable");
+#define TOTABLE_PUSH(k) \
+  (dtype == NT_INT64 ? lua_pushinteger(L, (lua_Integer)((int64_t *)box->p)[k]) : push_number_of(L, dtype, box->p[k]))
   if (nd == 0) {
-    push_number_of(L, dtype, box->p[0]);
+    TOTABLE_PUSH(0);
     return 1;
   }
   int64_t sizes[NT_MAXDIM], idx[NT_MAXDIM] = {0};
@@ -481,7 +591,8 @@ static int l_totable(lua_State *L) {
       }
     } else {
       for (int64_t i = 0; i < sizes[nd - 1]; i++) {
-        push_number_of(L, dtype, box->p[k++]);
+        TOTABLE_PUSH(k);
+        k++;
         lua_rawseti(L, -2, (lua_Integer)i + 1);
       }
       idx[nd - 1] = sizes[nd - 1];
@@ -495,6 +606,8 @@ static int l_totable(lua_State *L) {
   }
   return 1;
 }
+
+#undef TOTABLE_PUSH
 
 static int l_data_ptr(lua_State *L) {
   lua_pushlightuserdata(L, nt_data(tensor_check(L, 1, "data_ptr")));
@@ -515,14 +628,26 @@ static int l_storage_id(lua_State *L) {
 /* ---- autograd ---- */
 
 static int l_requires_grad(lua_State *L) {
+  check_max_args(L, 1, "requires_grad");
   lua_pushboolean(L, nt_requires_grad(tensor_check(L, 1, "requires_grad")));
+  return 1;
+}
+
+/* t:grad_fn(): the name of the autograd node that made t ("MulBackward0"), or nil */
+static int l_grad_fn(lua_State *L) {
+  nt_tensor *t = tensor_check(L, 1, "grad_fn");
+  check_max_args(L, 1, "grad_fn");
+  const char *name = nt_grad_fn_name(t);
+  if (name) lua_pushstring(L, name);
+  else lua_pushnil(L);
   return 1;
 }
 
 static int l_requires_grad_(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "requires_grad_");
-  int flag = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
-  if (!lua_isnone(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
+  check_max_args(L, 2, "requires_grad_");
+  int flag = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
     return nyto_argerror(L, 2, "requires_grad_", lua_pushfstring(L, "boolean expected, got %s", luaL_typename(L, 2)));
   if (flag && (nt_dtype(t) == NT_INT64 || nt_dtype(t) == NT_BOOL))
     return nyto_argerror(L, 1, "requires_grad_", lua_pushfstring(L, "only floating tensors can require grad, got %s", dtype_names[nt_dtype(t)]));
@@ -538,11 +663,18 @@ static int l_is_leaf(lua_State *L) {
 
 static int l_backward(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "backward");
+  check_max_args(L, 2, "backward");
   nt_tensor *g = lua_isnoneornil(L, 2) ? NULL : tensor_check(L, 2, "backward");
   if (!nt_requires_grad(t))
     return nyto_argerror(L, 1, "backward", "tensor does not require grad and has no grad history");
   if (!g && nt_numel(t) != 1)
     return nyto_argerror(L, 1, "backward", lua_pushfstring(L, "backward of a non-scalar tensor of shape %s needs a gradient argument", push_shape(L, t)));
+  if (g) {
+    int same = nt_dim(g) == nt_dim(t);
+    for (int d = 0; same && d < nt_dim(t); d++) same = nt_size(g, d) == nt_size(t, d);
+    if (!same)
+      return nyto_argerror(L, 2, "backward", lua_pushfstring(L, "gradient of shape %s for a tensor of shape %s", push_shape(L, g), push_shape(L, t)));
+  }
   if (nt_backward(t, g) != 0) return tensor_fail(L, "backward");
   return 0;
 }
@@ -563,6 +695,7 @@ static int push_grad(lua_State *L, nt_tensor *t) {
 
 static int l_zero_grad_(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "zero_grad_");
+  check_max_args(L, 1, "zero_grad_");
   if (nt_set_grad(t, NULL) != 0) return tensor_fail(L, "zero_grad_");
   lua_settop(L, 1);
   return 1;
@@ -571,13 +704,16 @@ static int l_zero_grad_(lua_State *L) {
 static int l_set_grad(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "set_grad");
   nt_tensor *g = lua_isnoneornil(L, 2) ? NULL : tensor_check(L, 2, "set_grad");
-  if (nt_set_grad(t, g) != 0) return tensor_fail(L, "set_grad");
+  if (nt_set_grad(t, g) != 0) return tensor_fail_arg(L, 2, "set_grad");
   return 0;
 }
 
 /* nyto.Parameter(t [, requires_grad]): a leaf sharing t's data */
 static int l_parameter(lua_State *L) {
   nt_tensor *s = tensor_check(L, 1, "Parameter");
+  check_max_args(L, 2, "Parameter");
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
+    return nyto_argerror(L, 2, "Parameter", lua_pushfstring(L, "boolean expected, got %s", luaL_typename(L, 2)));
   int rg = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
   if (rg && nt_dtype(s) != NT_FLOAT32 && nt_dtype(s) != NT_FLOAT64)
     return nyto_argerror(L, 1, "Parameter", lua_pushfstring(L, "only floating tensors can be parameters, got %s", dtype_names[nt_dtype(s)]));
@@ -616,8 +752,11 @@ static int is_inplace_name(const char *s) {
   return n > 1 && s[n - 1] == '_';
 }
 
-/* Read one argument per the signature letter; returns the nt_arg kind. */
-static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, const nt_tensor *first, int prevdim) {
+/* Read one argument per the signature letter (ops.def) into a.  first is the
+ * tensor of argument 1; prev the argument before this one; prevdim the last
+ * dim read (0-based). */
+static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, const nt_tensor *first, int prevdim,
+                     const nt_arg *prev) {
   int t = lua_type(L, i);
   a->kind = NT_A_NONE;
   switch (c) {
@@ -655,12 +794,19 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
       if (c == 'N' && (t == LUA_TNIL || t == LUA_TNONE)) return;
       nyto_argerror(L, i, fname, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i)));
       return;
-    case 'i': case 'I': {
+    case 'i': case 'I': case 'l': {
       if (c == 'I' && (t == LUA_TNIL || t == LUA_TNONE)) return;
       int isint;
       lua_Integer v = lua_tointegerx(L, i, &isint);
       if (!isint || t != LUA_TNUMBER)
         nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %s", t == LUA_TNUMBER ? "a non-integral number" : luaL_typename(L, i)));
+      if (c == 'l') {
+        /* a length along prevdim, from the start index read just before */
+        int64_t size = nt_size(first, prevdim), start = (int64_t)prev->n;
+        if (v < 0 || v > size - start)
+          nyto_argerror(L, i, fname, lua_pushfstring(L, "length %I out of range: %I elements are left in dimension %d of size %I from index %I",
+                                                     v, (lua_Integer)(size - start), prevdim + 1, (lua_Integer)size, (lua_Integer)start + 1));
+      }
       a->n = (double)v;
       a->kind = NT_A_NUM;
       return;
@@ -680,7 +826,8 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
       int isint;
       lua_Integer v = lua_tointegerx(L, i, &isint);
       if (!isint || t != LUA_TNUMBER)
-        nyto_argerror(L, i, fname, lua_pushfstring(L, "integer index expected, got %s", luaL_typename(L, i)));
+        nyto_argerror(L, i, fname, lua_pushfstring(L, "integer index expected, got %s", t == LUA_TNUMBER ? "a non-integral number" : luaL_typename(L, i)));
+      if (nt_dim(first) == 0) nyto_argerror(L, 1, fname, "a 0-d tensor has no dimension to index");
       int64_t size = nt_size(first, prevdim);
       if (v == 0 || v > size || v < -size)
         nyto_argerror(L, i, fname, lua_pushfstring(L, "index %I out of range for dimension %d of size %I", v, prevdim + 1, (lua_Integer)size));
@@ -700,31 +847,41 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
       nyto_argerror(L, i, fname, "reduction must be \"mean\", \"sum\" or \"none\"");
       return;
     case 'k': case 'p':
-      if (t == LUA_TNIL || t == LUA_TNONE) return;
+      if (t == LUA_TNIL || t == LUA_TNONE) {
+        if (c == 'p') nyto_argerror(L, i, fname, "table of dims expected, got no value");
+        return;
+      }
       a->kind = NT_A_LIST;
       a->nlist = 0;
       if (t == LUA_TNUMBER && c == 'k') {
         int isint;
         lua_Integer v = lua_tointegerx(L, i, &isint);
-        if (!isint) nyto_argerror(L, i, fname, "integer expected");
+        if (!isint) nyto_argerror(L, i, fname, "integer expected, got a non-integral number");
         a->list[0] = a->list[1] = v;
         a->nlist = 2;
         return;
       }
       if (t != LUA_TTABLE) nyto_argerror(L, i, fname, lua_pushfstring(L, "table of integers expected, got %s", luaL_typename(L, i)));
       {
-        int len = (int)lua_rawlen(L, i);
+        int len = (int)lua_rawlen(L, i), nd = nt_dim(first);
         if (len > NT_MAXDIM) nyto_argerror(L, i, fname, "too many entries");
+        if (c == 'p' && len != nd)
+          nyto_argerror(L, i, fname, lua_pushfstring(L, "%d dims expected for a %d-d tensor, got %d", nd, nd, len));
         for (int k = 1; k <= len; k++) {
           lua_rawgeti(L, i, k);
-          if (c == 'p') a->list[k - 1] = dim_arg(L, lua_gettop(L), nt_dim(first), 0, fname);
-          else {
-            int isint;
-            lua_Integer v = lua_tointegerx(L, -1, &isint);
-            if (!isint) nyto_argerror(L, i, fname, "integers expected");
-            a->list[k - 1] = v;
-          }
+          int isint;
+          lua_Integer v = lua_tointegerx(L, -1, &isint);
+          if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+            nyto_argerror(L, i, fname, lua_pushfstring(L, "entry %d must be an integer, got %s", k, luaL_typename(L, -1)));
           lua_pop(L, 1);
+          if (c == 'p') {
+            if (v == 0 || v > nd || v < -nd)
+              nyto_argerror(L, i, fname, lua_pushfstring(L, "dimension %I out of range for a %d-d tensor", v, nd));
+            v = v > 0 ? v - 1 : v + nd;
+            for (int j = 0; j < k - 1; j++)
+              if (a->list[j] == v) nyto_argerror(L, i, fname, lua_pushfstring(L, "dimension %I repeated", v + 1));
+          }
+          a->list[k - 1] = v;
         }
         a->nlist = len;
       }
@@ -732,31 +889,39 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
   }
 }
 
+/* The generic op: upvalue 1 is the opcode. */
 static int l_op(lua_State *L) {
   int op = (int)lua_tointeger(L, lua_upvalueindex(1));
   const char *fname = nt_op_names[op];
   const char *sig = nt_op_sigs[op];
   nt_arg args[12];
-  int nargs = 0, top = lua_gettop(L);
+  int nargs = 0, top = lua_gettop(L), sizes_arg = 0;
   const nt_tensor *first = NULL;
   int prevdim = 0;
   for (const char *c = sig; *c; c++, nargs++) {
     int i = nargs + 1;
-    memset(&args[nargs], 0, sizeof args[nargs]);
-    if (*c == 'z') {
+    nt_arg *a = &args[nargs];
+    a->kind = NT_A_NONE;
+    a->t = NULL;
+    a->n = 0;
+    a->nlist = 0;
+    if (*c == 'z' || *c == 'v' || *c == 'e') {
+      /* sizes: the remaining arguments, or one table */
       int64_t sizes[NT_MAXDIM];
-      int n = read_sizes(L, i, top, sizes, fname);
-      /* view/reshape allow one -1 */
-      args[nargs].kind = NT_A_LIST;
-      memcpy(args[nargs].list, sizes, sizeof(int64_t) * (size_t)n);
-      args[nargs].nlist = n;
+      int n = read_sizes_x(L, i, top, sizes, fname, *c == 'v' ? 1 : *c == 'e' ? 2 : 0);
+      a->kind = NT_A_LIST;
+      memcpy(a->list, sizes, sizeof(int64_t) * (size_t)n);
+      a->nlist = n;
+      sizes_arg = i;
       nargs++;
       break;
     }
-    read_arg(L, i, *c, &args[nargs], fname, first, prevdim);
-    if (nargs == 0 && args[0].kind == NT_A_TENSOR) first = args[0].t;
-    if (*c == 'd' || *c == 'D') prevdim = (int)args[nargs].n;
+    read_arg(L, i, *c, a, fname, first, prevdim, nargs > 0 ? &args[nargs - 1] : NULL);
+    if (nargs == 0 && a->kind == NT_A_TENSOR) first = a->t;
+    if (*c == 'd' || *c == 'D') prevdim = (int)a->n;
   }
+  if (!sizes_arg) check_max_args(L, nargs, fname);
+  else if (lua_type(L, sizes_arg) == LUA_TTABLE) check_max_args(L, sizes_arg, fname);
   int inplace = is_inplace_name(fname);
   LTensor *u0 = inplace ? NULL : tensor_newud(L);
   LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk) ? tensor_newud(L) : NULL;
@@ -768,6 +933,10 @@ static int l_op(lua_State *L) {
       const char *s1 = push_shape(L, args[0].t);
       const char *s2 = push_shape(L, args[1].t);
       return nyto_error(L, "nyto: bad argument #2 to '%s' (%s; shapes %s and %s)", fname, msg, s1, s2);
+    }
+    if (sizes_arg) {
+      const char *msg = lua_pushstring(L, nt_error());
+      return nyto_error(L, "nyto: bad argument #%d to '%s' (%s; input shape %s)", sizes_arg, fname, msg, push_shape(L, args[0].t));
     }
     return tensor_fail(L, fname);
   }
@@ -790,8 +959,8 @@ static int l_op(lua_State *L) {
 
 /* ---- metamethods ---- */
 
-/* Run op on args and push its first result. */
-static int push_op(lua_State *L, int op, const nt_arg *args, int nargs, const char *fname) {
+/* Run op on args and push its first result; a failure blames argument #blame of fname. */
+static int push_op(lua_State *L, int op, const nt_arg *args, int nargs, const char *fname, int blame) {
   LTensor *u = tensor_newud(L);
   nt_tensor *outs[4] = {0};
   int n = 0;
@@ -802,7 +971,7 @@ static int push_op(lua_State *L, int op, const nt_arg *args, int nargs, const ch
       const char *s2 = push_shape(L, args[1].t);
       return nyto_error(L, "nyto: bad argument #2 to '%s' (%s; shapes %s and %s)", fname, msg, s1, s2);
     }
-    return tensor_fail(L, fname);
+    return tensor_fail_arg(L, blame, fname);
   }
   tensor_own(L, u, outs[0]);
   for (int k = 1; k < n; k++) nt_free(outs[k]);
@@ -814,7 +983,8 @@ static int push_op(lua_State *L, int op, const nt_arg *args, int nargs, const ch
 static int arith(lua_State *L, int op, int rop, const char *fname) {
   LTensor *ua = tensor_ud(L, 1), *ub = tensor_ud(L, 2);
   nt_arg args[2];
-  memset(args, 0, sizeof args);
+  int blame = 1; /* the tensor operand */
+  args[0].nlist = args[1].nlist = 0;
   if (ua && ub) {
     args[0].kind = args[1].kind = NT_A_TENSOR;
     args[0].t = tensor_check(L, 1, fname);
@@ -829,6 +999,7 @@ static int arith(lua_State *L, int op, int rop, const char *fname) {
     args[0].t = tensor_check(L, 2, fname);
     args[1].kind = NT_A_NUM;
     args[1].n = lua_tonumber(L, 1);
+    blame = 2;
     if (rop >= 0) op = rop;
   } else {
     int bad = ua ? 2 : 1;
@@ -836,7 +1007,7 @@ static int arith(lua_State *L, int op, int rop, const char *fname) {
     if (luaL_getmetafield(L, bad, "__name") == LUA_TSTRING) tn = lua_tostring(L, -1);
     return nyto_argerror(L, bad, fname, lua_pushfstring(L, "number or Tensor expected, got %s", tn));
   }
-  return push_op(L, op, args, 2, nt_op_names[op]);
+  return push_op(L, op, args, 2, fname, blame);
 }
 
 static int t_add(lua_State *L) { return arith(L, NT_OP_add, -1, "__add"); }
@@ -850,20 +1021,20 @@ static int t_unm(lua_State *L) {
   memset(&a, 0, sizeof a);
   a.kind = NT_A_TENSOR;
   a.t = tensor_check(L, 1, "__unm");
-  return push_op(L, NT_OP_neg, &a, 1, "neg");
+  return push_op(L, NT_OP_neg, &a, 1, "__unm", 1);
 }
 
 /* t[i]: a view of row i (1-based, negative from the end); t.name: methods, t.grad */
 static int t_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     nt_tensor *t = tensor_check(L, 1, "__index");
-    if (nt_dim(t) == 0) return nyto_error(L, "nyto: cannot index a 0-d tensor");
+    if (nt_dim(t) == 0) return nyto_argerror(L, 1, "__index", "a 0-d tensor cannot be indexed");
     int isint;
     lua_Integer i = lua_tointegerx(L, 2, &isint);
+    if (!isint) return nyto_argerror(L, 2, "__index", lua_pushfstring(L, "integer index expected, got %f", lua_tonumber(L, 2)));
     int64_t size = nt_size(t, 0);
-    if (!isint) return nyto_error(L, "nyto: tensor index must be an integer");
     if (i == 0 || i > size || i < -size)
-      return nyto_error(L, "nyto: index %I out of range for dimension 1 of size %I", i, (lua_Integer)size);
+      return nyto_argerror(L, 2, "__index", lua_pushfstring(L, "index %I out of range for dimension 1 of size %I", i, (lua_Integer)size));
     nt_arg args[3];
     memset(args, 0, sizeof args);
     args[0].kind = NT_A_TENSOR;
@@ -875,7 +1046,7 @@ static int t_index(lua_State *L) {
     LTensor *u = tensor_newud(L);
     nt_tensor *out[4];
     int n;
-    if (nt_call(NT_OP_select, args, 3, out, &n) != 0) return tensor_fail(L, "index");
+    if (nt_call(NT_OP_select, args, 3, out, &n) != 0) return tensor_fail(L, "__index");
     tensor_own(L, u, out[0]);
     return 1;
   }
@@ -893,12 +1064,16 @@ static int t_newindex(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "__newindex");
   if (lua_type(L, 2) != LUA_TNUMBER) {
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "grad") == 0) {
-      nt_tensor *g = lua_isnil(L, 3) ? NULL : tensor_check(L, 3, "grad");
-      if (nt_set_grad(t, g) != 0) return tensor_fail(L, "grad");
+      nt_tensor *g = lua_isnil(L, 3) ? NULL : tensor_check(L, 3, "__newindex");
+      if (nt_set_grad(t, g) != 0) return tensor_fail_arg(L, 3, "__newindex");
       return 0;
     }
-    return nyto_error(L, "nyto: cannot set field '%s' of a Tensor", lua_tostring(L, 2) ? lua_tostring(L, 2) : luaL_typename(L, 2));
+    if (lua_type(L, 2) == LUA_TSTRING)
+      return nyto_argerror(L, 2, "__newindex", lua_pushfstring(L, "cannot set field '%s' of a Tensor", lua_tostring(L, 2)));
+    return nyto_argerror(L, 2, "__newindex", lua_pushfstring(L, "integer index expected, got %s", luaL_typename(L, 2)));
   }
+  if (lua_type(L, 3) != LUA_TNUMBER && lua_type(L, 3) != LUA_TBOOLEAN && !tensor_ud(L, 3))
+    return nyto_argerror(L, 3, "__newindex", lua_pushfstring(L, "number or Tensor expected, got %s", luaL_typename(L, 3)));
   lua_pushcfunction(L, t_index);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
@@ -921,14 +1096,24 @@ static int t_newindex(lua_State *L) {
   }
   nt_tensor *out[4];
   int n;
-  if (nt_call(op, args, 2, out, &n) != 0) return tensor_fail(L, "__newindex");
+  if (nt_call(op, args, 2, out, &n) != 0) {
+    const char *msg = lua_pushstring(L, nt_error());
+    if (op == NT_OP_copy_) {
+      const char *s1 = push_shape(L, r), *s2 = push_shape(L, args[1].t);
+      return nyto_error(L, "nyto: bad argument #3 to '__newindex' (%s; shapes %s and %s)", msg, s1, s2);
+    }
+    return nyto_argerror(L, 3, "__newindex", msg);
+  }
   for (int k = 0; k < n; k++) nt_free(out[k]);
   return 0;
 }
 
 /* nyto.cat(list, dim) / nyto.stack(list, dim) */
 static int cat_or_stack(lua_State *L, int stack, const char *fname) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return nyto_argerror(L, 1, fname, lua_pushfstring(L, "table of Tensors expected, got %s", luaL_typename(L, 1)));
+  check_max_args(L, 2, fname);
+  lua_settop(L, 2); /* the list of handles below goes at 3 */
   int n = (int)lua_rawlen(L, 1);
   if (n == 0) return nyto_argerror(L, 1, fname, "non-empty list of tensors expected");
   const nt_tensor **ts = lua_newuserdatauv(L, sizeof(nt_tensor *) * (size_t)n, 0);
@@ -936,6 +1121,8 @@ static int cat_or_stack(lua_State *L, int stack, const char *fname) {
     lua_rawgeti(L, 1, i);
     LTensor *u = tensor_ud(L, -1);
     if (!u) return nyto_argerror(L, 1, fname, lua_pushfstring(L, "element %d is a %s, not a Tensor", i, luaL_typename(L, -1)));
+    if (i > 1 && !stack && u->t && nt_dim(u->t) != nt_dim(ts[0]))
+      return nyto_argerror(L, 1, fname, lua_pushfstring(L, "element %d has %d dims, element 1 has %d", i, nt_dim(u->t), nt_dim(ts[0])));
     if (!u->t) return nyto_error(L, "nyto: attempt to use a freed Tensor");
     ts[i - 1] = u->t;
     lua_pop(L, 1);
@@ -944,7 +1131,7 @@ static int cat_or_stack(lua_State *L, int stack, const char *fname) {
   int d = lua_isnoneornil(L, 2) ? 0 : dim_arg(L, 2, nd, stack ? 1 : 0, fname);
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
-  if (nt_cat((const nt_tensor *const *)ts, n, d, stack, &t) != 0) return tensor_fail(L, fname);
+  if (nt_cat((const nt_tensor *const *)ts, n, d, stack, &t) != 0) return tensor_fail(L, fname);  /* sizes differ */
   tensor_own(L, u, t);
   return 1;
 }
@@ -956,6 +1143,7 @@ static const luaL_Reg tensor_methods[] = {
     {"is_contiguous", l_is_contiguous}, {"shape_string", l_shape_string}, {"item", l_item},
     {"totable", l_totable}, {"data_ptr", l_data_ptr}, {"is_same", l_same}, {"storage_id", l_storage_id},
     {"requires_grad", l_requires_grad}, {"requires_grad_", l_requires_grad_}, {"is_leaf", l_is_leaf},
+    {"grad_fn", l_grad_fn},
     {"backward", l_backward}, {"zero_grad_", l_zero_grad_}, {"set_grad", l_set_grad},
     {"is_parameter", l_is_parameter}, {"alias", l_alias}, {"free", t_free},
     {"zeros_like", l_zeros_like}, {"ones_like", l_ones_like}, {"full_like", l_full_like},

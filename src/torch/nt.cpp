@@ -98,6 +98,14 @@ extern "C" int nt_from_doubles(const double *data, const int64_t *sizes, int ndi
   })
 }
 
+extern "C" int nt_from_int64s(const int64_t *data, const int64_t *sizes, int ndim, nt_tensor **out) {
+  NT_TRY({
+    at::IntArrayRef sz(sizes, ndim);
+    auto src = at::from_blob(const_cast<int64_t *>(data), sz, at::kLong);
+    *out = nt_wrap(src.clone());
+  })
+}
+
 extern "C" int nt_arange(double a, double b, double step, int dtype, nt_tensor **out) {
   NT_TRY(*out = nt_wrap(at::arange(a, b, step, at::TensorOptions().dtype(nt_scalar_type(dtype)))))
 }
@@ -155,11 +163,30 @@ extern "C" int nt_set_to_view(nt_tensor *t, const nt_tensor *base, int64_t offse
 }
 
 extern "C" int nt_dim(const nt_tensor *t) { return (int)t->t.dim(); }
-extern "C" int64_t nt_size(const nt_tensor *t, int d) { return t->t.size(d); }
+extern "C" int64_t nt_size(const nt_tensor *t, int d) {
+  // never throws: callers check d, and an unchecked d must not abort the process
+  if (!t->t.defined() || d < 0 || d >= (int)t->t.dim()) return -1;
+  return t->t.sizes()[d];
+}
 extern "C" int64_t nt_numel(const nt_tensor *t) { return t->t.numel(); }
 extern "C" int nt_is_contiguous(const nt_tensor *t) { return t->t.is_contiguous(); }
 extern "C" int nt_requires_grad(const nt_tensor *t) { return t->t.requires_grad(); }
 extern "C" int nt_is_leaf(const nt_tensor *t) { return t->t.is_leaf(); }
+
+extern "C" const char *nt_grad_fn_name(const nt_tensor *t) {
+  static thread_local char buf[128];
+  try {
+    const auto &fn = t->t.grad_fn();
+    if (!fn) return nullptr;
+    std::string name = fn->name();
+    auto pos = name.rfind("::");  // "torch::autograd::AccumulateGrad" prints as AccumulateGrad
+    if (pos != std::string::npos) name = name.substr(pos + 2);
+    std::snprintf(buf, sizeof buf, "%s", name.c_str());
+    return buf;
+  } catch (...) {
+    return nullptr;
+  }
+}
 extern "C" int nt_same(const nt_tensor *a, const nt_tensor *b) {
   return a->t.unsafeGetTensorImpl() == b->t.unsafeGetTensorImpl();
 }
@@ -201,6 +228,14 @@ extern "C" int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n) {
   })
 }
 
+extern "C" int nt_to_int64s(const nt_tensor *t, int64_t *buf, int64_t n) {
+  NT_TRY({
+    at::Tensor d = t->t.detach().to(at::kLong).contiguous();
+    if (d.numel() != n) throw std::runtime_error("size mismatch");
+    std::memcpy(buf, d.data_ptr<int64_t>(), sizeof(int64_t) * (size_t)n);
+  })
+}
+
 extern "C" int nt_item(const nt_tensor *t, double *v) {
   NT_TRY({
     if (t->t.numel() != 1)
@@ -232,7 +267,16 @@ extern "C" int nt_grad(const nt_tensor *t, nt_tensor **out) {
 }
 
 extern "C" int nt_set_grad(nt_tensor *t, const nt_tensor *g) {
-  NT_TRY(t->t.mutable_grad() = g ? g->t : at::Tensor())
+  NT_TRY({
+    // as PyTorch's t.grad = g: the same shape and dtype as t
+    if (g && !g->t.sizes().equals(t->t.sizes()))
+      throw std::runtime_error("assigned grad has shape " + c10::str(g->t.sizes()) + ", the tensor has shape " +
+                               c10::str(t->t.sizes()));
+    if (g && g->t.scalar_type() != t->t.scalar_type())
+      throw std::runtime_error(std::string("assigned grad has dtype ") + c10::toString(g->t.scalar_type()) +
+                               ", the tensor has dtype " + c10::toString(t->t.scalar_type()));
+    t->t.mutable_grad() = g ? g->t : at::Tensor();
+  })
 }
 
 extern "C" int nt_grad_enabled(void) { return at::GradMode::is_enabled(); }
@@ -277,7 +321,9 @@ struct Args {
   }
   at::Tensor as_t(int i, int other) const {
     if (has_t(i)) return t(i);
-    return at::scalar_tensor(a[i].n, t(other).options().requires_grad(false));
+    // a number takes the dtype of the other operand, or float32 when both are numbers
+    return at::scalar_tensor(a[i].n, has_t(other) ? t(other).options().requires_grad(false)
+                                                  : at::TensorOptions().dtype(at::kFloat));
   }
   c10::optional<at::Tensor> opt_t(int i) const {
     if (has_t(i)) return t(i);

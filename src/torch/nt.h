@@ -29,6 +29,7 @@ void nt_free(nt_tensor *t); /* NULL-safe, never fails */
 enum nt_fill { NT_EMPTY, NT_ZEROS, NT_ONES, NT_FULL, NT_RANDN, NT_RAND };
 int nt_new(int kind, const int64_t *sizes, int ndim, int dtype, double v, nt_tensor **out);
 int nt_from_doubles(const double *data, const int64_t *sizes, int ndim, int dtype, nt_tensor **out);
+int nt_from_int64s(const int64_t *data, const int64_t *sizes, int ndim, nt_tensor **out); /* int64, exact */
 int nt_arange(double a, double b, double step, int dtype, nt_tensor **out);
 int nt_eye(int64_t n, int64_t m, int dtype, nt_tensor **out);
 int nt_like(int kind, const nt_tensor *t, double v, nt_tensor **out);
@@ -45,13 +46,16 @@ int nt_set_to_view(nt_tensor *t, const nt_tensor *base, int64_t offset);
 
 /* Information (never fail on a valid handle). */
 int nt_dim(const nt_tensor *t);
-int64_t nt_size(const nt_tensor *t, int d);
+int64_t nt_size(const nt_tensor *t, int d); /* -1 when d is not a dim of t */
 int64_t nt_numel(const nt_tensor *t);
 int nt_dtype(const nt_tensor *t);
 int nt_is_contiguous(const nt_tensor *t);
 void *nt_data(const nt_tensor *t);        /* NULL unless CPU and defined */
 int nt_requires_grad(const nt_tensor *t);
 int nt_is_leaf(const nt_tensor *t);
+/* The name of the autograd node that made t ("MulBackward0"), NULL for none.
+ * The string lives in a thread-local buffer until the next call. */
+const char *nt_grad_fn_name(const nt_tensor *t);
 size_t nt_storage_bytes(const nt_tensor *t);
 const void *nt_storage_id(const nt_tensor *t);
 int nt_same(const nt_tensor *a, const nt_tensor *b); /* same TensorImpl */
@@ -60,6 +64,7 @@ int nt_storage_unique(const nt_tensor *t);
 
 /* Conversions and autograd. */
 int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n); /* contiguous copy as doubles */
+int nt_to_int64s(const nt_tensor *t, int64_t *buf, int64_t n); /* contiguous copy as int64 (exact) */
 int nt_item(const nt_tensor *t, double *v);
 int nt_set_requires_grad(nt_tensor *t, int flag);
 int nt_backward(nt_tensor *t, const nt_tensor *grad /* or NULL */);
