@@ -120,14 +120,6 @@ local function naive_avgpool(x, k, s, p, ceil, include_pad, divisor)
 end
 
 describe("nyto.F", function()
-  -- gc.lua paces Lua's collector with pause 100 (a new cycle as soon as one
-  -- ends). In busted's large heap that makes every small allocation pay for a
-  -- whole collection: these files took 2x to 15x longer (measured; reported to
-  -- the owner of gc.lua). These specs test the layers, not the pacing, so they
-  -- run with Lua's default pause and restore nyto's setting afterwards.
-  setup(function() nyto.set_gc_mode("incremental", 200, 100) end)
-  teardown(function() nyto.set_gc_mode("incremental") end)
-
   before_each(function() nyto.manual_seed(7) end)
 
   it("has every function of the API", function()

@@ -40,14 +40,6 @@ local function sigmoid(v) return 1 / (1 + math.exp(-v)) end
 local function tanh(v) return (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1) end
 
 describe("nyto.nn", function()
-  -- gc.lua paces Lua's collector with pause 100 (a new cycle as soon as one
-  -- ends). In busted's large heap that makes every small allocation pay for a
-  -- whole collection: these files took 2x to 15x longer (measured; reported to
-  -- the owner of gc.lua). These specs test the layers, not the pacing, so they
-  -- run with Lua's default pause and restore nyto's setting afterwards.
-  setup(function() nyto.set_gc_mode("incremental", 200, 100) end)
-  teardown(function() nyto.set_gc_mode("incremental") end)
-
   before_each(function() nyto.manual_seed(11) end)
 
   it("has every layer of the API", function()

@@ -92,14 +92,6 @@ local GRADS = {{0.5, -1.0, 2.0}, {0.25, 0.75, -1.5}, {-0.5, 0.1, 0.3}}
 local INIT = {1.0, -2.0, 0.5}
 
 describe("nyto.optim", function()
-  -- gc.lua paces Lua's collector with pause 100 (a new cycle as soon as one
-  -- ends). In busted's large heap that makes every small allocation pay for a
-  -- whole collection: these files took 2x to 15x longer (measured; reported to
-  -- the owner of gc.lua). These specs test the layers, not the pacing, so they
-  -- run with Lua's default pause and restore nyto's setting afterwards.
-  setup(function() nyto.set_gc_mode("incremental", 200, 100) end)
-  teardown(function() nyto.set_gc_mode("incremental") end)
-
   describe("SGD", function()
     it("steps p -= lr * grad (by hand)", function()
       local p = nyto.Parameter(D {1, 2})

@@ -659,32 +659,6 @@ return function(nyto, core)
     return n
   end
 
-  -- TEMPORARY shim, to move into module.lua: at this commit, assigning an
-  -- already-built particle (nn.Linear(2, 3)) to a module still under
-  -- construction keeps the child's species ids, and finalising the parent
-  -- fails ("attempt to index a nil value (local 'c')" in seg_build).  Like
-  -- module.lua's own `adopt` for particles, turn such a child back into a
-  -- constructor-local tree: its parameters keep their tensors and values
-  -- and move into the parent's flat storage when the parent is finalised.
-  local function unparticle(m)
-    if rawget(m, "_kk") == nil or type(rawget(m, "_s")) ~= "table" then return end
-    local function copy(t)
-      local c = {}
-      for i, v in ipairs(t) do c[i] = v end
-      return c
-    end
-    local function adopt(x)
-      local s = rawget(x, "_s")
-      for _, pn in ipairs(s.po) do local _ = x[pn] end -- materialise the parameter views
-      local ns = {po = copy(s.po), pid = {}, mo = copy(s.mo), mid = {}, bo = copy(s.bo)}
-      rawset(x, "_s", ns)
-      rawset(x, "_k", nil)
-      rawset(x, "_kk", nil)
-      for _, cn in ipairs(ns.mo) do adopt(rawget(x, "_m")[cn]) end
-    end
-    adopt(m)
-  end
-
   local function modules_of(fname, ...)
     local list = table.pack(...)
     if list.n == 1 and type(list[1]) == "table" and not nyto.is_module(list[1]) then
@@ -706,7 +680,6 @@ return function(nyto, core)
 
   -- put m at position k of a container
   local function place(self, k, m)
-    if rawget(self, "_kk") == nil then unparticle(m) end -- self is still under construction
     self[k] = m
   end
 
