@@ -9,13 +9,18 @@ typedef struct LTensor {
   int is_param; /* made by nyto.Parameter */
 } LTensor;
 
+/* The metatable is also kept in the registry under this address: a lookup by
+ * pointer is cheaper than by name (luaL_testudata), and every op pays it. */
+static const char tensor_mt_key = 0;
+
 /* Create an empty tensor userdata with its metatable (safe to fail after). */
 static LTensor *tensor_newud(lua_State *L) {
   LTensor *u = lua_newuserdatauv(L, sizeof *u, 1);
   u->t = NULL;
   u->freed = 0;
   u->is_param = 0;
-  luaL_setmetatable(L, TENSOR_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  lua_setmetatable(L, -2);
   return u;
 }
 
@@ -25,7 +30,14 @@ static void tensor_own(lua_State *L, LTensor *u, nt_tensor *t) {
   nyto_gc_pace(L, nyto_track(t));
 }
 
-static LTensor *tensor_ud(lua_State *L, int i) { return luaL_testudata(L, i, TENSOR_MT); }
+/* The Tensor at stack index i, or NULL (a freed Tensor has a NULL handle). */
+static LTensor *tensor_ud(lua_State *L, int i) {
+  if (lua_type(L, i) != LUA_TUSERDATA || !lua_getmetatable(L, i)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok ? (LTensor *)lua_touserdata(L, i) : NULL;
+}
 
 static nt_tensor *tensor_check(lua_State *L, int i, const char *fname) {
   LTensor *u = tensor_ud(L, i);
@@ -49,13 +61,18 @@ static void tensor_release(LTensor *u) {
 }
 
 static int t_gc(lua_State *L) {
-  LTensor *u = luaL_checkudata(L, 1, TENSOR_MT);
+  LTensor *u = tensor_ud(L, 1);
+  if (!u) return nyto_argerror(L, 1, "__gc", lua_pushfstring(L, "Tensor expected, got %s", luaL_typename(L, 1)));
   tensor_release(u);
   return 0;
 }
 
+static void check_max_args(lua_State *L, int max, const char *fname);
+
 static int t_free(lua_State *L) {
-  LTensor *u = luaL_checkudata(L, 1, TENSOR_MT);
+  LTensor *u = tensor_ud(L, 1);
+  if (!u) return nyto_argerror(L, 1, "free", lua_pushfstring(L, "Tensor expected, got %s", luaL_typename(L, 1)));
+  check_max_args(L, 1, "free");
   tensor_release(u);
   u->freed = 1;
   return 0;
@@ -985,18 +1002,19 @@ static int arith(lua_State *L, int op, int rop, const char *fname) {
   nt_arg args[2];
   int blame = 1; /* the tensor operand */
   args[0].nlist = args[1].nlist = 0;
+  if ((ua && !ua->t) || (ub && !ub->t)) return nyto_error(L, "nyto: attempt to use a freed Tensor");
   if (ua && ub) {
     args[0].kind = args[1].kind = NT_A_TENSOR;
-    args[0].t = tensor_check(L, 1, fname);
-    args[1].t = tensor_check(L, 2, fname);
+    args[0].t = ua->t;
+    args[1].t = ub->t;
   } else if (ua && lua_type(L, 2) == LUA_TNUMBER) {
     args[0].kind = NT_A_TENSOR;
-    args[0].t = tensor_check(L, 1, fname);
+    args[0].t = ua->t;
     args[1].kind = NT_A_NUM;
     args[1].n = lua_tonumber(L, 2);
   } else if (ub && lua_type(L, 1) == LUA_TNUMBER) {
     args[0].kind = NT_A_TENSOR;
-    args[0].t = tensor_check(L, 2, fname);
+    args[0].t = ub->t;
     args[1].kind = NT_A_NUM;
     args[1].n = lua_tonumber(L, 1);
     blame = 2;
@@ -1189,6 +1207,8 @@ static void tensor_open(lua_State *L) {
 
   luaL_newmetatable(L, TENSOR_MT);
   int mt = lua_gettop(L);
+  lua_pushvalue(L, mt);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
   lua_pushvalue(L, methods);
   lua_pushcclosure(L, t_index, 1);
   lua_setfield(L, mt, "__index");

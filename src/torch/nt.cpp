@@ -224,7 +224,7 @@ extern "C" int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n) {
   NT_TRY({
     at::Tensor d = t->t.detach().to(at::kDouble).contiguous();
     if (d.numel() != n) throw std::runtime_error("size mismatch");
-    std::memcpy(buf, d.data_ptr<double>(), sizeof(double) * (size_t)n);
+    if (n > 0) std::memcpy(buf, d.data_ptr<double>(), sizeof(double) * (size_t)n);
   })
 }
 
@@ -232,7 +232,7 @@ extern "C" int nt_to_int64s(const nt_tensor *t, int64_t *buf, int64_t n) {
   NT_TRY({
     at::Tensor d = t->t.detach().to(at::kLong).contiguous();
     if (d.numel() != n) throw std::runtime_error("size mismatch");
-    std::memcpy(buf, d.data_ptr<int64_t>(), sizeof(int64_t) * (size_t)n);
+    if (n > 0) std::memcpy(buf, d.data_ptr<int64_t>(), sizeof(int64_t) * (size_t)n);
   })
 }
 
