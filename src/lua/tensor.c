@@ -27,7 +27,7 @@ static LTensor *tensor_newud(lua_State *L) {
 /* Give an already-created empty userdata its handle. */
 static void tensor_own(lua_State *L, LTensor *u, nt_tensor *t) {
   u->t = t;
-  nyto_gc_pace(L, nyto_track(t));
+  nyto_gc_pace(L, nyto_track(t) + NYTO_HANDLE_BYTES);
 }
 
 /* The Tensor at stack index i, or NULL (a freed Tensor has a NULL handle). */
