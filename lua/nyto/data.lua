@@ -86,12 +86,19 @@ return function(nyto, core)
       fail(string.format("nyto: %s: %s is truncated: a header of %d dimensions needs %d bytes, the file has %d",
                          fname, path, nd, hdr, len))
     end
-    local dims, count = {}, 1
+    local dims, count, empty = {}, 1, false
     for d = 1, nd do
-      local v = string.unpack(">I4", s, 5 + 4 * (d - 1))
-      dims[d] = v
-      count = count * v
-      if count * ty[1] > len then count = math.huge end -- cannot fit: stop growing, report below
+      dims[d] = string.unpack(">I4", s, 5 + 4 * (d - 1))
+      if dims[d] == 0 then empty = true end
+    end
+    if empty then
+      count = 0
+    else
+      for d = 1, nd do
+        -- count <= len before each step, so the integer product cannot overflow
+        count = count * dims[d]
+        if count * ty[1] > len then count = math.huge break end -- cannot fit: reported below
+      end
     end
     local need = count == math.huge and math.huge or count * ty[1]
     local have = len - hdr
