@@ -9,6 +9,12 @@ return function(nyto, core)
   local is_module, is_product = nyto.is_module, nyto.is_product
 
   local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  -- Prompt release: an operation on a ParticleModule first runs a full
+  -- collection, so the particles a loop dropped are released before the new
+  -- one is made (their buffers serve it from the pool).  This is what
+  -- ParticleModule is for; plain modules and products pace the collector by
+  -- a byte budget instead (docs/memory.md).
+  local collect = core.collect
 
   local PM = {__classname = "ParticleModule"}
   local function lookup(cls, k)
@@ -46,11 +52,12 @@ return function(nyto, core)
         if type(b) == "table" and not (getmetatable(b) and getmetatable(b).__nyto_pm) and type(a) ~= "number" then
           err("bad argument #2 to '__%s' (number or ParticleModule expected, got %s)", op, nyto.type(b) or type(b))
         end
+        collect()
         local r = Module.__imt["__" .. op](root_of(a), root_of(b))
         return cls(r)
       end
     end
-    mt.__unm = function(a) return cls(Module.__imt.__unm(rawget(a, "root_module"))) end
+    mt.__unm = function(a) collect() return cls(Module.__imt.__unm(rawget(a, "root_module"))) end
     -- class-level metamethods (__gc ...) of ancestors
     local c = parent
     while c do
@@ -104,9 +111,9 @@ return function(nyto, core)
     end
   end
   function PM:neg() return -self end
-  function PM:clone() return wrap(self, rawget(self, "root_module"):clone()) end
-  function PM:randn() return wrap(self, rawget(self, "root_module"):randn()) end
-  function PM:rand() return wrap(self, rawget(self, "root_module"):rand()) end
+  function PM:clone() collect() return wrap(self, rawget(self, "root_module"):clone()) end
+  function PM:randn() collect() return wrap(self, rawget(self, "root_module"):randn()) end
+  function PM:rand() collect() return wrap(self, rawget(self, "root_module"):rand()) end
   function PM:detach() return wrap(self, rawget(self, "root_module"):detach()) end
   function PM:same_species(o)
     if type(o) == "table" and getmetatable(o) and getmetatable(o).__nyto_pm then o = rawget(o, "root_module") end

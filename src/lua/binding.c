@@ -59,19 +59,46 @@ static int nyto_argerror(lua_State *L, int arg, const char *fname, const char *m
 #endif
 static int64_t gc_since;
 static int64_t gc_collections;
-static void nyto_gc_pace(lua_State *L, int64_t bytes) {
-  if (bytes <= 0) return;
-  gc_since += bytes;
-  if (gc_since < NYTO_GC_MIN) return;
+
+static int nyto_gc_due(lua_State *L) {
+  if (gc_since < NYTO_GC_MIN) return 0;
   nyto_stats s;
   nyto_stats_get(&s);
   int64_t budget = s.tensor_bytes / 4;
   int64_t heap = (int64_t)lua_gc(L, LUA_GCCOUNT) * 1024 * 2;
   if (heap > budget) budget = heap;
-  if (gc_since < budget) return;
+  return gc_since >= budget;
+}
+
+static void nyto_gc_collect(lua_State *L) {
   gc_since = 0;
   gc_collections++;
   lua_gc(L, LUA_GCCOLLECT);
+}
+
+/* Count bytes just allocated; collect when the budget is passed. */
+static void nyto_gc_pace(lua_State *L, int64_t bytes) {
+  if (bytes <= 0) return;
+  gc_since += bytes;
+  if (nyto_gc_due(L)) nyto_gc_collect(L);
+}
+
+/* Count bytes about to be allocated; collect first when the budget is
+ * passed, so the dead particles' buffers go back to the pool in time to
+ * serve this allocation. */
+static void nyto_gc_pace_before(lua_State *L, int64_t bytes) {
+  int fresh = gc_since == 0; /* nothing allocated since the last collection: nothing to find */
+  gc_since += bytes;
+  if (!fresh && nyto_gc_due(L)) {
+    nyto_gc_collect(L);
+    gc_since = bytes; /* the allocation this precedes */
+  }
+}
+
+/* core.collect(): a full collection now (ParticleModule's prompt release). */
+static int l_collect(lua_State *L) {
+  nyto_gc_collect(L);
+  return 0;
 }
 
 #include "tensor.c"
@@ -167,6 +194,7 @@ static const luaL_Reg core_funcs[] = {
     {"set_grad_enabled", l_set_grad_enabled},
     {"num_threads", l_num_threads},
     {"read_file", l_read_file},
+    {"collect", l_collect},
     {NULL, NULL}};
 
 int luaopen_nyto_core(lua_State *L) {

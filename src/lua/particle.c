@@ -34,12 +34,13 @@ static LBuffer *buffer_newud(lua_State *L) {
 
 static void buffer_fill(lua_State *L, LBuffer *b, int dtype, int64_t n) {
   nt_tensor *t;
+  nyto_gc_pace_before(L, n * (dtype == NT_FLOAT64 ? 8 : 4) + NYTO_HANDLE_BYTES);
   if (nyto_buffer_acquire(dtype, n, &t) != 0) nyto_error(L, "nyto: cannot allocate a particle buffer: %s", nt_error());
   b->t = t;
   b->data = nt_data(t);
   b->n = n;
   b->dtype = dtype;
-  nyto_gc_pace(L, nyto_track(t) > 0 ? n * (dtype == NT_FLOAT64 ? 8 : 4) : n * (dtype == NT_FLOAT64 ? 8 : 4));
+  nyto_track(t);
 }
 
 static int b_gc(lua_State *L) {
