@@ -234,6 +234,10 @@ describe("module registration", function()
     assert.are.same({"w"}, names_of(r:named_parameters()))
     assert.are.same({1, 1}, r.w:totable())
     assert.is_nil(r.v)
+    local B = nyto.class("B")
+    function B:init() self.w = nyto.Parameter(nyto.zeros(2)); self:register_buffer("w", nyto.zeros(2)) end
+    function B:forward(x) return x end
+    raises("^nyto: bad argument #1 to 'register_buffer' %('w' is already a parameter", B)
   end)
 
   it("removes parameters, submodules, buffers and plain fields on nil", function()
@@ -656,6 +660,58 @@ describe("risky structures", function()
     -- the second particle stays consistent
     local a2 = values(n2)
     assert_values(n2 * 2, map(a2, function(t) return t * 2 end))
+  end)
+
+  it("warn when one module is placed twice in one particle", function()
+    local net = Net()
+    local got = with_warnings(function() net.again = net.fc1 end)
+    assert.are.equal(1, #got)
+    assert.is_truthy(got[1]:find("again", 1, true))
+    assert.is_true(rawequal(net.fc1, net.again))
+    assert.are.same(PNAMES, names_of(net:named_parameters()))
+    assert.are.equal(3, #net:modules())
+    -- inside a constructor: the same module assigned twice, and shared by two children
+    local Twice = nyto.class("Twice")
+    function Twice:init() self.a = Lin(1, 1); self.b = self.a end
+    function Twice:forward(x) return x end
+    local t
+    got = with_warnings(function() t = Twice() end)
+    assert.are.equal(1, #got)
+    assert.are.same({"a.weight", "a.bias"}, names_of(t:named_parameters()))
+    assert.is_true(rawequal(t.a, t.b))
+    local Wrap = nyto.class("Wrap")
+    function Wrap:init(l) self.l = l end
+    function Wrap:forward(x) return self.l(x) end
+    local Shared = nyto.class("Shared")
+    function Shared:init() local l = Lin(2, 2); self.x = Wrap(l); self.y = Wrap(l) end
+    function Shared:forward(x) return self.y(self.x(x)) end
+    local sh
+    got = with_warnings(function() sh = Shared() end)
+    assert.are.equal(1, #got)
+    assert.are.same({"x.l.weight", "x.l.bias"}, names_of(sh:named_parameters()))
+    assert.is_true(rawequal(sh.x.l, sh.y.l))
+    local v = values(sh)
+    assert_values(sh * 3, map(v, function(q) return q * 3 end))
+    local x = nyto.randn(1, 2)
+    local l = sh.x.l
+    local h = x:matmul(l.weight:detach():t()) + l.bias:detach()
+    assert.is_true(sh(x):detach():allclose(h:matmul(l.weight:detach():t()) + l.bias:detach(), 1e-5, 1e-6))
+  end)
+
+  it("a particle root assigned in a constructor joins the new particle", function()
+    local l = Lin(2, 2)
+    local lv = values(l)
+    local Wrap = nyto.class("Wrap2")
+    function Wrap:init() self.l = l end
+    function Wrap:forward(x) return self.l(x) end
+    local w
+    local got = with_warnings(function() w = Wrap() end)
+    assert.are.same({}, got)
+    assert.is_true(rawequal(l, w.l))
+    assert.are.equal(w:kernel(), l:kernel())
+    assert.is_false(l:is_root())
+    assert_values(w + 1, map(lv, function(t) return t + 1 end))
+    assert.are.equal(w.l.weight:storage_id(), w.l.bias:storage_id())
   end)
 
   it("adding a freshly constructed module does not warn", function()

@@ -705,7 +705,7 @@ return function(nyto, core)
     if t ~= nil and getmetatable(t) ~= Tmt then err("bad argument #2 to 'register_buffer' (Tensor expected, got %s)", type(t)) end
     if RESERVED[name] then err("'%s' is a reserved field name of nyto modules", name) end
     local s = rawget(self, "_s")
-    if s.pid[name] or rawget(self, "_m")[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
+    if s.pid[name] or rawget(self, "_p")[name] or rawget(self, "_m")[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
     if rawget(self, "_b")[name] then rawget(self, "_b")[name] = t return end
     rawget(self, "_f")[name] = nil
     structural_change(self, "add_buffer", name, t)
@@ -871,11 +871,10 @@ return function(nyto, core)
     end
     return t
   end
-  -- kernel:version(): the nyto.Version shared by every particle at that version
-  function Kernel:version()
-    if self.ver ~= self.species.ver then self:touch() end
-    return self.ver
-  end
+  -- kernel:version(): the nyto.Version shared by every particle at that
+  -- version; the particle's own version (a particle behind reports the old
+  -- one until touch())
+  function Kernel:version() return self.ver end
   function Version:number() return self.n end
 
   nyto._Kernel, nyto._Version, nyto._Species = Kernel, Version, Species
@@ -1072,15 +1071,33 @@ return function(nyto, core)
       species.configs[pid] = nc
     end
     for pid, P in pairs(k.species.pinfo) do species.pinfo[pid] = P end
-    local version = setmetatable({species = species, n = 1, layout = k.ver.layout}, Version)
+    -- the layout is the same, its operational segments are the new species' own
+    local L = {}
+    for kk, v in pairs(k.ver.layout) do L[kk] = v end
+    L.segs, L.cstamp = nil, nil
+    seg_build(species, L)
+    local version = setmetatable({species = species, n = 1, layout = L}, Version)
     species.ver = version
-    local nk = setmetatable({species = species, ver = version, mods = {}, bufs = k.bufs, rg = rg_of(k)}, Kernel)
+    local nk = setmetatable({species = species, ver = version, mods = {}, bufs = k.bufs, rg = rg_of(k),
+                             borrowed = setmetatable({}, {__mode = "k"})}, Kernel)
+    -- both kernels share the flat buffers until one of them changes structure
+    local group = share_groups[k.bufs]
+    if not group then
+      group = setmetatable({}, {__mode = "k"})
+      share_groups[k.bufs] = group
+      group[k] = true
+    end
+    group[nk] = true
     -- the same parameter tensors: build a tree whose _p are the very tensors
     local function copy(srcm)
       local m = setmetatable({_s = rawget(srcm, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(srcm, "_id"), _k = nk, _kk = nk}, getmetatable(srcm))
       for kk, v in pairs(rawget(srcm, "_f")) do rawget(m, "_f")[kk] = v end
       for kk, v in pairs(rawget(srcm, "_b")) do rawget(m, "_b")[kk] = v end
-      for _, pn in ipairs(rawget(srcm, "_s").po) do rawget(m, "_p")[pn] = srcm[pn] end
+      for _, pn in ipairs(rawget(srcm, "_s").po) do
+        local t = srcm[pn]
+        rawget(m, "_p")[pn] = t
+        nk.borrowed[t] = true
+      end
       nk.mods[rawget(m, "_id")] = m
       for _, cn in ipairs(rawget(srcm, "_s").mo) do rawget(m, "_m")[cn] = copy(rawget(srcm, "_m")[cn]) end
       return m
