@@ -15,7 +15,7 @@ static const char tensor_mt_key = 0;
 
 /* Create an empty tensor userdata with its metatable (safe to fail after). */
 static LTensor *tensor_newud(lua_State *L) {
-  LTensor *u = lua_newuserdatauv(L, sizeof *u, 1);
+  LTensor *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->t = NULL;
   u->freed = 0;
   u->is_param = 0;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <new>
 
 #include "nt.h"
 
@@ -53,9 +54,33 @@ static at::ScalarType nt_scalar_type(int dtype) {
   }
 }
 
-static nt_tensor *nt_wrap(at::Tensor t) { return new nt_tensor{std::move(t)}; }
+/* Handles are recycled through a small per-thread free list: a tensor op
+ * makes and drops one per result, and malloc's slow paths showed up in the
+ * per-op profile once the collector freed handles in batches. */
+namespace {
+struct HandleCache {
+  nt_tensor *items[256];
+  int n = 0;
+  ~HandleCache() {
+    while (n > 0) ::operator delete(items[--n]);
+  }
+};
+thread_local HandleCache handle_cache;
+}  // namespace
 
-extern "C" void nt_free(nt_tensor *t) { delete t; }
+static nt_tensor *nt_wrap(at::Tensor t) {
+  HandleCache &c = handle_cache;
+  void *mem = c.n > 0 ? c.items[--c.n] : ::operator new(sizeof(nt_tensor));
+  return new (mem) nt_tensor{std::move(t)};
+}
+
+extern "C" void nt_free(nt_tensor *t) {
+  if (!t) return;
+  t->~nt_tensor();
+  HandleCache &c = handle_cache;
+  if (c.n < 256) c.items[c.n++] = t;
+  else ::operator delete(t);
+}
 
 extern "C" int nt_new(int kind, const int64_t *sizes, int ndim, int dtype, double v, nt_tensor **out) {
   NT_TRY({
