@@ -35,5 +35,5 @@ local function run(name, net, iters)
     :format(name, n, op * 1e6, pop * 1e6, lim * 1e6, lim / op, lim / pop))
 end
 
-run("cnn", models.CNN(), tonumber(arg and arg[1]) or 20000)
-run("mlp", models.MLP(), tonumber(arg and arg[2]) or 300)
+run("cnn", models.CNN(), tonumber(arg and arg[1]) or 5000)
+run("mlp", models.MLP(), tonumber(arg and arg[2]) or 200)

@@ -11,12 +11,15 @@ return function(nyto, core)
     return s
   end
   nyto.reset_peak = core.reset_peak
-  -- the host's collector mode, for scripts that want to choose it
+  -- the collector mode: nyto paces young collections in generational mode
+  -- and full ones in incremental mode, so switch through nyto to keep it told
+  nyto.gc_mode = core.gc_mode
   function nyto.set_gc_mode(m, ...)
     if m ~= "incremental" and m ~= "generational" then
       error("nyto: bad argument #1 to 'set_gc_mode' (\"incremental\" or \"generational\" expected)", 0)
     end
-    collectgarbage(m, select(2, ...))
+    core.set_gc_mode(m)
+    if select("#", ...) > 0 then collectgarbage(m, ...) end
   end
   -- nyto.pool_limit(n [, bytes]): how many released particle buffers to keep (0 disables the pool)
   nyto.pool_limit = core.pool_limit

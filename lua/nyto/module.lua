@@ -22,6 +22,7 @@ return function(nyto, core)
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
 
   local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local expand -- builds a lazy particle's module tree (defined with particle_from)
 
   -- warnings --------------------------------------------------------------------
   local warn_fn = nil
@@ -219,6 +220,7 @@ return function(nyto, core)
   -- particles ends here: the tensors stay with the particle they were
   -- assigned to, the borrower views its own (old) buffer instead.
   local function rebuild_flat(k)
+    expand(k)
     local L = k.ver.layout
     local bufs = {}
     for dt, n in pairs(L.size) do bufs[dt] = core.buffer(dt, n) end
@@ -286,6 +288,7 @@ return function(nyto, core)
     local version = setmetatable({species = species, n = 1}, Version)
     species.ver = version
     local k = setmetatable({species = species, ver = version, mods = {}, bufs = {}, rg = {}}, Kernel)
+    k.kref = k
     k.root = root
     collect_modules(k, root)
     set_kernel_tree(root, k)
@@ -532,6 +535,7 @@ return function(nyto, core)
   -- copy-on-write the structure records of every module (they are shared
   -- with the other particles of the old version)
   local function own_records(k)
+    expand(k)
     for _, m in pairs(k.mods) do rawset(m, "_s", copy_s(rawget(m, "_s"))) end
   end
 
@@ -643,6 +647,7 @@ return function(nyto, core)
   -- Replay the changes from k's version to the newest.
   function Kernel:touch()
     local species = self.species
+    if self.ver ~= species.ver then expand(self) end
     while self.ver ~= species.ver do
       local v = self.ver
       local ch = v.change
@@ -857,12 +862,14 @@ return function(nyto, core)
   end
 
   function Kernel:modules()
+    expand(self)
     if self.ver ~= self.species.ver then self:touch() end
     local t = {}
     for id, m in pairs(self.mods) do t[id] = m end
     return t
   end
   function Kernel:params()
+    expand(self)
     if self.ver ~= self.species.ver then self:touch() end
     local t = {}
     for _, pid in ipairs(self.ver.layout.order) do
@@ -880,33 +887,80 @@ return function(nyto, core)
   nyto._Kernel, nyto._Version, nyto._Species = Kernel, Version, Species
 
   -- building particles from buffers ---------------------------------------------------
-  -- clone the module tree of kernel src (structure shared), with parameters
-  -- lazily viewed from bufs.  Non-operational clone=false parameters refer to
-  -- the very same tensor.
-  local function build_tree(srcm, k, species)
-    local mt = getmetatable(srcm)
-    local f = {}
-    for key, v in pairs(rawget(srcm, "_f")) do f[key] = v end
-    local b = {}
-    for key, v in pairs(rawget(srcm, "_b")) do b[key] = v end
-    local s = rawget(srcm, "_s")
-    local p = {}
-    if #s.po > 0 then
-      local configs = species.configs
-      local sp = rawget(srcm, "_p")
-      for _, pn in ipairs(s.po) do
-        local c = configs[s.pid[pn]]
-        if not c.clone and not c.operational then p[pn] = sp[pn] or srcm[pn] end
+  -- A particle made by an operation starts *lazy*: only its root module
+  -- exists.  Its template (k.lazy) holds, per module id, the plain fields,
+  -- buffers and shared (clone=false, non-operational) parameters the modules
+  -- will get; the tree is built on first use (expand).  So `net = 0.5*net + 10`
+  -- builds one table per operation, whatever the depth of the model.
+  local function copy_table(t)
+    local c = {}
+    for key, v in pairs(t) do c[key] = v end
+    return c
+  end
+
+  -- the template of kernel src: per mid {f=, b=, p=}; a lazy src lends its own
+  local function template_of(src, species)
+    local lz = src.lazy
+    if lz and not species.noclone then return lz end
+    if lz then expand(src) end
+    local t = {}
+    local configs = species.configs
+    for mid, m in pairs(src.mods) do
+      local s = rawget(m, "_s")
+      local p
+      if species.noclone and #s.po > 0 then
+        local sp = rawget(m, "_p")
+        for _, pn in ipairs(s.po) do
+          local c = configs[s.pid[pn]]
+          if not c.clone and not c.operational then
+            p = p or {}
+            p[pn] = sp[pn] or m[pn]
+          end
+        end
+      end
+      t[mid] = {f = copy_table(rawget(m, "_f")), b = copy_table(rawget(m, "_b")), p = p}
+    end
+    return t
+  end
+
+  -- a module of kernel k at id mid, from its template entry
+  local function module_from(k, mid, info, tmpl)
+    return setmetatable({_s = info.s, _p = tmpl.p and copy_table(tmpl.p) or {}, _m = {},
+                         _b = copy_table(tmpl.b), _f = copy_table(tmpl.f), _id = mid,
+                         _k = k.kref, _kk = k}, info.class)
+  end
+
+  -- proxies: reading a missing child (or module id) of a lazy particle builds the tree
+  local function lazy_proxy(k)
+    return setmetatable({}, {__index = function(t, key)
+      expand(k)
+      return rawget(t, key)
+    end})
+  end
+
+  function expand(k)
+    local lz = k.lazy
+    if not lz then return end
+    k.lazy = nil
+    local root = k.root
+    local L = k.ver.layout
+    local mods = k.mods
+    setmetatable(mods, nil)
+    local function build(m)
+      local s = rawget(m, "_s")
+      local ch = rawget(m, "_m")
+      setmetatable(ch, nil)
+      for _, cn in ipairs(s.mo) do
+        local cid = s.mid[cn]
+        local c = module_from(k, cid, L.mods[cid], lz[cid])
+        rawset(ch, cn, c)
+        rawset(mods, cid, c)
+        build(c)
       end
     end
-    local m = setmetatable({_s = s, _p = p, _m = {}, _b = b, _f = f, _id = rawget(srcm, "_id"), _k = k, _kk = k}, mt)
-    k.mods[rawget(srcm, "_id")] = m
-    if #s.mo > 0 then
-      local ch, sch = rawget(m, "_m"), rawget(srcm, "_m")
-      for _, cn in ipairs(s.mo) do ch[cn] = build_tree(sch[cn], k, species) end
-    end
-    return m
+    build(root)
   end
+  nyto._expand = expand
 
   local function rg_of(src)
     -- requires_grad of each pid of kernel src: materialised tensors tell, else inherited
@@ -925,11 +979,17 @@ return function(nyto, core)
     return rg
   end
 
-  -- A new particle of src's species from new buffers.
+  -- A new particle of src's species from new buffers (lazy: root only).
   local function particle_from(src, bufs)
     local species = src.species
-    local k = setmetatable({species = species, ver = src.ver, mods = {}, bufs = bufs, rg = rg_of(src)}, Kernel)
-    k.root = build_tree(src.root, k, species)
+    local tmpl = template_of(src, species)
+    local k = setmetatable({species = species, ver = src.ver, bufs = bufs, rg = rg_of(src), lazy = tmpl}, Kernel)
+    k.kref = k
+    k.mods = lazy_proxy(k)
+    local root = module_from(k, 1, src.ver.layout.mods[1], tmpl[1])
+    rawset(root, "_m", lazy_proxy(k))
+    rawset(k.mods, 1, root)
+    k.root = root
     return k
   end
   nyto._particle_from = particle_from
@@ -1080,6 +1140,7 @@ return function(nyto, core)
     species.ver = version
     local nk = setmetatable({species = species, ver = version, mods = {}, bufs = k.bufs, rg = rg_of(k),
                              borrowed = setmetatable({}, {__mode = "k"})}, Kernel)
+    nk.kref = nk
     -- both kernels share the flat buffers until one of them changes structure
     local group = share_groups[k.bufs]
     if not group then

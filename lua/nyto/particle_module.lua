@@ -31,8 +31,12 @@ return function(nyto, core)
                    "set_param_config", "apply_param_config", "param_config", "kernel", "touch"}
 
   local function set_kernel_refs(root, k)
+    local kk = rawget(root, "_kk")
+    kk.kref = k -- modules a lazy particle builds later get the same reference
+    if kk.lazy then rawset(root, "_k", k) return end
     for _, m in ipairs(root:modules()) do rawset(m, "_k", k) end
   end
+
 
   local function make_pm_mt(cls, parent)
     local mt = {__name = "nyto.ParticleModule", __class = cls, __nyto_pm = true}

@@ -248,7 +248,14 @@ return function(nyto, core)
 
   local function touch_configs(self)
     local k = rawget(self, "_kk")
-    k.species.cstamp = k.species.cstamp + 1
+    local species = k.species
+    species.cstamp = species.cstamp + 1
+    -- particles made by operations share their template unless some parameter
+    -- is shared by reference (clone=false, non-operational)
+    species.noclone = nil
+    for _, c in pairs(species.configs) do
+      if c.clone == false and not c.operational then species.noclone = true end
+    end
   end
 
   function Module:set_param_config(opts)

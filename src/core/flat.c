@@ -111,7 +111,7 @@ void nyto_stats_reset_peak(void) { st.peak_tensor_bytes = st.tensor_bytes; }
 #define POOL_MAX 64
 static nt_tensor *pool[POOL_MAX];
 static int pool_n;
-static int64_t pool_limit_buffers = 8, pool_limit_bytes = (int64_t)256 << 20;
+static int64_t pool_limit_buffers = 16, pool_limit_bytes = (int64_t)256 << 20;
 
 static int64_t elem_size(int dtype) { return dtype == NT_FLOAT64 || dtype == NT_INT64 ? 8 : dtype == NT_BOOL ? 1 : 4; }
 

@@ -58,41 +58,82 @@ static int nyto_argerror(lua_State *L, int arg, const char *fname, const char *m
 #define NYTO_HANDLE_BYTES 2048
 #endif
 static int64_t gc_since;
-static int64_t gc_collections;
+static int64_t gc_collections, gc_young;
+/* The state's collector mode (LUA_GCINC or LUA_GCGEN), read once when nyto
+ * loads; nyto.set_gc_mode keeps it in step. */
+static int gc_mode = LUA_GCINC;
+static int gc_young_run; /* young collections since the last full one */
+#define NYTO_GC_YOUNG_PER_FULL 8
 
-static int nyto_gc_due(lua_State *L) {
+static int nyto_gc_due(lua_State *L, int64_t *heap_out) {
   if (gc_since < NYTO_GC_MIN) return 0;
   nyto_stats s;
   nyto_stats_get(&s);
   int64_t budget = s.tensor_bytes / 4;
-  int64_t heap = (int64_t)lua_gc(L, LUA_GCCOUNT) * 1024 * 2;
-  if (heap > budget) budget = heap;
+  int64_t heap = (int64_t)lua_gc(L, LUA_GCCOUNT) * 1024;
+  if (heap_out) *heap_out = heap;
+  if (2 * heap > budget) budget = 2 * heap;
   return gc_since >= budget;
 }
 
 static void nyto_gc_collect(lua_State *L) {
   gc_since = 0;
+  gc_young_run = 0;
   gc_collections++;
   lua_gc(L, LUA_GCCOLLECT);
 }
 
+/* In generational mode most dead tensors and particles are young, and a
+ * young collection finds them for the cost of the young objects alone (a
+ * full one costs a pass over the whole Lua heap).  An object that survives
+ * two collections turns old and waits for a full collection, so: a full one
+ * every NYTO_GC_YOUNG_PER_FULL budgets, and at once for an allocation as
+ * large as the Lua heap (a big particle is worth a full pass). */
+static void nyto_gc_run(lua_State *L, int64_t bytes, int64_t heap) {
+  if (gc_mode == LUA_GCGEN && bytes < heap && gc_young_run < NYTO_GC_YOUNG_PER_FULL) {
+    gc_since = 0;
+    gc_young_run++;
+    gc_young++;
+    lua_gc(L, LUA_GCSTEP, 0);
+  } else {
+    nyto_gc_collect(L);
+  }
+}
+
 /* Count bytes just allocated; collect when the budget is passed. */
 static void nyto_gc_pace(lua_State *L, int64_t bytes) {
+  int64_t heap = 0;
   if (bytes <= 0) return;
   gc_since += bytes;
-  if (nyto_gc_due(L)) nyto_gc_collect(L);
+  if (nyto_gc_due(L, &heap)) nyto_gc_run(L, bytes, heap);
 }
 
 /* Count bytes about to be allocated; collect first when the budget is
  * passed, so the dead particles' buffers go back to the pool in time to
  * serve this allocation. */
 static void nyto_gc_pace_before(lua_State *L, int64_t bytes) {
+  int64_t heap = 0;
   int fresh = gc_since == 0; /* nothing allocated since the last collection: nothing to find */
   gc_since += bytes;
-  if (!fresh && nyto_gc_due(L)) {
-    nyto_gc_collect(L);
+  if (!fresh && nyto_gc_due(L, &heap)) {
+    nyto_gc_run(L, bytes, heap);
     gc_since = bytes; /* the allocation this precedes */
   }
+}
+
+/* core.set_gc_mode("incremental" | "generational"): switch and remember. */
+static int l_set_gc_mode(lua_State *L) {
+  static const char *const modes[] = {"incremental", "generational", NULL};
+  int m = luaL_checkoption(L, 1, NULL, modes);
+  if (m == 0) lua_gc(L, LUA_GCINC, 0, 0, 0);
+  else lua_gc(L, LUA_GCGEN, 0, 0);
+  gc_mode = m == 0 ? LUA_GCINC : LUA_GCGEN;
+  return 0;
+}
+
+static int l_gc_mode(lua_State *L) {
+  lua_pushstring(L, gc_mode == LUA_GCGEN ? "generational" : "incremental");
+  return 1;
 }
 
 /* core.collect(): a full collection now (ParticleModule's prompt release). */
@@ -121,6 +162,8 @@ static int l_stats(lua_State *L) {
 #undef F
   lua_pushinteger(L, gc_collections);
   lua_setfield(L, -2, "gc_collections");
+  lua_pushinteger(L, gc_young);
+  lua_setfield(L, -2, "gc_young_collections");
   return 1;
 }
 
@@ -195,10 +238,16 @@ static const luaL_Reg core_funcs[] = {
     {"num_threads", l_num_threads},
     {"read_file", l_read_file},
     {"collect", l_collect},
+    {"set_gc_mode", l_set_gc_mode},
+    {"gc_mode", l_gc_mode},
     {NULL, NULL}};
 
 int luaopen_nyto_core(lua_State *L) {
   luaL_checkversion(L);
+  /* learn the collector's mode: switching returns the previous one (a
+   * switch to generational runs one full collection, once, here) */
+  gc_mode = lua_gc(L, LUA_GCGEN, 0, 0);
+  if (gc_mode == LUA_GCINC) lua_gc(L, LUA_GCINC, 0, 0, 0);
   lua_newtable(L);
   luaL_setfuncs(L, core_funcs, 0);
   tensor_open(L);

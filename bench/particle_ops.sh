@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# bench/particle_ops: nyto particle and product operations vs the memory-
+# bandwidth limit (same run) and vs PyTorch's per-parameter loop.
+#   bench/particle_ops.sh [cnn_iterations] [mlp_iterations]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+c=${1:-5000}; m=${2:-200}
+n=$(lua5.4 bench/particle_ops.lua "$c" "$m"); echo "$n"
+p=$(/usr/bin/python3 bench/particle_ops.py "$c" "$m"); echo "$p"
+for model in cnn mlp; do
+  a=$(grep "^$model " <<<"$n" | sed -E 's/.*particle_op_us=([0-9.]+).*/\1/')
+  b=$(grep "^pytorch $model " <<<"$p" | sed -E 's/.*per_param_loop_op_us=([0-9.]+).*/\1/')
+  awk -v m="$model" -v a="$a" -v b="$b" 'BEGIN { printf "%s: nyto particle op is %.1fx faster than the PyTorch per-parameter loop\n", m, b / a }'
+done
