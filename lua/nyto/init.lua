@@ -11,9 +11,20 @@ nyto.ROOT_MODULE_ID = 1
 require "nyto.tensor" (nyto, core)
 require "nyto.gc" (nyto, core)
 require "nyto.module" (nyto, core)
-for _, name in ipairs {"nyto.product", "nyto.particle_module", "nyto.F", "nyto.nn", "nyto.optim", "nyto.data", "nyto.progress"} do
-  -- optional parts: present in a full checkout
-  if package.searchpath(name, package.path) then require(name)(nyto, core) end
-end
+require "nyto.product" (nyto, core)
+require "nyto.particle_module" (nyto, core)
+
+-- Layers, training and data load on first use (nyto.nn, nyto.F, ...): a
+-- script that does not use them keeps a smaller Lua heap, and a full
+-- collection costs a pass over that heap.
+local lazy = {F = "nyto.F", nn = "nyto.nn", optim = "nyto.optim", data = "nyto.data",
+              progress = "nyto.progress", Progress_mt = "nyto.progress"}
+setmetatable(nyto, {__index = function(t, key)
+  local name = lazy[key]
+  if name == nil then return nil end
+  lazy[key] = nil
+  require(name)(nyto, core)
+  return rawget(t, key)
+end})
 
 return nyto

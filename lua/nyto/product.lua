@@ -15,8 +15,10 @@ return function(nyto, core)
   Product.__index = Product
   nyto.Product = Product
 
+  -- a product carries species, version and buffers as a kernel does, so the
+  -- particle-operation code takes it as an operand directly
   local function new_product(k, bufs, cls)
-    return setmetatable({k = k, bufs = bufs}, cls or Product)
+    return setmetatable({k = k, species = k.species, ver = k.ver, bufs = bufs}, cls or Product)
   end
 
   local function is_product(x)
@@ -28,7 +30,7 @@ return function(nyto, core)
 
   local function current(p)
     local k = p.k
-    if k.ver ~= k.species.ver then
+    if p.ver ~= p.species.ver then
       err("this product was made at an older version of its species; make a new product after a structural change")
     end
     return k
@@ -57,14 +59,12 @@ return function(nyto, core)
   end
 
   -- op_bufs works on kernels' buffers; a product lends its buffers through a view kernel
-  local function as_kernel(k, p) return {species = k.species, ver = k.ver, bufs = p.bufs} end
 
   local function product_binop(opname)
     local fname = "__" .. opname
     return function(a, b)
       local k, p, x, swapped = operands(a, b, fname)
-      local kx = type(x) == "number" and x or as_kernel(k, x)
-      return new_product(k, op_bufs(as_kernel(k, p), kx, opname, swapped), getmetatable(p))
+      return new_product(k, op_bufs(p, x, opname, swapped), getmetatable(p))
     end
   end
   for _, opname in ipairs {"add", "sub", "mul", "div", "pow"} do
@@ -72,14 +72,13 @@ return function(nyto, core)
     Product[opname] = Product["__" .. opname]
     Product[opname .. "_"] = function(self, x)
       local k, p, y = operands(self, x, opname .. "_")
-      local ky = type(y) == "number" and y or as_kernel(k, y)
-      op_bufs(as_kernel(k, p), ky, opname, false, p.bufs)
+      op_bufs(p, y, opname, false, p.bufs)
       return self
     end
   end
   Product.__unm = function(a)
     local k = pkernel(a, 1, "__unm")
-    return new_product(k, op_bufs(as_kernel(k, a), -1, "mul", false), getmetatable(a))
+    return new_product(k, op_bufs(a, -1, "mul", false), getmetatable(a))
   end
   Product.neg = Product.__unm
 
