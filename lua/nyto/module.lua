@@ -308,6 +308,7 @@ return function(nyto, core)
     local s = rawget(self, "_s")
     local pid = s.pid[name]
     local k = rawget(self, "_kk")
+    if k and k.freed then err("attempt to use a freed Module") end
     if not (pid and k) then return nil end
     local P = k.ver.layout.params[pid]
     local rg = k.rg[pid]
@@ -388,6 +389,7 @@ return function(nyto, core)
       f[k] = v
     end
     mt.__call = function(self, ...) return self:forward(...) end
+    mt.__close = function(self) self:free() end
     mt.__tostring = function(self) return self:__repr() end
     -- inherit metamethods (__gc, __add ...) defined on ancestors
     local c = parent
@@ -691,11 +693,31 @@ return function(nyto, core)
   local function kernel_of(self, fname)
     local k = rawget(self, "_kk")
     if not k then err("bad argument #1 to '%s' (module is not a particle yet)", fname) end
+    if k.freed then err("attempt to use a freed Module") end
     if k.ver ~= k.species.ver then k:touch() end
     return k
   end
 
   function Module:kernel() return rawget(self, "_k") end
+
+  -- net:free() (and `local net <close> = ...`): release the particle's
+  -- buffers and parameter tensors now; any later use raises
+  function Module:free()
+    local k = rawget(self, "_kk")
+    if not k or k.freed then return end
+    k.freed = true
+    local configs = k.species.configs
+    for _, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
+      local s = rawget(m, "_s")
+      for pn, t in pairs(rawget(m, "_p")) do
+        local c = configs[s.pid[pn]]
+        -- a clone=false parameter is the very tensor of another particle: not ours to free
+        if not (c and c.clone == false and not c.operational) then t:free() end
+      end
+    end
+    for _, b in pairs(k.bufs) do b:free() end
+    k.bufs = {}
+  end
   function Module:module_id() return rawget(self, "_id") end
   function Module:is_root() return rawget(self, "_id") == 1 end
   function Module:class() return getmetatable(self).__class end
@@ -1004,6 +1026,7 @@ return function(nyto, core)
   local function kernel_operand(x, i, fname)
     local k = rawget(x, "_kk")
     if not k then err("bad argument #%d to '%s' (module is not a particle)", i, fname) end
+    if k.freed then err("attempt to use a freed Module") end
     if k.ver ~= k.species.ver then k:touch() end
     return k
   end

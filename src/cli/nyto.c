@@ -140,7 +140,10 @@ static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   luaL_openlibs(L);
-  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua5.4 does: generational collection */
+  if (getenv("NYTO_GC_STRESS")) /* scripts/check-memory: collect all the time */
+    lua_gc(L, LUA_GCINC, 10, 400, 0);
+  else
+    lua_gc(L, LUA_GCGEN, 0, 0); /* as lua5.4 does: generational collection */
   if (nyto_open(L) != LUA_OK) return lua_error(L);
   lua_setglobal(L, "nyto");
   /* arg table as lua5.4 builds it: arg[0] the script, arg[1..] its arguments */

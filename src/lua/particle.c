@@ -273,7 +273,8 @@ static int l_set_to_view(lua_State *L) {
 }
 
 static void particle_open(lua_State *L) {
-  static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor}, {NULL, NULL}};
+  static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor},
+                                   {"free", b_gc}, {NULL, NULL}};
   luaL_newmetatable(L, BUFFER_MT);
   lua_newtable(L);
   luaL_setfuncs(L, bmeth, 0);
