@@ -7,6 +7,14 @@
 return function(nyto, core)
   function nyto.stats()
     local s = core.stats()
+    -- the core counts particle buffers (one per dtype, products' too);
+    -- `particles` counts live particle kernels (API.md, Particles)
+    s.particle_buffers = s.particles
+    local n = 0
+    for k in pairs(nyto._live_kernels or {}) do
+      if not k.freed then n = n + 1 end
+    end
+    s.particles = n
     s.lua_bytes = math.floor(collectgarbage("count") * 1024)
     return s
   end

@@ -106,6 +106,10 @@ return function(nyto, core)
   Version.__index = Version
   local Species = {__name = "nyto.Species"}
   Species.__index = Species
+  -- every live kernel (weak): nyto.stats().particles counts them (products,
+  -- which hold buffers but no kernel, are not particles)
+  local live_kernels = setmetatable({}, {__mode = "k"})
+  nyto._live_kernels = live_kernels
 
   -- layout of a version: pid order, offsets and segments per dtype
   --   L.params[pid] = {mid=, name=, shape=, numel=, dtype=, off=}
@@ -203,7 +207,7 @@ return function(nyto, core)
   end
 
   local function set_kernel_tree(m, k)
-    rawset(m, "_k", k)
+    rawset(m, "_k", k.kref) -- nil while a ParticleModule has cleared the references
     rawset(m, "_kk", k)
     local s = rawget(m, "_s")
     local ch = rawget(m, "_m")
@@ -289,6 +293,7 @@ return function(nyto, core)
     species.ver = version
     local k = setmetatable({species = species, ver = version, mods = {}, bufs = {}, rg = {}}, Kernel)
     k.kref = k
+    live_kernels[k] = true
     k.root = root
     collect_modules(k, root)
     set_kernel_tree(root, k)
@@ -1007,6 +1012,7 @@ return function(nyto, core)
     local tmpl = template_of(src, species)
     local k = setmetatable({species = species, ver = src.ver, bufs = bufs, rg = rg_of(src), lazy = tmpl}, Kernel)
     k.kref = k
+    live_kernels[k] = true
     k.mods = lazy_proxy(k)
     local root = module_from(k, 1, src.ver.layout.mods[1], tmpl[1])
     rawset(root, "_m", lazy_proxy(k))
@@ -1164,6 +1170,7 @@ return function(nyto, core)
     local nk = setmetatable({species = species, ver = version, mods = {}, bufs = k.bufs, rg = rg_of(k),
                              borrowed = setmetatable({}, {__mode = "k"})}, Kernel)
     nk.kref = nk
+    live_kernels[nk] = true
     -- both kernels share the flat buffers until one of them changes structure
     local group = share_groups[k.bufs]
     if not group then

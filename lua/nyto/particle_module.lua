@@ -25,10 +25,42 @@ return function(nyto, core)
     end
   end
 
-  -- the root's introspection, forwarded
-  local FORWARD = {"parameters", "named_parameters", "modules", "named_modules", "children", "named_children",
-                   "buffers", "named_buffers", "state_dict", "load_state_dict", "zero_grad", "get_param_id",
-                   "set_param_config", "apply_param_config", "param_config", "kernel", "touch"}
+  -- A freed ParticleModule gets this metatable: any use raises, free() and
+  -- __close do nothing, and there is no __gc left to run (a class's __gc ran
+  -- when it was freed: once per object).
+  local function freed() err("attempt to use a freed ParticleModule") end
+  local FREED = {__name = "nyto.ParticleModule", __nyto_pm_freed = true}
+  FREED.__index = function(self, key)
+    if key == "free" then return function() end end
+    freed()
+  end
+  FREED.__newindex = function() freed() end
+  for _, mm in ipairs {"__call", "__add", "__sub", "__mul", "__div", "__pow", "__unm", "__len"} do FREED[mm] = freed end
+  FREED.__close = function() end
+  FREED.__tostring = function() return "ParticleModule (freed)" end
+
+  local function is_pm(x)
+    local m = getmetatable(x)
+    return type(m) == "table" and rawget(m, "__nyto_pm") == true
+  end
+  local function is_freed_pm(x)
+    local m = getmetatable(x)
+    return type(m) == "table" and rawget(m, "__nyto_pm_freed") == true
+  end
+  nyto.is_particle_module = is_pm
+
+  -- x, or the root module of a ParticleModule x (a freed one raises)
+  local function root_of(x)
+    if is_pm(x) then return rawget(x, "root_module") end
+    if is_freed_pm(x) then freed() end
+    return x
+  end
+
+  -- the root's introspection, forwarded (a method returning the root returns the ParticleModule)
+  local FORWARD = {"parameters", "named_parameters", "named_parameters_table", "param_ids_table", "modules",
+                   "named_modules", "children", "named_children", "buffers", "named_buffers", "state_dict",
+                   "load_state_dict", "zero_grad", "get_param_id", "set_param_config", "apply_param_config",
+                   "param_config", "kernel", "touch", "module_id", "is_root"}
 
   local function set_kernel_refs(root, k)
     local kk = rawget(root, "_kk")
@@ -37,28 +69,32 @@ return function(nyto, core)
     for _, m in ipairs(root:modules()) do rawset(m, "_k", k) end
   end
 
-
   local function make_pm_mt(cls, parent)
     local mt = {__name = "nyto.ParticleModule", __class = cls, __nyto_pm = true}
-    mt.__index = function(self, key) return lookup(cls, key) end
-    mt.__call = function(self, ...) return rawget(self, "root_module"):forward(...) end
+    mt.__index = function(self, key)
+      local v = lookup(cls, key)
+      if v == nil and key == "training" then return rawget(self, "root_module").training end
+      return v
+    end
+    mt.__call = function(self, ...) return rawget(self, "root_module")(...) end
+    mt.__close = function(self) self:free() end
     mt.__tostring = function(self)
       local inner = tostring(rawget(self, "root_module")):gsub("\n", "\n  ")
       return cls.__classname .. "(\n  (root_module): " .. inner .. "\n)"
     end
-    local function root_of(x)
-      if type(x) == "table" and getmetatable(x) and getmetatable(x).__nyto_pm then return rawget(x, "root_module") end
-      return x
-    end
     for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
-      local f = Module["__" .. op] or Module.__imt["__" .. op]
-      mt["__" .. op] = function(a, b)
-        if type(b) == "table" and not (getmetatable(b) and getmetatable(b).__nyto_pm) and type(a) ~= "number" then
-          err("bad argument #2 to '__%s' (number or ParticleModule expected, got %s)", op, nyto.type(b) or type(b))
+      local f = Module.__imt["__" .. op]
+      local fname = "__" .. op
+      mt[fname] = function(a, b)
+        -- a or b is this class's instance; the other: a number or a ParticleModule
+        for i, x in ipairs {a, b} do
+          if is_freed_pm(x) then freed() end
+          if type(x) ~= "number" and not is_pm(x) then
+            err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
+          end
         end
         collect()
-        local r = Module.__imt["__" .. op](root_of(a), root_of(b))
-        return cls(r)
+        return cls(f(root_of(a), root_of(b)))
       end
     end
     mt.__unm = function(a) collect() return cls(Module.__imt.__unm(rawget(a, "root_module"))) end
@@ -79,7 +115,8 @@ return function(nyto, core)
     end
     local k = rawget(root, "_kk")
     if not k then err("bad argument #1 to 'ParticleModule' (module is not a particle)") end
-    if rawget(root, "_id") ~= 1 then err("bad argument #1 to 'ParticleModule' (not a root module)") end
+    if k.freed then err("bad argument #1 to 'ParticleModule' (attempt to use a freed Module)") end
+    if rawget(root, "_id") ~= 1 then err("bad argument #1 to 'ParticleModule' (not a root module: wrap the particle's root)") end
     local self = setmetatable({root_module = root, particle_kernel = k}, cls.__imt)
     set_kernel_refs(root, nil)
     local init = lookup(cls, "init")
@@ -96,11 +133,17 @@ return function(nyto, core)
                     end})
   nyto.ParticleModule = PM
 
-  function PM:forward(...) return rawget(self, "root_module"):forward(...) end
+  function PM:forward(...) return rawget(self, "root_module")(...) end
   function PM:clear_kernel_ref() set_kernel_refs(rawget(self, "root_module"), nil) return self end
   function PM:restore_kernel_ref() set_kernel_refs(rawget(self, "root_module"), rawget(self, "particle_kernel")) return self end
   for _, name in ipairs(FORWARD) do
-    PM[name] = function(self, ...) return Module[name](rawget(self, "root_module"), ...) end
+    local f = Module[name]
+    PM[name] = function(self, ...)
+      local root = rawget(self, "root_module")
+      local r = table.pack(f(root, ...))
+      if rawequal(r[1], root) then r[1] = self end
+      return table.unpack(r, 1, r.n)
+    end
   end
   function PM:train(mode) rawget(self, "root_module"):train(mode) return self end
   function PM:eval() rawget(self, "root_module"):eval() return self end
@@ -109,8 +152,7 @@ return function(nyto, core)
   for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
     PM[op] = function(self, x) return getmetatable(self)["__" .. op](self, x) end
     PM[op .. "_"] = function(self, x)
-      if type(x) == "table" and getmetatable(x) and getmetatable(x).__nyto_pm then x = rawget(x, "root_module") end
-      Module[op .. "_"](rawget(self, "root_module"), x)
+      Module[op .. "_"](rawget(self, "root_module"), root_of(x))
       return self
     end
   end
@@ -120,54 +162,71 @@ return function(nyto, core)
   function PM:rand() collect() return wrap(self, rawget(self, "root_module"):rand()) end
   function PM:detach() return wrap(self, rawget(self, "root_module"):detach()) end
   function PM:same_species(o)
-    if type(o) == "table" and getmetatable(o) and getmetatable(o).__nyto_pm then o = rawget(o, "root_module") end
-    return rawget(self, "root_module"):same_species(o)
+    return rawget(self, "root_module"):same_species(root_of(o))
   end
   function PM:clone_from(src)
-    if type(src) == "table" and getmetatable(src) and getmetatable(src).__nyto_pm then src = rawget(src, "root_module") end
-    rawget(self, "root_module"):clone_from(src)
+    rawget(self, "root_module"):clone_from(root_of(src))
     return self
   end
   function PM:product()
     return nyto.PMProduct.__wrap(rawget(self, "root_module"):product(), getmetatable(self).__class)
   end
   function PM:product_(p)
-    if type(p) == "table" and rawget(p, "product") then p = rawget(p, "product") end
-    rawget(self, "root_module"):product_(p)
+    rawget(self, "root_module"):product_(p) -- a PMProduct is unwrapped there
     return self
   end
+  -- pm:free() (and `local pm <close> = ...`): run the class's __gc (once: a
+  -- freed object has none left), release the particle's buffers now; any
+  -- later use raises
   function PM:free()
-    -- release the particle's buffers now; later use raises
-    local k = rawget(self, "particle_kernel")
+    local mt = getmetatable(self)
+    local root = rawget(self, "root_module")
+    local gc = mt.__gc
     rawset(self, "root_module", nil)
     rawset(self, "particle_kernel", nil)
-    return k
+    setmetatable(self, FREED)
+    local ok, e = true, nil
+    if gc then
+      -- the object as the class knows it, for the duration of the call
+      setmetatable(self, {__index = mt.__index, __name = mt.__name})
+      rawset(self, "root_module", root)
+      ok, e = pcall(gc, self)
+      rawset(self, "root_module", nil)
+      setmetatable(self, FREED)
+    end
+    Module.free(root)
+    if not ok then error(e, 0) end
   end
 
-  -- PMProduct: a Product whose module() returns a ParticleModule (of the class it came from)
-  local PMP = {__name = "nyto.PMProduct", __nyto_product = true}
+  -- PMProduct: a decorator of a Product (its .product) whose module() returns
+  -- a ParticleModule of the class it came from
+  local PMP = {__name = "nyto.PMProduct", __nyto_product = true, __nyto_pmproduct = true}
   PMP.__index = PMP
   nyto.PMProduct = PMP
   function PMP.__wrap(product, pmclass)
     return setmetatable({product = product, pmclass = pmclass or PM}, PMP)
   end
-  local function inner(x) return type(x) == "table" and getmetatable(x) == PMP and x.product or x end
+  local unwrap = nyto._unwrap_product
   local function wrapped(self, r) return PMP.__wrap(r, self.pmclass) end
   for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
     PMP["__" .. op] = function(a, b)
       local ref = getmetatable(a) == PMP and a or b
-      return wrapped(ref, Product["__" .. op](inner(a), inner(b)))
+      return wrapped(ref, Product["__" .. op](unwrap(a), unwrap(b)))
     end
     PMP[op] = PMP["__" .. op]
-    PMP[op .. "_"] = function(self, x) Product[op .. "_"](self.product, inner(x)) return self end
+    PMP[op .. "_"] = function(self, x) Product[op .. "_"](self.product, unwrap(x)) return self end
   end
   PMP.__unm = function(a) return wrapped(a, -a.product) end
+  PMP.neg = PMP.__unm
   function PMP:clone() return wrapped(self, self.product:clone()) end
   function PMP:randn() return wrapped(self, self.product:randn()) end
   function PMP:rand() return wrapped(self, self.product:rand()) end
   function PMP:unary_operator(fn) return wrapped(self, self.product:unary_operator(fn)) end
-  function PMP:binary_operator(q, fn) return wrapped(self, self.product:binary_operator(inner(q), fn)) end
+  function PMP:binary_operator(q, fn) return wrapped(self, self.product:binary_operator(unwrap(q), fn)) end
   function PMP:module() return self.pmclass(self.product:module()) end
   PMP.particle = PMP.module
+  function PMP:same_species(o) return self.product:same_species(unwrap(o)) end
+  function PMP:free() self.product:free() end
+  PMP.__close = function(self) self.product:free() end
   PMP.__tostring = function(self) return "nyto.PMProduct(" .. tostring(self.product) .. ")" end
 end

@@ -30,11 +30,20 @@ return function(nyto, core)
 
   local function current(p)
     local k = p.k
+    if p.freed then err("attempt to use a freed Product") end
     if p.ver ~= p.species.ver then
       err("this product was made at an older version of its species; make a new product after a structural change")
     end
     return k
   end
+
+  -- a PMProduct (particle_module.lua) decorates a product: its .product
+  local function unwrap(x)
+    local m = getmetatable(x)
+    if type(m) == "table" and rawget(m, "__nyto_pmproduct") then return rawget(x, "product") end
+    return x
+  end
+  nyto._unwrap_product = unwrap
 
   local function pkernel(x, i, fname)
     if not is_product(x) then
@@ -45,6 +54,7 @@ return function(nyto, core)
 
   -- operands: products of one species, or a product and a number
   local function operands(a, b, fname)
+    a, b = unwrap(a), unwrap(b)
     if type(a) == "number" then
       if not is_product(b) then err("bad argument #1 to '%s' (number or Product expected)", fname) end
       return pkernel(b, 2, fname), b, a, true
@@ -64,7 +74,7 @@ return function(nyto, core)
     local fname = "__" .. opname
     return function(a, b)
       local k, p, x, swapped = operands(a, b, fname)
-      return new_product(k, op_bufs(p, x, opname, swapped), getmetatable(p))
+      return new_product(k, op_bufs(p, x, opname, swapped), Product)
     end
   end
   for _, opname in ipairs {"add", "sub", "mul", "div", "pow"} do
@@ -78,7 +88,7 @@ return function(nyto, core)
   end
   Product.__unm = function(a)
     local k = pkernel(a, 1, "__unm")
-    return new_product(k, op_bufs(a, -1, "mul", false), getmetatable(a))
+    return new_product(k, op_bufs(a, -1, "mul", false), Product)
   end
   Product.neg = Product.__unm
 
@@ -103,18 +113,33 @@ return function(nyto, core)
   -- p:module() / p:particle(): a particle of the species with the product's values
   function Product:module()
     local k = current(self)
+    -- the tree is built from the particle the product was made from
+    -- (fields, buffers, classes, requires_grad)
+    if k.freed then err("bad argument #1 to 'module' (the particle this product was made from is freed; build the product's particle before freeing it)") end
     local bufs = {}
     for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
     return particle_from(k, bufs).root
   end
   Product.particle = Product.module
-  function Product:same_species(other) return is_product(other) and other.k.species == self.k.species end
+  -- p:free() (and `local p <close> = ...`): release the product's buffers now; later use raises
+  function Product:free()
+    if self.freed then return end
+    self.freed = true
+    for _, b in pairs(self.bufs) do b:free() end
+    self.bufs = {}
+  end
+  Product.__close = function(self) self:free() end
+  function Product:same_species(other)
+    other = unwrap(other)
+    return is_product(other) and other.species == self.species
+  end
   Product.__tostring = function(self) return ("nyto.Product(%d parameters)"):format(self.k.ver.layout.nparams) end
 
   -- net:product()
   local function kernel_of(self, fname)
     local k = rawget(self, "_kk")
     if not k then err("bad argument #1 to '%s' (module is not a particle)", fname) end
+    if k.freed then err("attempt to use a freed Module") end
     if k.ver ~= k.species.ver then k:touch() end
     return k
   end
@@ -128,9 +153,11 @@ return function(nyto, core)
   -- net:product_(p): copy the product's (operational) values into net
   function Module:product_(p)
     local k = kernel_of(self, "product_")
+    p = unwrap(p)
     if not is_product(p) then err("bad argument #1 to 'product_' (Product expected, got %s)", nyto.type(p) or type(p)) end
     local pk = current(p)
     if pk.species ~= k.species then err("bad argument #1 to 'product_' (the product is of a different species)") end
+    if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product_' (not a root module: copy a product into the particle's root)") end
     local segs = segs_of(k)
     for dt, b in pairs(k.bufs) do core.pcopy(b, p.bufs[dt], segs[dt]) end
     return self
@@ -195,6 +222,7 @@ return function(nyto, core)
     return run_operator(self, nil, fn, "unary_operator")
   end
   function Product:binary_operator(q, fn)
+    q = unwrap(q)
     if not is_product(q) then err("bad argument #1 to 'binary_operator' (Product expected, got %s)", nyto.type(q) or type(q)) end
     if type(fn) ~= "function" then err("bad argument #2 to 'binary_operator' (function expected, got %s)", type(fn)) end
     local k, kq = current(self), current(q)
@@ -245,16 +273,51 @@ return function(nyto, core)
     return targets
   end
 
-  local function touch_configs(self)
+  -- the pids whose parameter is shared by reference between particles
+  local function shared_pids(species)
+    local out = {}
+    for pid, c in pairs(species.configs) do
+      if c.clone == false and not c.operational then out[pid] = true end
+    end
+    return out
+  end
+
+  -- A parameter that stops being shared (clone=false, non-operational):
+  -- every particle of the species that refers to another particle's tensor
+  -- gets a tensor of its own, viewing its own buffer, with the values the
+  -- shared tensor has now (its buffer's slot was a stale copy).
+  local function unshare(species, pids)
+    if next(pids) == nil then return end
+    for k in pairs(nyto._live_kernels) do
+      if k.species == species and not k.freed then
+        nyto._expand(k)
+        local L = k.ver.layout
+        for pid in pairs(pids) do
+          local P = L.params[pid]
+          local m = P and k.mods[P.mid]
+          local t = m and rawget(m, "_p")[P.name]
+          local buf = t and k.bufs[P.dtype]
+          if buf and t:storage_id() ~= buf:tensor():storage_id() then
+            nyto.no_grad(function() core.view(buf, P.off, P.shape, false):copy_(t) end)
+            k.rg[pid] = t:requires_grad()
+            rawget(m, "_p")[P.name] = nil -- viewed from the own buffer on next use
+          end
+        end
+      end
+    end
+  end
+
+  local function touch_configs(self, before)
     local k = rawget(self, "_kk")
     local species = k.species
     species.cstamp = species.cstamp + 1
     -- particles made by operations share their template unless some parameter
     -- is shared by reference (clone=false, non-operational)
-    species.noclone = nil
-    for _, c in pairs(species.configs) do
-      if c.clone == false and not c.operational then species.noclone = true end
-    end
+    local now = shared_pids(species)
+    species.noclone = next(now) ~= nil or nil
+    local stopped = {}
+    for pid in pairs(before) do if not now[pid] then stopped[pid] = true end end
+    unshare(species, stopped)
   end
 
   function Module:set_param_config(opts)
@@ -269,11 +332,12 @@ return function(nyto, core)
     end
     local pids = pids_under(self, opts.name, "set_param_config")
     local configs = rawget(self, "_kk").species.configs
+    local before = shared_pids(rawget(self, "_kk").species)
     for _, pid in ipairs(pids) do
       local c = configs[pid]
       for key, v in pairs(opts) do if key ~= "name" then c[key] = v end end
     end
-    touch_configs(self)
+    touch_configs(self, before)
     return self
   end
 
@@ -282,6 +346,7 @@ return function(nyto, core)
     if name ~= nil and type(name) ~= "string" then err("bad argument #2 to 'apply_param_config' (string expected, got %s)", type(name)) end
     local pids = pids_under(self, name, "apply_param_config")
     local configs = rawget(self, "_kk").species.configs
+    local before = shared_pids(rawget(self, "_kk").species)
     -- validate on copies, so a bad value or an error leaves every config as it was
     local staged = {}
     for i, pid in ipairs(pids) do
@@ -298,7 +363,7 @@ return function(nyto, core)
       for key in pairs(c) do c[key] = nil end
       for key, v in pairs(staged[i]) do c[key] = v end
     end
-    touch_configs(self)
+    touch_configs(self, before)
     return self
   end
 

@@ -210,14 +210,22 @@ void nyto_pool_clear(void) {
     }                                                                         \
   }
 
-void nyto_kernel_scalar(int dtype, void *dst, const void *a, double s, int op, const nyto_seg *segs, int nseg) {
+/* The loops are compiled twice, for AVX2 and for the x86-64 baseline, and
+ * the loader picks one for the CPU (GCC function multiversioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NYTO_NO_CLONES)
+#define NYTO_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NYTO_CLONES
+#endif
+
+NYTO_CLONES void nyto_kernel_scalar(int dtype, void *dst, const void *a, double s, int op, const nyto_seg *segs, int nseg) {
   if (dtype == NT_FLOAT64)
     SCALAR_CASES(double, pow)
   else
     SCALAR_CASES(float, powf)
 }
 
-void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg) {
+NYTO_CLONES void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg) {
   if (dtype == NT_FLOAT64) {
     double *d = dst;
     const double *x = a;
@@ -246,7 +254,7 @@ void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double 
     }                                                                \
   }
 
-void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg) {
+NYTO_CLONES void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg) {
   if (dtype == NT_FLOAT64)
     BINARY_CASES(double, pow)
   else
