@@ -711,6 +711,17 @@ return function(nyto, core)
     local k = rawget(self, "_kk")
     if not k or k.freed then return end
     k.freed = true
+    local group = share_groups[k.bufs]
+    if group then
+      -- detach() shares these buffers and tensors with another particle:
+      -- drop this particle's hold, free nothing another one still uses
+      group[k] = nil
+      if next(group) then
+        k.bufs = {}
+        return
+      end
+      share_groups[k.bufs] = nil
+    end
     local configs = k.species.configs
     for _, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
       local s = rawget(m, "_s")
@@ -928,7 +939,7 @@ return function(nyto, core)
   -- the template of kernel src: per mid {f=, b=, p=}; a lazy src lends its own
   local function template_of(src, species)
     local lz = src.lazy
-    if lz and not species.noclone then return lz end
+    if lz and (src.template or not species.noclone) then return lz end
     if lz then expand(src) end
     local t = {}
     local configs = species.configs
@@ -1021,6 +1032,14 @@ return function(nyto, core)
     return k
   end
   nyto._particle_from = particle_from
+
+  -- What a product keeps of the particle it came from: species, version,
+  -- template and requires_grad flags, never the particle's buffers (a product
+  -- loop must not pin the particle it started from).
+  function nyto._template_kernel(k)
+    local species = k.species
+    return {species = species, ver = k.ver, lazy = template_of(k, species), rg = rg_of(k), mods = {}, template = true}
+  end
 
   -- particle operations ---------------------------------------------------------------
   local function segs_of(k)

@@ -113,9 +113,8 @@ return function(nyto, core)
   -- p:module() / p:particle(): a particle of the species with the product's values
   function Product:module()
     local k = current(self)
-    -- the tree is built from the particle the product was made from
-    -- (fields, buffers, classes, requires_grad)
-    if k.freed then err("bad argument #1 to 'module' (the particle this product was made from is freed; build the product's particle before freeing it)") end
+    -- the tree is built from the template taken when the product was made
+    -- (fields, buffers, classes, requires_grad), not from the particle itself
     local bufs = {}
     for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
     return particle_from(k, bufs).root
@@ -148,7 +147,7 @@ return function(nyto, core)
     if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product' (not a root module: take the product of the particle's root)") end
     local bufs = {}
     for dt, b in pairs(k.bufs) do bufs[dt] = core.pclone(b) end
-    return new_product(k, bufs)
+    return new_product(nyto._template_kernel(k), bufs)
   end
   -- net:product_(p): copy the product's (operational) values into net
   function Module:product_(p)
