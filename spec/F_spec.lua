@@ -2,27 +2,13 @@
 -- out here (plain Lua loops over :totable() values, or the formula in tensor
 -- arithmetic), plus the argument errors.
 local nyto = require "nyto"
+local H = require "helpers"
+local I, err_of = H.I, H.err_of
+local assert_close = H.assert_close
 local F = nyto.F
 
-local function I(t) return nyto.tensor(t, {dtype = "int64"}) end
 
--- the error message of f(...), which must raise
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
 
-local function assert_close(a, b, tol)
-  tol = tol or 1e-5
-  if type(b) == "table" then b = nyto.tensor(b, {dtype = "float64"}) end
-  if type(b) == "number" then b = nyto.tensor(b, {dtype = "float64"}) end
-  assert.are.same(b:size(), a:size())
-  local ok = a:double():allclose(b:double(), tol, tol)
-  if not ok then
-    error(("tensors differ:\n%s\nexpected\n%s"):format(tostring(a), tostring(b)), 2)
-  end
-end
 
 local function shape(t) return t:size() end
 

@@ -2,24 +2,13 @@
 -- tensor arithmetic or a plain Lua loop), PyTorch's initialisation bounds,
 -- train/eval behaviour, containers, printing and argument errors.
 local nyto = require "nyto"
+local H = require "helpers"
+local I, err_of = H.I, H.err_of
+local assert_close = H.assert_close
 local nn = nyto.nn
 
-local function I(t) return nyto.tensor(t, {dtype = "int64"}) end
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
 
-local function assert_close(a, b, tol)
-  tol = tol or 1e-5
-  if type(b) ~= "userdata" then b = nyto.tensor(b, {dtype = "float64"}) end
-  assert.are.same(b:size(), a:size())
-  if not a:double():allclose(b:double(), tol, tol) then
-    error(("tensors differ:\n%s\nexpected\n%s"):format(tostring(a), tostring(b)), 2)
-  end
-end
 
 local function maxabs(t) return t:abs():max():item() end
 

@@ -2,23 +2,14 @@
 -- numbers (torch.optim's single-tensor algorithms), in-place updates of
 -- parameters that live in a particle's flat buffer, and argument errors.
 local nyto = require "nyto"
+local H = require "helpers"
+local I, err_of = H.I, H.err_of
 local optim = nyto.optim
 
 local function D(t) return nyto.tensor(t, {dtype = "float64"}) end
 
-local function err_of(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
 
-local function assert_close(a, b, tol)
-  tol = tol or 1e-10
-  if type(b) ~= "userdata" then b = D(b) end
-  if not a:double():allclose(b:double(), tol, tol) then
-    error(("tensors differ:\n%s\nexpected\n%s"):format(tostring(a), tostring(b)), 2)
-  end
-end
+local function assert_close(a, b, tol) return H.assert_close(a, b, tol or 1e-10, false) end
 
 -- loss = sum(c * p): the gradient is c, whatever p is
 local function backward_linear(p, c) (p * D(c)):sum():backward() end

@@ -4,12 +4,7 @@
 local nyto = require "nyto"
 
 -- small test classes ------------------------------------------------------------
-local Lin = nyto.class("PLin")
-function Lin:init(i, o)
-  self.weight = nyto.Parameter(nyto.randn(o, i))
-  self.bias = nyto.Parameter(nyto.randn(o))
-end
-function Lin:forward(x) return x:matmul(self.weight:t()) + self.bias end
+local Lin = require("helpers").Lin("PLin")
 
 -- two dtypes, so every operation runs over two flat buffers
 local Net = nyto.class("PNet")

@@ -3,12 +3,7 @@
 -- version; the other particles of the species follow on touch().
 local nyto = require "nyto"
 
-local Lin = nyto.class("VLin")
-function Lin:init(i, o)
-  self.weight = nyto.Parameter(nyto.randn(o, i))
-  self.bias = nyto.Parameter(nyto.randn(o))
-end
-function Lin:forward(x) return x:matmul(self.weight:t()) + self.bias end
+local Lin = require("helpers").Lin("VLin")
 
 local Net = nyto.class("VNet")
 function Net:init()

@@ -1,0 +1,39 @@
+-- Shared helpers of the busted specs (on the specs' lpath: require "helpers").
+local nyto = require "nyto"
+local assert = require "luassert"
+local H = {}
+
+-- an int64 tensor (class labels, indices)
+function H.I(t) return nyto.tensor(t, {dtype = "int64"}) end
+
+-- the error message of f(...), which must raise
+function H.err_of(f, ...)
+  local ok, e = pcall(f, ...)
+  if ok then error("expected an error", 2) end
+  return tostring(e)
+end
+
+-- a equals b (a Tensor, a nested table or a number) within tol, shapes equal
+-- unless check_shape is false
+function H.assert_close(a, b, tol, check_shape)
+  tol = tol or 1e-5
+  if type(b) ~= "userdata" then b = nyto.tensor(b, {dtype = "float64"}) end
+  if check_shape ~= false then assert.are.same(b:size(), a:size()) end
+  if not a:double():allclose(b:double(), tol, tol) then
+    error(("tensors differ:\n%s\nexpected\n%s"):format(tostring(a), tostring(b)), 2)
+  end
+end
+
+-- A small linear module class built from raw parameters (no nyto.nn), for
+-- specs of modules and particles; name: the class name to print.
+function H.Lin(name)
+  local Lin = nyto.class(name or "Lin")
+  function Lin:init(i, o)
+    self.weight = nyto.Parameter(nyto.randn(o, i))
+    self.bias = nyto.Parameter(nyto.randn(o))
+  end
+  function Lin:forward(x) return x:matmul(self.weight:t()) + self.bias end
+  return Lin
+end
+
+return H
