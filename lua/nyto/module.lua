@@ -695,9 +695,10 @@ return function(nyto, core)
   end
 
   -- the module API ------------------------------------------------------------------
-  local function kernel_of(self, fname)
+  -- the kernel of a particle's module, caught up with its species (product.lua uses it too)
+  function nyto._kernel_of(self, fname)
     local k = rawget(self, "_kk")
-    if not k then err("bad argument #1 to '%s' (module is not a particle yet)", fname) end
+    if not k then err("bad argument #1 to '%s' (module is not a particle)", fname) end
     if k.freed then err("attempt to use a freed Module") end
     if k.ver ~= k.species.ver then k:touch() end
     return k

@@ -6,7 +6,7 @@
 return function(nyto, core)
   local Module = nyto.Module
   local Product = nyto.Product
-  local is_module, is_product = nyto.is_module, nyto.is_product
+  local is_module = nyto.is_module
 
   local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
   -- Prompt release: an operation on a ParticleModule first runs a full

@@ -5,7 +5,6 @@
 -- such as 2*p + 5 builds no module; p:module() builds one tree at the end.
 return function(nyto, core)
   local Module = nyto.Module
-  local Kernel = nyto._Kernel
   local particle_from, op_bufs, segs_of = nyto._particle_from, nyto._op_bufs, nyto._segs_of
   local Tmt = core.Tensor_mt
 
@@ -81,7 +80,7 @@ return function(nyto, core)
     Product["__" .. opname] = product_binop(opname)
     Product[opname] = Product["__" .. opname]
     Product[opname .. "_"] = function(self, x)
-      local k, p, y = operands(self, x, opname .. "_")
+      local _, p, y = operands(self, x, opname .. "_")
       op_bufs(p, y, opname, false, p.bufs)
       return self
     end
@@ -135,13 +134,7 @@ return function(nyto, core)
   Product.__tostring = function(self) return ("nyto.Product(%d parameters)"):format(self.k.ver.layout.nparams) end
 
   -- net:product()
-  local function kernel_of(self, fname)
-    local k = rawget(self, "_kk")
-    if not k then err("bad argument #1 to '%s' (module is not a particle)", fname) end
-    if k.freed then err("attempt to use a freed Module") end
-    if k.ver ~= k.species.ver then k:touch() end
-    return k
-  end
+  local kernel_of = nyto._kernel_of
   function Module:product()
     local k = kernel_of(self, "product")
     if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product' (not a root module: take the product of the particle's root)") end
