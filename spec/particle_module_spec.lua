@@ -528,6 +528,7 @@ describe("release", function()
       package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
       package.cpath = "./build/lib/?.so;" .. package.cpath
       local nyto = require "nyto"
+      nyto.set_gc_mode(...) -- the nyto program may have loaded nyto before this chunk ran
       local Big = nyto.class("PMBig")
       function Big:init()
         self.w = nyto.Parameter(nyto.randn(1024, 1024) * 0.01)
