@@ -5,28 +5,18 @@
 package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
 package.cpath = "./build/lib/?.so;" .. package.cpath
 local nyto = require "nyto"
-local nn, F = nyto.nn, nyto.F
+local F = nyto.F
 local threads = tonumber(arg[1]) or 2
 local limit = tonumber(arg[2]) or math.huge
 nyto.num_threads(threads)
 nyto.manual_seed(0)
 
-local CNN = nyto.class("CNN")
-function CNN:init()
-  self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
-  self.conv2 = nn.Sequential(nn.Conv2d(16, 32, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
-  self.output_layer = nn.Linear(32 * 7 * 7, 10)
-end
-function CNN:forward(x)
-  x = self.conv2(self.conv1(x))
-  return self.output_layer(x:view(x:size(1), -1))
-end
+local CNN = dofile("examples/reference_cnn.lua")(nyto) -- run from the repository root
 
 local X, Y = nyto.data.fashion_mnist("train")
 local net = CNN()
 local opt = nyto.optim.SGD(net:parameters(), {lr = 0.05, momentum = 0.9})
 local loader = nyto.data.DataLoader(X, Y, {batch_size = 64, shuffle = true, seed = 1})
-local now = require("nyto").progress and nil
 local function wall()
   local p = io.popen("date +%s.%N")
   local t = tonumber(p:read("l"))

@@ -6,7 +6,7 @@
 --
 --   build/nyto examples/hybrid_swarm.lua [members] [epochs] [every] [a]
 local nyto = nyto or require "nyto"
-local nn, F = nyto.nn, nyto.F
+local F = nyto.F
 
 local members = tonumber(arg and arg[1]) or 4
 local epochs = tonumber(arg and arg[2]) or 2
@@ -17,16 +17,9 @@ nyto.num_threads(threads)
 nyto.manual_seed(2024)
 math.randomseed(2024)
 
-local CNN = nyto.class("CNN")
-function CNN:init()
-  self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
-  self.conv2 = nn.Sequential(nn.Conv2d(16, 32, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
-  self.output_layer = nn.Linear(32 * 7 * 7, 10)
-end
-function CNN:forward(x)
-  x = self.conv2(self.conv1(x))
-  return self.output_layer(x:view(x:size(1), -1))
-end
+-- the reference CNN, from the file beside this one
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local CNN = dofile(here .. "/reference_cnn.lua")(nyto)
 
 local train_x, train_y = nyto.data.fashion_mnist("train")
 local test_x, test_y = nyto.data.fashion_mnist("test")
