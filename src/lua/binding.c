@@ -172,9 +172,21 @@ static int l_reset_peak(lua_State *L) {
   return 0;
 }
 
+/* An integer argument of a public function, or a nyto error naming it. */
+static lua_Integer nyto_checkint(lua_State *L, int i, const char *fname) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, i, &isint);
+  if (!isint || lua_type(L, i) != LUA_TNUMBER)
+    nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %s",
+                                               lua_type(L, i) == LUA_TNUMBER ? "a non-integral number" : luaL_typename(L, i)));
+  return v;
+}
+
 static int l_pool_limit(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  lua_Integer bytes = luaL_optinteger(L, 2, (lua_Integer)256 << 20);
+  lua_Integer n = nyto_checkint(L, 1, "pool_limit");
+  lua_Integer bytes = lua_isnoneornil(L, 2) ? (lua_Integer)256 << 20 : nyto_checkint(L, 2, "pool_limit");
+  if (n < 0) return nyto_argerror(L, 1, "pool_limit", "must be non-negative");
+  if (bytes < 0) return nyto_argerror(L, 2, "pool_limit", "must be non-negative");
   nyto_pool_set_limit(n, bytes);
   return 0;
 }
@@ -200,8 +212,8 @@ static int l_set_grad_enabled(lua_State *L) {
 
 static int l_num_threads(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1) return nyto_argerror(L, 1, "num_threads", "must be at least 1");
+    lua_Integer n = nyto_checkint(L, 1, "num_threads");
+    if (n < 1 || n > 1024) return nyto_argerror(L, 1, "num_threads", "must be between 1 and 1024");
     nt_set_num_threads((int)n);
   }
   lua_pushinteger(L, nt_get_num_threads());
