@@ -559,7 +559,9 @@ describe("release", function()
       local f = assert(io.open(path, "w"))
       f:write(CHILD)
       f:close()
-      local lua = arg and arg[-1] or "lua"
+      -- the interpreter running the specs (lua5.4, or the nyto program of check-memory)
+      local lua = arg and arg[-1] or "lua5.4"
+      if not (lua:match("5%.4") or lua:match("nyto")) then lua = "lua5.4" end
       local pipe = assert(io.popen(("%s %s %s 2>&1"):format(lua, path, mode)))
       local text = pipe:read("a")
       pipe:close()
