@@ -1172,7 +1172,7 @@ return function(nyto, core)
   -- detach: a new species sharing the same parameter tensors
   function Module:detach()
     local k = kernel_operand(self, 1, "detach")
-    for _, p in ipairs(self:parameters()) do local _ = p end -- materialise
+    self:parameters() -- materialise every parameter (the new species shares the very tensors)
     local species = setmetatable({next_mid = k.species.next_mid, next_pid = k.species.next_pid, configs = {}, pinfo = {}, cstamp = 0}, Species)
     for pid, c in pairs(k.species.configs) do
       local nc = {}
