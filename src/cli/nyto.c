@@ -40,7 +40,9 @@ static int docall(lua_State *L, int narg, int nres) {
 static int report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    fprintf(stderr, "nyto: %s\n", msg ? msg : "(error object is not a string)");
+    if (!msg) msg = "(error object is not a string)";
+    /* program name first, as lua5.4 does, unless the message already starts with it */
+    fprintf(stderr, strncmp(msg, "nyto: ", 6) == 0 ? "%s\n" : "nyto: %s\n", msg);
     fflush(stderr);
     lua_pop(L, 1);
   }
