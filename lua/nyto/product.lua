@@ -17,7 +17,7 @@ return function(nyto, core)
   -- a product carries species, version and buffers as a kernel does, so the
   -- particle-operation code takes it as an operand directly
   local function new_product(k, bufs, cls)
-    return setmetatable({k = k, species = k.species, ver = k.ver, bufs = bufs}, cls or Product)
+    return setmetatable({k = k, species = k.species, ver = k.ver, bufs = bufs, freed = false}, cls or Product)
   end
 
   local function is_product(x)
@@ -72,7 +72,15 @@ return function(nyto, core)
   local function product_binop(opname)
     local fname = "__" .. opname
     return function(a, b)
-      local k, p, x, swapped = operands(a, b, fname)
+      -- the common case first: a live, current product and a number, either side
+      local p, x, swapped
+      if type(b) == "number" and getmetatable(a) == Product then p, x, swapped = a, b, false
+      elseif type(a) == "number" and getmetatable(b) == Product then p, x, swapped = b, a, true end
+      if p and not p.freed and p.ver == p.species.ver then
+        return new_product(p.k, op_bufs(p, x, opname, swapped), Product)
+      end
+      local k
+      k, p, x, swapped = operands(a, b, fname)
       return new_product(k, op_bufs(p, x, opname, swapped), Product)
     end
   end
