@@ -44,6 +44,13 @@ describe("the nyto program", function()
     assert.matches("1\n2\n", out, 1, true)
   end)
 
+  it("prints nothing for a statement", function()
+    local out, code = run("printf 'x = 1\n' | build/nyto")
+    assert.equal(0, code)
+    assert.is_nil(out:find("userdata", 1, true))
+    assert.is_nil(out:match("\n1%s"))
+  end)
+
   it("keeps running after an error in the REPL", function()
     local out, code = run("printf 'nyto.zeros(-1)\\n1 + 1\\n' | build/nyto")
     assert.equal(0, code)

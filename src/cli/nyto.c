@@ -114,7 +114,7 @@ static int load_chunk(lua_State *L, const char *line) {
 }
 
 static void repl(lua_State *L) {
-  printf("nyto %s (Lua 5.4, libtorch) -- `nyto` is loaded; Ctrl-D exits\n", nyto_version());
+  if (isatty(0)) printf("nyto %s (Lua 5.4, libtorch) -- `nyto` is loaded; Ctrl-D exits\n", nyto_version());
 #ifdef NYTO_READLINE
   const char *home = getenv("HOME");
   char hist[1024] = "";
@@ -124,6 +124,7 @@ static void repl(lua_State *L) {
   }
 #endif
   char *line;
+  lua_settop(L, 0); /* pmain's own arguments are not results to print */
   while ((line = read_line("> ")) != NULL) {
     int status = load_chunk(L, line);
     free(line);
@@ -132,7 +133,7 @@ static void repl(lua_State *L) {
     else report(L, status);
     lua_settop(L, 0);
   }
-  putchar('\n');
+  if (isatty(0)) putchar('\n');
 #ifdef NYTO_READLINE
   if (hist[0]) write_history(hist);
 #endif
