@@ -24,6 +24,22 @@ function H.assert_close(a, b, tol, check_shape)
   end
 end
 
+-- f(...) must raise a string error in which pattern is found; returns it
+function H.raises(pattern, fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "expected an error matching " .. pattern)
+  assert.is_string(e)
+  assert.is_truthy(e:find(pattern), ("error %q does not match %q"):format(tostring(e), pattern))
+  return e
+end
+
+-- the names an ordered iterator yields (named_parameters, named_children ...)
+function H.names_of(iter)
+  local out = {}
+  for n in iter do out[#out + 1] = n end
+  return out
+end
+
 -- A small linear module class built from raw parameters (no nyto.nn), for
 -- specs of modules and particles; name: the class name to print.
 function H.Lin(name)

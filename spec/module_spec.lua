@@ -45,19 +45,9 @@ local function map(list, f)
   return out
 end
 
-local function names_of(iter_fn)
-  local out = {}
-  for n in iter_fn do out[#out + 1] = n end
-  return out
-end
+local names_of = require("helpers").names_of
 
-local function raises(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(e)
-  assert.is_truthy(e:find(pattern), ("error %q does not match %q"):format(e, pattern))
-  return e
-end
+local raises = require("helpers").raises
 
 local function with_warnings(fn)
   local got = {}

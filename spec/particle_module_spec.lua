@@ -43,19 +43,9 @@ local function assert_equal_values(got, expected, what)
   for i = 1, #expected do assert.is_true(nyto.equal(got[i], expected[i]), (what or "") .. " " .. PNAMES[i]) end
 end
 
-local function raises(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(e)
-  assert.is_truthy(e:find(pattern), ("error %q does not match %q"):format(tostring(e), pattern))
-  return e
-end
+local raises = require("helpers").raises
 
-local function names_of(iter)
-  local out = {}
-  for n in iter do out[#out + 1] = n end
-  return out
-end
+local names_of = require("helpers").names_of
 
 -- every module of a tree has no kernel reference (or, with k, exactly k)
 local function assert_refs(root, k)

@@ -49,13 +49,7 @@ local function assert_equal_values(got, expected, what)
   end
 end
 
-local function raises(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(e)
-  assert.is_truthy(e:find(pattern), ("error %q does not match %q"):format(tostring(e), pattern))
-  return e
-end
+local raises = require("helpers").raises
 
 -- a snapshot of every config of a particle, by dotted parameter name
 local function configs(net)

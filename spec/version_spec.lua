@@ -17,11 +17,7 @@ function Net:forward(x) return self.fc2(self.fc1(x) * self.scale) end
 local PNAMES = {"scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
 -- helpers ------------------------------------------------------------------------
-local function names_of(iter)
-  local out = {}
-  for n in iter do out[#out + 1] = n end
-  return out
-end
+local names_of = require("helpers").names_of
 
 local function named_values(net)
   local out = {}
@@ -52,13 +48,7 @@ local function one_storage(net)
   return sid
 end
 
-local function raises(pattern, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(e)
-  assert.is_truthy(e:find(pattern), ("error %q does not match %q"):format(e, pattern))
-  return e
-end
+local raises = require("helpers").raises
 
 local function version_of(net) return net:kernel():version() end
 
