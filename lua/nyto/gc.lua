@@ -1,8 +1,8 @@
 -- nyto.gc: keeping Lua's collector in step with tensor memory (ARCHITECTURE
 -- invariant 6).  The binding counts the bytes of every tensor and particle
--- buffer it creates and runs a full collection when they pass a budget
--- (src/lua/binding.c, nyto_gc_pace): that works in the incremental and the
--- generational mode alike, so nyto leaves the host's GC mode as it is.
+-- buffer it creates and collects when they pass a budget (src/lua/binding.c,
+-- nyto_gc_pace): young collections in generational mode, full ones in
+-- incremental mode.  nyto leaves the host's mode as it is.
 -- Measured: docs/memory.md.
 return function(nyto, core)
   function nyto.stats()

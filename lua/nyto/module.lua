@@ -923,7 +923,6 @@ return function(nyto, core)
   function Kernel:version() return self.ver end
   function Version:number() return self.n end
 
-  nyto._Kernel, nyto._Version, nyto._Species = Kernel, Version, Species
 
   -- building particles from buffers ---------------------------------------------------
   -- A particle made by an operation starts *lazy*: only its root module
@@ -970,11 +969,12 @@ return function(nyto, core)
   end
 
   -- proxies: reading a missing child (or module id) of a lazy particle builds the tree
-  local function lazy_proxy(k)
-    return setmetatable({}, {__index = function(t, key)
+  -- one metatable serves both proxies of a kernel (k.mods and the root's _m)
+  local function lazy_proxy_mt(k)
+    return {__index = function(t, key)
       expand(k)
       return rawget(t, key)
-    end})
+    end}
   end
 
   function expand(k)
@@ -1025,9 +1025,10 @@ return function(nyto, core)
     local k = setmetatable({species = species, ver = src.ver, bufs = bufs, rg = rg_of(src), lazy = tmpl}, Kernel)
     k.kref = k
     live_kernels[k] = true
-    k.mods = lazy_proxy(k)
+    local pmt = lazy_proxy_mt(k)
+    k.mods = setmetatable({}, pmt)
     local root = module_from(k, 1, src.ver.layout.mods[1], tmpl[1])
-    rawset(root, "_m", lazy_proxy(k))
+    rawset(root, "_m", setmetatable({}, pmt))
     rawset(k.mods, 1, root)
     k.root = root
     return k
@@ -1083,7 +1084,6 @@ return function(nyto, core)
     end
     return ka, kb, false
   end
-  nyto._operands = operands
 
   local ROP = {sub = "rsub", div = "rdiv", pow = "rpow", add = "add", mul = "mul"}
 
