@@ -265,3 +265,93 @@ void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_
   int64_t es = elem_size(dtype);
   memcpy((char *)dst + off * es, (const char *)src + off * es, (size_t)(len * es));
 }
+
+/* ---- fused passes (deferred particle operations, docs/design.md) ----
+ * Each op still rounds to the buffer's dtype in turn, so the result equals
+ * running them one after the other; the block of the first op's result is
+ * still in L1/L2 when the next op reads it, so memory sees one pass. */
+#define NYTO_BLOCK 8192
+
+#define NYTO_TMP_BLOCK 2048 /* 16 KiB of stack for g(b) when both operands have an op */
+
+static int64_t block_len(int64_t o, int64_t e, int64_t blk) { return e - o < blk ? e - o : blk; }
+
+/* One loop per pair of the five ops with exact inverses in no case (+ - * /
+ * and v - x): each element is read and written once. */
+#define E_ADD(x, v) ((x) + (v))
+#define E_SUB(x, v) ((x) - (v))
+#define E_MUL(x, v) ((x) * (v))
+#define E_DIV(x, v) ((x) / (v))
+#define E_RSUB(x, v) ((v) - (x))
+#define FUSE_INNER(T, E1)                                                          \
+  switch (op2) {                                                                   \
+    case NYTO_ADD: SEG_LOOP(T, d[i] = E_ADD((T)E1(x[i], v1), v2)) return 1;       \
+    case NYTO_SUB: SEG_LOOP(T, d[i] = E_SUB((T)E1(x[i], v1), v2)) return 1;       \
+    case NYTO_MUL: SEG_LOOP(T, d[i] = E_MUL((T)E1(x[i], v1), v2)) return 1;       \
+    case NYTO_DIV: SEG_LOOP(T, d[i] = E_DIV((T)E1(x[i], v1), v2)) return 1;       \
+    case NYTO_RSUB: SEG_LOOP(T, d[i] = E_RSUB((T)E1(x[i], v1), v2)) return 1;     \
+  }                                                                                \
+  return 0;
+#define FUSE_CASES(T)                                 \
+  {                                                   \
+    T *restrict d = dst;                              \
+    const T *restrict x = a;                          \
+    const T v1 = (T)s1, v2 = (T)s2;                   \
+    switch (op1) {                                    \
+      case NYTO_ADD: FUSE_INNER(T, E_ADD)             \
+      case NYTO_SUB: FUSE_INNER(T, E_SUB)             \
+      case NYTO_MUL: FUSE_INNER(T, E_MUL)             \
+      case NYTO_DIV: FUSE_INNER(T, E_DIV)             \
+      case NYTO_RSUB: FUSE_INNER(T, E_RSUB)           \
+    }                                                 \
+    return 0;                                         \
+  }
+
+/* 1 when the pair has a fused loop (and ran), 0 otherwise */
+NYTO_CLONES static int scalar2_fused(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
+                                     const nyto_seg *segs, int nseg) {
+  if (dtype == NT_FLOAT64)
+    FUSE_CASES(double)
+  else
+    FUSE_CASES(float)
+}
+
+void nyto_kernel_scalar2(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
+                         const nyto_seg *segs, int nseg) {
+  if (dst != a && scalar2_fused(dtype, dst, a, s1, op1, s2, op2, segs, nseg)) return;
+  /* pow and the other reversed ops: block by block, the second op on a
+   * block the first just wrote (still in L1) */
+  for (int k = 0; k < nseg; k++)
+    for (int64_t o = segs[k].off, e = o + segs[k].len; o < e; o += NYTO_TMP_BLOCK) {
+      nyto_seg b = {o, block_len(o, e, NYTO_TMP_BLOCK)};
+      nyto_kernel_scalar(dtype, dst, a, s1, op1, &b, 1);
+      nyto_kernel_scalar(dtype, dst, dst, s2, op2, &b, 1);
+    }
+}
+
+static const int swapped_op[] = {[NYTO_ADD] = NYTO_ADD, [NYTO_SUB] = NYTO_RSUB, [NYTO_MUL] = NYTO_MUL,
+                                 [NYTO_DIV] = NYTO_RDIV, [NYTO_POW] = NYTO_RPOW, [NYTO_RSUB] = NYTO_SUB,
+                                 [NYTO_RDIV] = NYTO_DIV, [NYTO_RPOW] = NYTO_POW};
+
+void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
+                            double vb, int op, const nyto_seg *segs, int nseg) {
+  int64_t es = elem_size(dtype);
+  double tmp[NYTO_TMP_BLOCK];
+  int64_t step = opa >= 0 && opb >= 0 ? NYTO_TMP_BLOCK : NYTO_BLOCK;
+  for (int k = 0; k < nseg; k++)
+    for (int64_t o = segs[k].off, e = o + segs[k].len; o < e; o += step) {
+      nyto_seg blk = {o, block_len(o, e, step)};
+      if (opa >= 0 && opb >= 0) {
+        nyto_seg t0 = {0, blk.len};
+        nyto_kernel_scalar(dtype, dst, a, va, opa, &blk, 1);
+        nyto_kernel_scalar(dtype, tmp, (const char *)b + o * es, vb, opb, &t0, 1);
+        nyto_kernel_binary(dtype, (char *)dst + o * es, (char *)dst + o * es, tmp, op, &t0, 1);
+      } else if (opa >= 0) { /* dst = f(a); dst = dst op b */
+        nyto_kernel_scalar(dtype, dst, a, va, opa, &blk, 1);
+        nyto_kernel_binary(dtype, dst, dst, b, op, &blk, 1);
+      } else { /* dst = g(b); dst = a op dst, as dst (swapped op) a */
+        nyto_kernel_scalar(dtype, dst, b, vb, opb, &blk, 1);
+        nyto_kernel_binary(dtype, dst, dst, a, swapped_op[op], &blk, 1);
+      }
+    }
+}

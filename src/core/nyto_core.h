@@ -52,7 +52,13 @@ void nyto_kernel_scalar(int dtype, void *dst, const void *a, double s, int op, c
 void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg);
 /* dst = op(a, b) elementwise */
 void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg);
-/* dst = -a */
+/* dst = op2(op1(a, s1), s2): two scalar ops in one pass */
+void nyto_kernel_scalar2(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
+                         const nyto_seg *segs, int nseg);
+/* dst = op(f(a), g(b)), f = opa with va (none when opa < 0), g likewise: one pass */
+void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
+                            double vb, int op, const nyto_seg *segs, int nseg);
+/* copy len elements at off */
 void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
 
 /* ---- gzip ---- */

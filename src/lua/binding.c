@@ -142,6 +142,11 @@ static int l_collect(lua_State *L) {
   return 0;
 }
 
+/* particle.c's deferred buffers: a tensor op that writes a tensor computes
+ * the ones that read its storage first (it may be a parameter view). */
+static int lazy_n;
+static void lazy_before_write(lua_State *L, const nt_tensor *t);
+
 #include "tensor.c"
 #include "particle.c"
 #include "data.c"

@@ -5,28 +5,125 @@
 #define BUFFER_MT "nyto.Buffer"
 #define SEGS_MT "nyto.Segments"
 
-typedef struct LBuffer {
-  nt_tensor *t; /* 1-d, contiguous */
-  void *data;
-  int64_t n;
-  int dtype;
-} LBuffer;
-
 typedef struct LSegs {
   int nseg;
   int64_t total; /* elements covered */
   nyto_seg segs[];
 } LSegs;
 
+/* A Buffer is either computed (t, data) or deferred: its values are
+ * op(src, v) on segs and src's values elsewhere, not yet computed.  Only a
+ * particle operation with a number is deferred, and only for one step:
+ * the next operation that reads the buffer either fuses the op into its own
+ * pass (a scalar or binary particle operation: `0.5*net + 10` is one pass)
+ * or computes it first (everything else).  docs/design.md, "Deferred
+ * particle operations". */
+typedef struct LBuffer {
+  nt_tensor *t; /* 1-d, contiguous; NULL when freed or deferred */
+  void *data;
+  int64_t n;
+  int dtype;
+  /* deferred: src is a second handle on the operand's storage (the pool
+   * never hands out a storage that has one), segs lives in user value 1 */
+  nt_tensor *src;
+  const void *src_data;
+  const void *src_id; /* its storage (nt_storage_id) */
+  const LSegs *segs;
+  double v;
+  int op;
+  int lidx; /* index in the deferred list */
+} LBuffer;
+
+/* Every deferred Buffer, so that a write to memory a deferred one reads
+ * (an in-place tensor op, an in-place particle op) can compute it first. */
+static LBuffer **lazy_v;
+static int lazy_cap;
+
+static void lazy_unlist(LBuffer *b) {
+  LBuffer *last = lazy_v[--lazy_n];
+  lazy_v[b->lidx] = last;
+  last->lidx = b->lidx;
+}
+
+/* Forget a deferred buffer's operand (after computing it, or when it dies). */
+static void lazy_drop(LBuffer *b) {
+  lazy_unlist(b);
+  nyto_untrack(b->src);
+  nt_free(b->src);
+  b->src = NULL;
+  b->src_data = NULL;
+  b->src_id = NULL;
+}
+
+static int64_t buffer_bytes(const LBuffer *b) { return b->n * (b->dtype == NT_FLOAT64 ? 8 : 4); }
+
+static void copy_gaps_from(LBuffer *dst, const void *src, const LSegs *s);
+
+/* Compute deferred b into a new buffer, with no collection on the way. */
+static void lazy_compute_now(lua_State *L, LBuffer *b) {
+  nt_tensor *t;
+  if (nyto_buffer_acquire(b->dtype, b->n, &t) != 0) nyto_error(L, "nyto: cannot allocate a particle buffer: %s", nt_error());
+  b->t = t;
+  b->data = nt_data(t);
+  nyto_track(t);
+  copy_gaps_from(b, b->src_data, b->segs);
+  nyto_kernel_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
+  lazy_drop(b);
+}
+
+/* Compute deferred b, which the caller keeps reachable.  Allocation
+ * failure raises and leaves it deferred. */
+static void lazy_compute(lua_State *L, LBuffer *b) {
+  nyto_gc_pace_before(L, buffer_bytes(b) + NYTO_HANDLE_BYTES);
+  lazy_compute_now(L, b);
+}
+
+/* The last deferred buffer that reads storage id (any, when id is NULL), or -1. */
+static int lazy_find(const void *id) {
+  int i = lazy_n - 1;
+  while (i >= 0 && id && lazy_v[i]->src_id != id) i--;
+  return i;
+}
+
+/* Compute the deferred buffers that read storage id (all of them, when id
+ * is NULL) before it is written.  The list holds no references: the pacing
+ * collection may finalise dead ones, which unlists them, so each round
+ * looks again after it. */
+static void lazy_force(lua_State *L, const void *id) {
+  for (int i; (i = lazy_find(id)) >= 0;) {
+    nyto_gc_pace_before(L, buffer_bytes(lazy_v[i]) + NYTO_HANDLE_BYTES);
+    if ((i = lazy_find(id)) < 0) return;
+    lazy_compute_now(L, lazy_v[i]);
+  }
+}
+
+/* Before a tensor op writes t (or, t NULL, tensors it cannot name): t may be
+ * a parameter view of a deferred buffer's operand. */
+static void lazy_before_write(lua_State *L, const nt_tensor *t) {
+  if (lazy_n == 0) return;
+  if (!t) lazy_force(L, NULL);
+  else if (nt_storage_id(t)) lazy_force(L, nt_storage_id(t));
+}
+
+/* The Buffer at i, computed (fname names the caller in errors). */
 static LBuffer *buffer_check(lua_State *L, int i, const char *fname) {
   LBuffer *b = luaL_testudata(L, i, BUFFER_MT);
   if (!b) nyto_argerror(L, i, fname, lua_pushfstring(L, "Buffer expected, got %s", luaL_typename(L, i)));
+  if (b->src) lazy_compute(L, b);
   if (!b->t) nyto_error(L, "nyto: attempt to use a freed particle");
   return b;
 }
 
+/* The Buffer at i as it is, deferred or computed. */
+static LBuffer *buffer_peek(lua_State *L, int i, const char *fname) {
+  LBuffer *b = luaL_testudata(L, i, BUFFER_MT);
+  if (!b) nyto_argerror(L, i, fname, lua_pushfstring(L, "Buffer expected, got %s", luaL_typename(L, i)));
+  if (!b->t && !b->src) nyto_error(L, "nyto: attempt to use a freed particle");
+  return b;
+}
+
 static LBuffer *buffer_newud(lua_State *L) {
-  LBuffer *b = lua_newuserdatauv(L, sizeof *b, 0);
+  LBuffer *b = lua_newuserdatauv(L, sizeof *b, 1);
   memset(b, 0, sizeof *b);
   luaL_setmetatable(L, BUFFER_MT);
   return b;
@@ -43,8 +140,11 @@ static void buffer_fill(lua_State *L, LBuffer *b, int dtype, int64_t n) {
   nyto_track(t);
 }
 
+/* __gc, __close and buf:free().  Freeing the operand of a deferred buffer
+ * is safe: the deferred one's handle keeps the storage out of the pool. */
 static int b_gc(lua_State *L) {
   LBuffer *b = luaL_checkudata(L, 1, BUFFER_MT);
+  if (b->src) lazy_drop(b);
   if (b->t) {
     nyto_untrack(b->t);
     nyto_buffer_release(b->t);
@@ -67,12 +167,12 @@ static int l_buffer(lua_State *L) {
 }
 
 static int b_numel(lua_State *L) {
-  lua_pushinteger(L, buffer_check(L, 1, "numel")->n);
+  lua_pushinteger(L, buffer_peek(L, 1, "numel")->n);
   return 1;
 }
 
 static int b_dtype(lua_State *L) {
-  lua_pushstring(L, dtype_names[buffer_check(L, 1, "dtype")->dtype]);
+  lua_pushstring(L, dtype_names[buffer_peek(L, 1, "dtype")->dtype]);
   return 1;
 }
 
@@ -129,40 +229,86 @@ static int segs_count(lua_State *L) {
   return 2;
 }
 
-/* Copy what lies outside the segments from src to dst. */
-static void copy_gaps(LBuffer *dst, const LBuffer *src, const LSegs *s) {
+/* Copy what lies outside the segments from src (data of dst's layout) to dst. */
+static void copy_gaps_from(LBuffer *dst, const void *src, const LSegs *s) {
   int64_t pos = 0;
   for (int k = 0; k < s->nseg; k++) {
-    if (s->segs[k].off > pos) nyto_kernel_copy(dst->dtype, dst->data, src->data, pos, s->segs[k].off - pos);
+    if (s->segs[k].off > pos) nyto_kernel_copy(dst->dtype, dst->data, src, pos, s->segs[k].off - pos);
     pos = s->segs[k].off + s->segs[k].len;
   }
-  if (pos < src->n) nyto_kernel_copy(dst->dtype, dst->data, src->data, pos, src->n - pos);
+  if (pos < dst->n) nyto_kernel_copy(dst->dtype, dst->data, src, pos, dst->n - pos);
 }
 
-/* Destination: the buffer at arg i (in place) or a new one like src. */
-static LBuffer *dest_for(lua_State *L, int i, LBuffer *src, LSegs *s, int *fresh) {
-  if (!lua_isnoneornil(L, i)) {
-    LBuffer *d = buffer_check(L, i, "particle operation");
-    if (d->n != src->n || d->dtype != src->dtype) nyto_argerror(L, i, "particle operation", "buffer of another layout");
-    lua_pushvalue(L, i);
-    *fresh = 0;
-    return d;
-  }
-  LBuffer *d = buffer_newud(L);
-  buffer_fill(L, d, src->dtype, src->n);
-  *fresh = 1;
+/* The in-place target at arg i: computed, of src's layout, and with every
+ * deferred buffer that reads it computed first. */
+static LBuffer *dest_check(lua_State *L, int i, const LBuffer *src, const char *fname) {
+  LBuffer *d = buffer_check(L, i, fname);
+  if (d->n != src->n || d->dtype != src->dtype) nyto_argerror(L, i, fname, "buffer of another layout");
+  lazy_force(L, nt_storage_id(d->t));
   return d;
 }
 
-/* core.pscalar(src, s, op, segs [, dst]) -> dst */
+/* A new, computed buffer of src's layout, pushed. */
+static LBuffer *dest_new(lua_State *L, const LBuffer *src) {
+  LBuffer *d = buffer_newud(L);
+  buffer_fill(L, d, src->dtype, src->n);
+  return d;
+}
+
+/* A new deferred buffer: op(a, v) on segs (at stack index si). */
+static int push_deferred(lua_State *L, LBuffer *a, double v, int op, LSegs *s, int si) {
+  if (lazy_n == lazy_cap) {
+    int cap = lazy_cap ? 2 * lazy_cap : 64;
+    LBuffer **nv = realloc(lazy_v, sizeof *nv * (size_t)cap);
+    if (!nv) return 0;
+    lazy_v = nv;
+    lazy_cap = cap;
+  }
+  LBuffer *d = buffer_newud(L);
+  nt_tensor *h;
+  if (nt_shallow(a->t, &h) != 0) return tensor_fail(L, "particle operation");
+  nyto_track(h);
+  d->n = a->n;
+  d->dtype = a->dtype;
+  d->src = h;
+  d->src_data = a->data;
+  d->src_id = nt_storage_id(a->t);
+  d->segs = s;
+  d->v = v;
+  d->op = op;
+  d->lidx = lazy_n;
+  lazy_v[lazy_n++] = d;
+  lua_pushvalue(L, si);
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+/* core.pscalar(src, s, op, segs [, dst]) -> dst.  Without dst the result
+ * is deferred; on a deferred src with the same segments, both ops run in
+ * one pass. */
 static int l_pscalar(lua_State *L) {
-  LBuffer *a = buffer_check(L, 1, "particle operation");
   double v = luaL_checknumber(L, 2);
   int op = (int)luaL_checkinteger(L, 3);
+  if (!lua_isnoneornil(L, 5)) {
+    LBuffer *a = buffer_check(L, 1, "particle operation");
+    LSegs *s = segs_check(L, 4, a, "particle operation");
+    LBuffer *d = dest_check(L, 5, a, "particle operation");
+    nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+    lua_settop(L, 5);
+    return 1;
+  }
+  LBuffer *a = buffer_peek(L, 1, "particle operation");
   LSegs *s = segs_check(L, 4, a, "particle operation");
-  int fresh;
-  LBuffer *d = dest_for(L, 5, a, s, &fresh);
-  if (fresh) copy_gaps(d, a, s);
+  if (a->src && a->segs == s) {
+    LBuffer *d = dest_new(L, a);
+    copy_gaps_from(d, a->src_data, s);
+    nyto_kernel_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
+    return 1;
+  }
+  if (a->src) a = buffer_check(L, 1, "particle operation");
+  if (a->n > 0 && push_deferred(L, a, v, op, s, 4)) return 1;
+  LBuffer *d = dest_new(L, a);
+  copy_gaps_from(d, a->data, s);
   nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
   return 1;
 }
@@ -172,24 +318,56 @@ static int l_paffine(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "particle operation");
   double m = luaL_checknumber(L, 2), c = luaL_checknumber(L, 3);
   LSegs *s = segs_check(L, 4, a, "particle operation");
-  int fresh;
-  LBuffer *d = dest_for(L, 5, a, s, &fresh);
-  if (fresh) copy_gaps(d, a, s);
+  LBuffer *d;
+  if (!lua_isnoneornil(L, 5)) {
+    d = dest_check(L, 5, a, "particle operation");
+    lua_settop(L, 5);
+  } else {
+    d = dest_new(L, a);
+    copy_gaps_from(d, a->data, s);
+  }
   nyto_kernel_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
   return 1;
 }
 
-/* core.pbinary(a, b, op, segs [, dst]) -> dst */
+/* One operand of a fused binary pass: its data and, when it is deferred
+ * with the pass's segments, its pending op (-1: none). */
+static const void *operand_of(lua_State *L, int i, LSegs *s, int *op, double *v) {
+  LBuffer *b = buffer_peek(L, i, "particle operation");
+  if (b->src && b->segs == s) {
+    *op = b->op;
+    *v = b->v;
+    return b->src_data;
+  }
+  *op = -1;
+  *v = 0;
+  return buffer_check(L, i, "particle operation")->data;
+}
+
+/* core.pbinary(a, b, op, segs [, dst]) -> dst.  Deferred operands with the
+ * same segments run their op inside this pass. */
 static int l_pbinary(lua_State *L) {
-  LBuffer *a = buffer_check(L, 1, "particle operation");
-  LBuffer *b = buffer_check(L, 2, "particle operation");
+  LBuffer *a = buffer_peek(L, 1, "particle operation");
+  LBuffer *b = buffer_peek(L, 2, "particle operation");
   int op = (int)luaL_checkinteger(L, 3);
   if (a->n != b->n || a->dtype != b->dtype) return nyto_argerror(L, 2, "particle operation", "particles of different layouts");
   LSegs *s = segs_check(L, 4, a, "particle operation");
-  int fresh;
-  LBuffer *d = dest_for(L, 5, a, s, &fresh);
-  if (fresh) copy_gaps(d, a, s);
-  nyto_kernel_binary(a->dtype, d->data, a->data, b->data, op, s->segs, s->nseg);
+  if (!lua_isnoneornil(L, 5)) {
+    a = buffer_check(L, 1, "particle operation");
+    b = buffer_check(L, 2, "particle operation");
+    LBuffer *d = dest_check(L, 5, a, "particle operation");
+    nyto_kernel_binary(a->dtype, d->data, a->data, b->data, op, s->segs, s->nseg);
+    lua_settop(L, 5);
+    return 1;
+  }
+  int opa, opb;
+  double va, vb;
+  const void *xa = operand_of(L, 1, s, &opa, &va);
+  const void *xb = operand_of(L, 2, s, &opb, &vb);
+  LBuffer *d = dest_new(L, a);
+  copy_gaps_from(d, xa, s);
+  if (opa < 0 && opb < 0) nyto_kernel_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
+  else nyto_kernel_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
   return 1;
 }
 
@@ -208,6 +386,7 @@ static int l_pcopy(lua_State *L) {
   LBuffer *a = buffer_check(L, 2, "copy");
   if (a->n != d->n || a->dtype != d->dtype) return nyto_argerror(L, 2, "copy", "particles of different layouts");
   LSegs *s = segs_check(L, 3, a, "copy");
+  lazy_force(L, nt_storage_id(d->t));
   for (int k = 0; k < s->nseg; k++) nyto_kernel_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
   lua_settop(L, 1);
   return 1;
@@ -221,7 +400,7 @@ static int l_prandom(lua_State *L) {
   LSegs *s = segs_check(L, 3, a, "randn");
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
-  copy_gaps(d, a, s);
+  copy_gaps_from(d, a->data, s);
   for (int k = 0; k < s->nseg; k++) {
     nt_tensor *v;
     int64_t sz[1] = {s->segs[k].len};
@@ -265,6 +444,7 @@ static int l_set_to_view(lua_State *L) {
   LBuffer *b = buffer_check(L, 2, "set_to_view");
   lua_Integer off = luaL_checkinteger(L, 3);
   if (off < 0 || off + nt_numel(u->t) > b->n) return nyto_argerror(L, 3, "set_to_view", "range outside the buffer");
+  lazy_force(L, nt_storage_id(b->t));
   nyto_untrack(u->t);
   int rc = nt_set_to_view(u->t, b->t, off);
   nyto_track(u->t);

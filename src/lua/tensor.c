@@ -679,6 +679,7 @@ static int l_is_leaf(lua_State *L) {
 }
 
 static int l_backward(lua_State *L) {
+  lazy_before_write(L, NULL); /* it accumulates into .grad tensors, which may be any views */
   nt_tensor *t = tensor_check(L, 1, "backward");
   check_max_args(L, 2, "backward");
   nt_tensor *g = lua_isnoneornil(L, 2) ? NULL : tensor_check(L, 2, "backward");
@@ -940,6 +941,13 @@ static int l_op(lua_State *L) {
   if (!sizes_arg) check_max_args(L, nargs, fname);
   else if (lua_type(L, sizes_arg) == LUA_TTABLE) check_max_args(L, sizes_arg, fname);
   int inplace = is_inplace_name(fname);
+  /* ops that write an argument (ops.def: names ending in _, and batch_norm's
+   * running statistics) first compute deferred buffers reading it */
+  if (inplace && args[0].kind == NT_A_TENSOR) lazy_before_write(L, args[0].t);
+  if (op == NT_OP_batch_norm) {
+    if (args[1].kind == NT_A_TENSOR) lazy_before_write(L, args[1].t);
+    if (args[2].kind == NT_A_TENSOR) lazy_before_write(L, args[2].t);
+  }
   LTensor *u0 = inplace ? NULL : tensor_newud(L);
   LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk) ? tensor_newud(L) : NULL;
   nt_tensor *outs[4] = {0};
@@ -1080,6 +1088,7 @@ static int t_index(lua_State *L) {
 /* t[i] = v: fill (number) or copy (tensor) row i */
 static int t_newindex(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "__newindex");
+  lazy_before_write(L, t);
   if (lua_type(L, 2) != LUA_TNUMBER) {
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "grad") == 0) {
       nt_tensor *g = lua_isnil(L, 3) ? NULL : tensor_check(L, 3, "__newindex");

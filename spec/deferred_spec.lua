@@ -1,0 +1,268 @@
+-- Deferred particle operations (docs/design.md): a particle operation with a
+-- number is computed when its result is next read, so that `0.5*net + 10`
+-- is one pass.  Every value here is checked against the same arithmetic on
+-- detached tensor copies, op by op; and every way of writing the operand in
+-- the meantime (particle and tensor ops in place, optimizers, free, copies)
+-- must leave the deferred result as it was when it was made.
+local nyto = require "nyto"
+local H = require "helpers"
+
+local Lin = H.Lin("DLin")
+
+-- two dtypes, so every operation runs over two flat buffers
+local Net = nyto.class("DNet")
+function Net:init()
+  self.scale = nyto.Parameter(nyto.rand(3):double() + 0.5)
+  self.fc1 = Lin(3, 4)
+  self.fc2 = Lin(4, 2)
+end
+function Net:forward(x) return self.fc2(self.fc1(x)) * self.scale[1]:float() end
+
+local PNAMES = {"scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+
+local function values(net)
+  local out = {}
+  for _, p in ipairs(net:parameters()) do out[#out + 1] = p:detach():clone() end
+  return out
+end
+
+local function map(list, f)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = f(v, i) end
+  return out
+end
+
+-- exact: the same float32/float64 rounding, op by op, as tensor arithmetic
+local function assert_same(got, expected, what)
+  assert.are.equal(#expected, #got)
+  for i = 1, #expected do
+    assert.are.equal(expected[i]:dtype(), got[i]:dtype())
+    assert.is_true(nyto.equal(got[i], expected[i]),
+      ("%s %s: got %s, expected %s"):format(what or "", PNAMES[i], tostring(got[i]), tostring(expected[i])))
+  end
+end
+
+local function assert_close(got, expected, what)
+  assert.are.equal(#expected, #got)
+  for i = 1, #expected do
+    assert.is_true(got[i]:allclose(expected[i], 1e-5, 1e-6),
+      ("%s %s: got %s, expected %s"):format(what or "", PNAMES[i], tostring(got[i]), tostring(expected[i])))
+  end
+end
+
+local function positive_net() return Net():rand() + 0.5 end
+
+-- the scalar operations: the five with a fused loop, then those run block by block
+local OPS = {
+  {"x + 1.5", function(x) return x + 1.5 end},
+  {"x - 0.25", function(x) return x - 0.25 end},
+  {"x * 0.3", function(x) return x * 0.3 end},
+  {"x / 7", function(x) return x / 7 end},
+  {"2 - x", function(x) return 2 - x end},
+  {"3 / x", function(x) return 3 / x end},
+  {"x ^ 2", function(x) return x ^ 2 end},
+  {"1.5 ^ x", function(x) return 1.5 ^ x end},
+}
+
+describe("deferred particle operations", function()
+  it("two scalar operations in a row equal the tensor arithmetic op by op", function()
+    local net = positive_net()
+    local before = values(net)
+    for i, f in ipairs(OPS) do
+      for j, g in ipairs(OPS) do
+        local got = values(g[2](f[2](net)))
+        local expected = map(before, function(t) return g[2](f[2](t)) end)
+        local what = g[1]:gsub("x", "(" .. f[1] .. ")")
+        if i <= 5 and j <= 5 then assert_same(got, expected, what) else assert_close(got, expected, what) end
+      end
+    end
+    assert_same(values(net), before, "the operand")
+  end)
+
+  it("binary operations read deferred operands as their values", function()
+    local a = positive_net()
+    local b = a:rand() + 0.5
+    local va, vb = values(a), values(b)
+    local cases = {
+      {"0.5*a + b", function(x, y) return 0.5 * x + y end},
+      {"a - b*3", function(x, y) return x - y * 3 end},
+      {"(a/2) * (b+1)", function(x, y) return (x / 2) * (y + 1) end},
+      {"(2 - a) / (b*4)", function(x, y) return (2 - x) / (y * 4) end},
+      {"(a+1) ^ (0.5*b)", function(x, y) return (x + 1) ^ (0.5 * y) end},
+      {"a*0.9 + b*0.1", function(x, y) return x * 0.9 + y * 0.1 end},
+    }
+    for _, c in ipairs(cases) do
+      local got = values(c[2](a, b))
+      local expected = map(va, function(t, i) return c[2](t, vb[i]) end)
+      if c[1]:find("%^") then assert_close(got, expected, c[1]) else assert_same(got, expected, c[1]) end
+    end
+    local t = a * 2
+    assert_same(values(t + t), map(va, function(x) return x * 2 + x * 2 end), "t + t")
+    assert_same(values(a), va, "a")
+    assert_same(values(b), vb, "b")
+  end)
+
+  it("a deferred result keeps its values when the operand changes afterwards", function()
+    local writes = {
+      {"in-place particle op", function(net) net:add_(1) end},
+      {"in-place particle op with a particle", function(net, other) net:mul_(other) end},
+      {"in-place tensor op on a parameter", function(net)
+        nyto.no_grad(function() net.fc1.weight:add_(1) end)
+      end},
+      {"tensor fill_ and zero_", function(net)
+        nyto.no_grad(function() net.fc2.bias:fill_(3); net.scale:zero_() end)
+      end},
+      {"t[i] = v on a parameter", function(net)
+        nyto.no_grad(function() net.fc1.weight[1] = 7 end)
+      end},
+      {"copy_ into a parameter view", function(net)
+        nyto.no_grad(function() net.fc1.bias:copy_(nyto.ones(4)) end)
+      end},
+      {"an optimizer step", function(net)
+        local opt = nyto.optim.SGD(net:parameters(), {lr = 0.5})
+        net(nyto.randn(5, 3)):sum():backward()
+        opt:step()
+      end},
+      {"product_", function(net, other) net:product_(other:product()) end},
+      {"load_state_dict", function(net, other) net:load_state_dict(other:state_dict()) end},
+      {"clone_from", function(net, other) net:clone_from(other) end},
+    }
+    for _, w in ipairs(writes) do
+      local net = Net()
+      local other = net:randn()
+      local before = values(net)
+      local t = 0.5 * net
+      local u = 10 - net -- a second deferred result of the same operand
+      w[2](net, other)
+      local changed = false
+      for i, v in ipairs(values(net)) do changed = changed or not nyto.equal(v, before[i]) end
+      assert.is_true(changed, w[1] .. " changed nothing")
+      assert_same(values(t), map(before, function(x) return 0.5 * x end), w[1])
+      assert_same(values(u), map(before, function(x) return 10 - x end), w[1])
+    end
+  end)
+
+  it("a deferred result survives its operand being freed and its buffer wanted again", function()
+    local net = Net()
+    local before = values(net)
+    local t = net * 3
+    local p = (net + 1):product()
+    local q = p / 4 -- a deferred product
+    net:free()
+    p:free()
+    -- new particles of the same species take every buffer the pool will give
+    local others = {}
+    for i = 1, 40 do others[i] = Net():rand() end
+    collectgarbage()
+    collectgarbage()
+    assert_same(values(t), map(before, function(x) return x * 3 end), "t")
+    assert_same(values(q:module()), map(before, function(x) return (x + 1) / 4 end), "q")
+  end)
+
+  it("products defer too: p = 0.5*p + 10 in a loop equals the tensor loop", function()
+    local net = Net()
+    local expected = values(net)
+    local p = net:product()
+    for _ = 1, 25 do
+      p = 0.5 * p + 10
+      expected = map(expected, function(x) return 0.5 * x + 10 end)
+    end
+    assert_same(values(p:module()), expected, "p")
+    local q = p * 2
+    p:add_(1)
+    assert_same(values(q:module()), map(expected, function(x) return x * 2 end), "q after p:add_")
+  end)
+
+  it("non-operational parameters keep the first operand's values; a config change in between is honoured", function()
+    local net = Net()
+    local before = values(net)
+    net:set_param_config{name = "fc2", operational = false}
+    local r = 0.5 * net + 10
+    assert_same(values(r), {0.5 * before[1] + 10, 0.5 * before[2] + 10, 0.5 * before[3] + 10, before[4], before[5]}, "r")
+    local t = 0.5 * net
+    net:set_param_config{name = "fc1", operational = false}
+    local u = t + 10
+    local half = map(before, function(x, i) return i >= 4 and x or 0.5 * x end)
+    assert_same(values(t), half, "t")
+    assert_same(values(u), {half[1] + 10, half[2], half[3], half[4], half[5]}, "u")
+    net:set_param_config{name = "fc1", operational = true}
+    net:set_param_config{name = "fc2", operational = true}
+  end)
+
+  it("a fused result trains like any particle", function()
+    local net = Net()
+    local r = 0.5 * net + 0.1
+    -- the same values made by tensor arithmetic in a particle of its own
+    local r2 = net:clone()
+    nyto.no_grad(function()
+      for i, p in ipairs(r2:parameters()) do p:copy_(0.5 * net:parameters()[i] + 0.1) end
+    end)
+    local x, y = nyto.randn(8, 3), nyto.randn(8, 2)
+    local function train(m)
+      local opt = nyto.optim.SGD(m:parameters(), {lr = 0.01, momentum = 0.9})
+      local first = nyto.F.mse_loss(m(x), y):item()
+      for _ = 1, 20 do
+        opt:zero_grad()
+        nyto.F.mse_loss(m(x), y):backward()
+        opt:step()
+      end
+      return first, nyto.F.mse_loss(m(x), y):item()
+    end
+    local f1, l1 = train(r)
+    local f2, l2 = train(r2)
+    assert.are.equal(f2, f1)
+    assert.are.equal(l2, l1)
+    assert.is_true(l1 < f1)
+    assert_same(values(r), values(r2), "trained")
+  end)
+
+  it("a long loop of net = 0.5*net + 10 holds a bounded number of buffers and equals the tensor loop", function()
+    local net = Net()
+    local expected = values(net)
+    collectgarbage()
+    local base = nyto.stats()
+    for _ = 1, 300 do
+      net = 0.5 * net + 10
+      expected = map(expected, function(x) return 0.5 * x + 10 end)
+    end
+    assert_same(values(net), expected, "net")
+    collectgarbage()
+    collectgarbage()
+    local s = nyto.stats()
+    assert.is_true(s.particle_buffers - base.particle_buffers <= 2, "particle buffers " .. s.particle_buffers)
+    assert.is_true(s.tensors - base.tensors <= 16, "tensor handles " .. s.tensors - base.tensors)
+  end)
+
+  it("dead deferred results release their hold on the operand", function()
+    local net = Net()
+    collectgarbage()
+    collectgarbage()
+    local base = nyto.stats()
+    for _ = 1, 500 do local _ = 0.5 * net end
+    collectgarbage()
+    collectgarbage()
+    local s = nyto.stats()
+    assert.are.equal(base.tensors, s.tensors)
+    assert.are.equal(base.tensor_bytes, s.tensor_bytes)
+  end)
+
+  it("bad operands raise as before and leave the deferred operand usable", function()
+    local net = Net()
+    local before = values(net)
+    local t = 0.5 * net
+    H.raises("^nyto: bad argument #2 to '__add'", function() return t + "x" end)
+    H.raises("^nyto: bad argument", function() return t + {} end)
+    H.raises("different species", function() return t + Lin(3, 4) end)
+    assert_same(values(t), map(before, function(x) return 0.5 * x end), "t")
+    assert_same(values(net), before, "net")
+  end)
+
+  it("a module with no parameters stays a valid particle", function()
+    local E = nyto.class("DEmpty")
+    function E:forward(x) return x end
+    local e = E()
+    local r = 0.5 * e + 10
+    assert.are.equal(0, #r:parameters())
+    assert.are.equal(3, r(3))
+  end)
+end)
