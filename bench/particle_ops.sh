@@ -8,7 +8,10 @@ c=${1:-5000}; m=${2:-200}
 n=$(lua5.4 bench/particle_ops.lua "$c" "$m"); echo "$n"
 p=$(/usr/bin/python3 bench/particle_ops.py "$c" "$m"); echo "$p"
 for model in cnn mlp; do
-  a=$(grep "^$model " <<<"$n" | sed -E 's/.*particle_op_us=([0-9.]+).*/\1/')
+  a=$(grep "^$model " <<<"$n" | sed -E 's/.* particle_op_us=([0-9.]+).*/\1/')
   b=$(grep "^pytorch $model " <<<"$p" | sed -E 's/.*per_param_loop_op_us=([0-9.]+).*/\1/')
-  awk -v m="$model" -v a="$a" -v b="$b" 'BEGIN { printf "%s: nyto particle op is %.1fx faster than the PyTorch per-parameter loop\n", m, b / a }'
+  awk -v m="$model" -v a="$a" -v b="$b" 'BEGIN { printf "%s: a nyto particle operation is %.1fx faster than the PyTorch per-parameter loop\n", m, b / a }'
 done
+get() { grep "^$1 " <<<"$n" | sed -E "s/.* $2=([0-9.]+).*/\\1/"; }
+echo "goals: cnn particle op $(get cnn particle_op_us) us (<= 8, issue 3a); cnn product op $(get cnn product_op_us) us (<= 4, issue 4);" \
+  "mlp iteration at $(get mlp iteration_vs_limit) of the bandwidth limit (>= 0.80, issue 3b)"
