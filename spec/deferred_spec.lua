@@ -142,6 +142,20 @@ describe("deferred particle operations", function()
     end
   end)
 
+  it("an in-place operation may take a deferred result of its own receiver", function()
+    local net = Net()
+    local before = values(net)
+    local t = 0.5 * net
+    net:add_(t)
+    assert_same(values(net), map(before, function(x) return x + 0.5 * x end), "net")
+    assert_same(values(t), map(before, function(x) return 0.5 * x end), "t")
+    local p = net:product()
+    local q = p - 1
+    p:mul_(q)
+    local now = values(net)
+    assert_same(values(p:module()), map(now, function(x) return x * (x - 1) end), "p")
+  end)
+
   it("a deferred result survives its operand being freed and its buffer wanted again", function()
     local net = Net()
     local before = values(net)
