@@ -271,6 +271,68 @@ describe("deferred particle operations", function()
     assert_same(values(net), before, "net")
   end)
 
+  it("random programs of particle, product and tensor operations equal their tensor shadow", function()
+    math.randomseed(7)
+    nyto.manual_seed(7)
+    local first = Net()
+    local live = {{net = first, shadow = values(first)}}
+    local NUM = {
+      function(x) return x * 0.9 end, function(x) return x + 0.5 end, function(x) return x - 0.25 end,
+      function(x) return x / 1.1 end, function(x) return 1 - x end, function(x) return 0.5 * x end,
+    }
+    local BIN = {
+      function(x, y) return x + y end, function(x, y) return x - y end, function(x, y) return x * y end,
+    }
+    local function pick() return live[math.random(#live)] end
+    local function add(net, shadow)
+      live[#live + 1] = {net = net, shadow = shadow}
+      if #live > 6 then table.remove(live, 1) end
+    end
+    local function check(e, step)
+      assert_same(values(e.net), e.shadow, "step " .. step)
+    end
+    for step = 1, 400 do
+      local r = math.random(10)
+      local e = pick()
+      if r <= 3 then -- a new particle from an operation with a number
+        local f = NUM[math.random(#NUM)]
+        add(f(e.net), map(e.shadow, f))
+      elseif r == 4 then -- two in a row (fused)
+        local f, g = NUM[math.random(#NUM)], NUM[math.random(#NUM)]
+        add(g(f(e.net)), map(e.shadow, function(x) return g(f(x)) end))
+      elseif r == 5 then -- binary, operands possibly deferred
+        local o = pick()
+        local f, g, b = NUM[math.random(#NUM)], NUM[math.random(#NUM)], BIN[math.random(#BIN)]
+        add(b(f(e.net), g(o.net)), map(e.shadow, function(x, i) return b(f(x), g(o.shadow[i])) end))
+      elseif r == 6 then -- in place, with a number or a particle
+        if math.random(2) == 1 then
+          e.net:mul_(0.75)
+          e.shadow = map(e.shadow, function(x) return x * 0.75 end)
+        else
+          local o = pick()
+          local ov = o.shadow
+          e.net:add_(o.net)
+          e.shadow = map(e.shadow, function(x, i) return x + ov[i] end)
+        end
+      elseif r == 7 then -- a tensor op through a parameter view
+        local i = math.random(#PNAMES)
+        nyto.no_grad(function() e.net:parameters()[i]:add_(2) end)
+        e.shadow[i] = e.shadow[i] + 2
+      elseif r == 8 then -- through a product
+        local q = 0.5 * e.net:product() - 1
+        add(q:module(), map(e.shadow, function(x) return 0.5 * x - 1 end))
+      elseif r == 9 and #live > 2 then -- drop or free one
+        local k = math.random(#live)
+        if math.random(2) == 1 then live[k].net:free() end
+        table.remove(live, k)
+      else
+        check(e, step)
+      end
+      if step % 50 == 0 then collectgarbage() end
+    end
+    for _, e in ipairs(live) do check(e, "end") end
+  end)
+
   it("a module with no parameters stays a valid particle", function()
     local E = nyto.class("DEmpty")
     function E:forward(x) return x end
