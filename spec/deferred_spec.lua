@@ -149,6 +149,16 @@ describe("deferred particle operations", function()
     net:add_(t)
     assert_same(values(net), map(before, function(x) return x + 0.5 * x end), "net")
     assert_same(values(t), map(before, function(x) return 0.5 * x end), "t")
+    local other = net:randn()
+    local vo = values(other)
+    local mid = values(net)
+    net:add_(0.5 * other)
+    mid = map(mid, function(x, i) return x + 0.5 * vo[i] end)
+    assert_same(values(net), mid, "net:add_(0.5 * other)")
+    net:div_(2 - other)
+    mid = map(mid, function(x, i) return x / (2 - vo[i]) end)
+    assert_same(values(net), mid, "net:div_(2 - other)")
+    assert_same(values(other), vo, "other")
     local p = net:product()
     local q = p - 1
     p:mul_(q)
@@ -311,8 +321,13 @@ describe("deferred particle operations", function()
         else
           local o = pick()
           local ov = o.shadow
-          e.net:add_(o.net)
-          e.shadow = map(e.shadow, function(x, i) return x + ov[i] end)
+          if math.random(2) == 1 then
+            e.net:add_(o.net)
+            e.shadow = map(e.shadow, function(x, i) return x + ov[i] end)
+          else
+            e.net:sub_(0.5 * o.net)
+            e.shadow = map(e.shadow, function(x, i) return x - 0.5 * ov[i] end)
+          end
         end
       elseif r == 7 then -- a tensor op through a parameter view
         local i = math.random(#PNAMES)

@@ -272,12 +272,14 @@ void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_
  * still in L1/L2 when the next op reads it, so memory sees one pass. */
 #define NYTO_BLOCK 8192
 
-#define NYTO_TMP_BLOCK 2048 /* 16 KiB of stack for g(b) when both operands have an op */
+/* 2048 elements (8 or 16 KiB, in L1): the blocks of the op pairs without a
+ * fused loop, and of g(b) on the stack */
+#define NYTO_TMP_BLOCK 2048
 
 static int64_t block_len(int64_t o, int64_t e, int64_t blk) { return e - o < blk ? e - o : blk; }
 
-/* One loop per pair of the five ops with exact inverses in no case (+ - * /
- * and v - x): each element is read and written once. */
+/* One loop for each pair of the five cheap ops (+ - * / and v - x): each
+ * element is read and written once. */
 #define E_ADD(x, v) ((x) + (v))
 #define E_SUB(x, v) ((x) - (v))
 #define E_MUL(x, v) ((x) * (v))
@@ -329,29 +331,23 @@ void nyto_kernel_scalar2(int dtype, void *dst, const void *a, double s1, int op1
     }
 }
 
-static const int swapped_op[] = {[NYTO_ADD] = NYTO_ADD, [NYTO_SUB] = NYTO_RSUB, [NYTO_MUL] = NYTO_MUL,
-                                 [NYTO_DIV] = NYTO_RDIV, [NYTO_POW] = NYTO_RPOW, [NYTO_RSUB] = NYTO_SUB,
-                                 [NYTO_RDIV] = NYTO_DIV, [NYTO_RPOW] = NYTO_POW};
-
 void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
                             double vb, int op, const nyto_seg *segs, int nseg) {
   int64_t es = elem_size(dtype);
-  double tmp[NYTO_TMP_BLOCK];
-  int64_t step = opa >= 0 && opb >= 0 ? NYTO_TMP_BLOCK : NYTO_BLOCK;
+  double tmp[NYTO_TMP_BLOCK]; /* g(b) of a block: 16 KiB of stack */
+  int64_t step = opb >= 0 ? NYTO_TMP_BLOCK : NYTO_BLOCK;
   for (int k = 0; k < nseg; k++)
     for (int64_t o = segs[k].off, e = o + segs[k].len; o < e; o += step) {
       nyto_seg blk = {o, block_len(o, e, step)};
-      if (opa >= 0 && opb >= 0) {
+      if (opb >= 0) { /* tmp = g(b); dst = f(a) or a; dst = dst op tmp */
         nyto_seg t0 = {0, blk.len};
-        nyto_kernel_scalar(dtype, dst, a, va, opa, &blk, 1);
+        char *d = (char *)dst + o * es;
         nyto_kernel_scalar(dtype, tmp, (const char *)b + o * es, vb, opb, &t0, 1);
-        nyto_kernel_binary(dtype, (char *)dst + o * es, (char *)dst + o * es, tmp, op, &t0, 1);
-      } else if (opa >= 0) { /* dst = f(a); dst = dst op b */
+        if (opa >= 0) nyto_kernel_scalar(dtype, dst, a, va, opa, &blk, 1);
+        nyto_kernel_binary(dtype, d, opa >= 0 ? d : (const char *)a + o * es, tmp, op, &t0, 1);
+      } else { /* dst = f(a); dst = dst op b */
         nyto_kernel_scalar(dtype, dst, a, va, opa, &blk, 1);
         nyto_kernel_binary(dtype, dst, dst, b, op, &blk, 1);
-      } else { /* dst = g(b); dst = a op dst, as dst (swapped op) a */
-        nyto_kernel_scalar(dtype, dst, b, vb, opb, &blk, 1);
-        nyto_kernel_binary(dtype, dst, dst, a, swapped_op[op], &blk, 1);
       }
     }
 }

@@ -55,7 +55,8 @@ void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int 
 /* dst = op2(op1(a, s1), s2): two scalar ops in one pass */
 void nyto_kernel_scalar2(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
                          const nyto_seg *segs, int nseg);
-/* dst = op(f(a), g(b)), f = opa with va (none when opa < 0), g likewise: one pass */
+/* dst = op(f(a), g(b)), f = opa with va (none when opa < 0), g likewise: one
+ * pass.  dst may be a when opa < 0; it is never b. */
 void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
                             double vb, int op, const nyto_seg *segs, int nseg);
 /* copy len elements at off */

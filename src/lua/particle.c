@@ -352,16 +352,19 @@ static int l_pbinary(lua_State *L) {
   int op = (int)luaL_checkinteger(L, 3);
   if (a->n != b->n || a->dtype != b->dtype) return nyto_argerror(L, 2, "particle operation", "particles of different layouts");
   LSegs *s = segs_check(L, 4, a, "particle operation");
+  int opa, opb;
+  double va, vb;
   if (!lua_isnoneornil(L, 5)) {
+    /* in place: the target first (computing the deferred buffers that read
+     * it), then b, which may still be deferred on another storage */
     a = buffer_check(L, 1, "particle operation");
-    b = buffer_check(L, 2, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
-    nyto_kernel_binary(a->dtype, d->data, a->data, b->data, op, s->segs, s->nseg);
+    const void *xb = operand_of(L, 2, s, &opb, &vb);
+    if (opb < 0) nyto_kernel_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
+    else nyto_kernel_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
   }
-  int opa, opb;
-  double va, vb;
   const void *xa = operand_of(L, 1, s, &opa, &va);
   const void *xb = operand_of(L, 2, s, &opb, &vb);
   LBuffer *d = dest_new(L, a);
