@@ -20,35 +20,9 @@ function Net:forward(x) return self.fc2(self.fc1(x)) * self.scale[1]:float() end
 
 local PNAMES = {"scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
-local function values(net)
-  local out = {}
-  for _, p in ipairs(net:parameters()) do out[#out + 1] = p:detach():clone() end
-  return out
-end
-
-local function map(list, f)
-  local out = {}
-  for i, v in ipairs(list) do out[i] = f(v, i) end
-  return out
-end
-
--- exact: the same float32/float64 rounding, op by op, as tensor arithmetic
-local function assert_same(got, expected, what)
-  assert.are.equal(#expected, #got)
-  for i = 1, #expected do
-    assert.are.equal(expected[i]:dtype(), got[i]:dtype())
-    assert.is_true(nyto.equal(got[i], expected[i]),
-      ("%s %s: got %s, expected %s"):format(what or "", PNAMES[i], tostring(got[i]), tostring(expected[i])))
-  end
-end
-
-local function assert_close(got, expected, what)
-  assert.are.equal(#expected, #got)
-  for i = 1, #expected do
-    assert.is_true(got[i]:allclose(expected[i], 1e-5, 1e-6),
-      ("%s %s: got %s, expected %s"):format(what or "", PNAMES[i], tostring(got[i]), tostring(expected[i])))
-  end
-end
+local values, map = H.values, H.map
+local function assert_same(got, expected, what) H.assert_values(got, expected, PNAMES, what, true) end
+local function assert_close(got, expected, what) H.assert_values(got, expected, PNAMES, what) end
 
 local function positive_net() return Net():rand() + 0.5 end
 

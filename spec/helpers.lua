@@ -24,6 +24,32 @@ function H.assert_close(a, b, tol, check_shape)
   end
 end
 
+-- plain copies of a particle's parameter values, in parameters() order
+function H.values(net)
+  local out = {}
+  for _, p in ipairs(net:parameters()) do out[#out + 1] = p:detach():clone() end
+  return out
+end
+
+-- {f(list[1], 1), f(list[2], 2), ...}
+function H.map(list, f)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = f(v, i) end
+  return out
+end
+
+-- Lists of tensors (parameter values): the same length and dtypes, and values
+-- equal bit for bit (exact) or within 1e-5; names[i] labels element i.
+function H.assert_values(got, expected, names, what, exact)
+  assert.are.equal(#expected, #got, what)
+  for i = 1, #expected do
+    local label = ("%s %s"):format(what or "", names[i] or i)
+    assert.are.equal(expected[i]:dtype(), got[i]:dtype(), label .. ": dtype")
+    local ok = exact and nyto.equal(got[i], expected[i]) or (not exact and got[i]:allclose(expected[i], 1e-5, 1e-6))
+    assert.is_true(ok, ("%s: got %s, expected %s"):format(label, tostring(got[i]), tostring(expected[i])))
+  end
+end
+
 -- f(...) must raise a string error in which pattern is found; returns it
 function H.raises(pattern, fn, ...)
   local ok, e = pcall(fn, ...)

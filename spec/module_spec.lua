@@ -23,12 +23,7 @@ function Empty:forward(x) return x end
 local PNAMES = {"scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
 -- helpers ------------------------------------------------------------------------
--- plain copies of a particle's parameter values, in named_parameters order
-local function values(net)
-  local out = {}
-  for _, p in ipairs(net:parameters()) do out[#out + 1] = p:detach():clone() end
-  return out
-end
+local values, map = require("helpers").values, require("helpers").map
 
 local function assert_values(net, expected, tol)
   local ps = net:parameters()
@@ -37,12 +32,6 @@ local function assert_values(net, expected, tol)
     assert.is_true(p:detach():allclose(expected[i], tol or 1e-5, tol or 1e-6),
       ("parameter %d: got %s, expected %s"):format(i, tostring(p), tostring(expected[i])))
   end
-end
-
-local function map(list, f)
-  local out = {}
-  for i, v in ipairs(list) do out[i] = f(v, i) end
-  return out
 end
 
 local names_of = require("helpers").names_of

@@ -18,30 +18,10 @@ function Net:forward(x) return self.fc2(self.fc1(x):tanh()) end
 local PNAMES = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
 -- helpers ------------------------------------------------------------------------
-local function values(net)
-  local out = {}
-  for _, p in ipairs(net:parameters()) do out[#out + 1] = p:detach():clone() end
-  return out
-end
-
-local function map(list, f)
-  local out = {}
-  for i, v in ipairs(list) do out[i] = f(v, i) end
-  return out
-end
-
-local function assert_close(got, expected, what)
-  assert.are.equal(#expected, #got, what)
-  for i = 1, #expected do
-    assert.is_true(got[i]:allclose(expected[i], 1e-5, 1e-6),
-      ("%s %s: got %s, expected %s"):format(what or "", PNAMES[i], tostring(got[i]), tostring(expected[i])))
-  end
-end
-
-local function assert_equal_values(got, expected, what)
-  assert.are.equal(#expected, #got, what)
-  for i = 1, #expected do assert.is_true(nyto.equal(got[i], expected[i]), (what or "") .. " " .. PNAMES[i]) end
-end
+local H = require "helpers"
+local values, map = H.values, H.map
+local function assert_close(got, expected, what) H.assert_values(got, expected, PNAMES, what) end
+local function assert_equal_values(got, expected, what) H.assert_values(got, expected, PNAMES, what, true) end
 
 local raises = require("helpers").raises
 

@@ -59,13 +59,19 @@ static int64_t buffer_bytes(const LBuffer *b) { return b->n * (b->dtype == NT_FL
 
 static void copy_gaps_from(LBuffer *dst, const void *src, const LSegs *s);
 
-/* Compute deferred b into a new buffer, with no collection on the way. */
-static void lazy_compute_now(lua_State *L, LBuffer *b) {
+/* Give b (n and dtype set) its memory, from the pool or libtorch, with no
+ * collection on the way; raises with b unchanged when there is none. */
+static void buffer_take(lua_State *L, LBuffer *b) {
   nt_tensor *t;
   if (nyto_buffer_acquire(b->dtype, b->n, &t) != 0) nyto_error(L, "nyto: cannot allocate a particle buffer: %s", nt_error());
   b->t = t;
   b->data = nt_data(t);
   nyto_track(t);
+}
+
+/* Compute deferred b into a new buffer, with no collection on the way. */
+static void lazy_compute_now(lua_State *L, LBuffer *b) {
+  buffer_take(L, b);
   copy_gaps_from(b, b->src_data, b->segs);
   nyto_kernel_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
   lazy_drop(b);
@@ -130,14 +136,10 @@ static LBuffer *buffer_newud(lua_State *L) {
 }
 
 static void buffer_fill(lua_State *L, LBuffer *b, int dtype, int64_t n) {
-  nt_tensor *t;
-  nyto_gc_pace_before(L, n * (dtype == NT_FLOAT64 ? 8 : 4) + NYTO_HANDLE_BYTES);
-  if (nyto_buffer_acquire(dtype, n, &t) != 0) nyto_error(L, "nyto: cannot allocate a particle buffer: %s", nt_error());
-  b->t = t;
-  b->data = nt_data(t);
   b->n = n;
   b->dtype = dtype;
-  nyto_track(t);
+  nyto_gc_pace_before(L, buffer_bytes(b) + NYTO_HANDLE_BYTES);
+  buffer_take(L, b);
 }
 
 /* __gc, __close and buf:free().  Freeing the operand of a deferred buffer
