@@ -57,6 +57,7 @@ return function(nyto, core)
       cls = rawget(cls, "__parent")
     end
   end
+  nyto._lookup = lookup
 
   local make_instance_mt -- forward
 
@@ -1145,19 +1146,28 @@ return function(nyto, core)
   end
   Module.neg = imt.__unm
 
+  -- copies of a particle's or product's buffers; random draws (kind 0:
+  -- normal, 1: uniform) on the operational segments of kernel k
+  local function clone_bufs(bufs)
+    local out = {}
+    for dt, b in pairs(bufs) do out[dt] = core.pclone(b) end
+    return out
+  end
+  local function random_bufs(bufs, kind, k)
+    local segs, out = segs_of(k), {}
+    for dt, b in pairs(bufs) do out[dt] = core.prandom(b, kind, segs[dt]) end
+    return out
+  end
+  nyto._clone_bufs, nyto._random_bufs = clone_bufs, random_bufs
+
   function Module:clone()
     local k = kernel_operand(self, 1, "clone")
-    local bufs = {}
-    for dt, b in pairs(k.bufs) do bufs[dt] = core.pclone(b) end
-    return particle_from(k, bufs).root
+    return particle_from(k, clone_bufs(k.bufs)).root
   end
   local function random_particle(kind, fname)
     return function(self)
       local k = kernel_operand(self, 1, fname)
-      local segs = segs_of(k)
-      local bufs = {}
-      for dt, b in pairs(k.bufs) do bufs[dt] = core.prandom(b, kind, segs[dt]) end
-      return particle_from(k, bufs).root
+      return particle_from(k, random_bufs(k.bufs, kind, k)).root
     end
   end
   Module.randn = random_particle(0, "randn")

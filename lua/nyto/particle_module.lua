@@ -17,13 +17,7 @@ return function(nyto, core)
   local collect = core.collect
 
   local PM = {__classname = "ParticleModule"}
-  local function lookup(cls, k)
-    while cls do
-      local v = rawget(cls, k)
-      if v ~= nil then return v end
-      cls = rawget(cls, "__parent")
-    end
-  end
+  local lookup = nyto._lookup
 
   -- A freed ParticleModule gets this metatable: any use raises, free() and
   -- __close do nothing, and there is no __gc left to run (a class's __gc ran

@@ -6,6 +6,7 @@
 return function(nyto, core)
   local Module = nyto.Module
   local particle_from, op_bufs, segs_of = nyto._particle_from, nyto._op_bufs, nyto._segs_of
+  local clone_bufs, random_bufs = nyto._clone_bufs, nyto._random_bufs
   local Tmt = core.Tensor_mt
 
   local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
@@ -101,17 +102,12 @@ return function(nyto, core)
 
   function Product:clone()
     current(self)
-    local bufs = {}
-    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
-    return new_product(self.k, bufs, getmetatable(self))
+    return new_product(self.k, clone_bufs(self.bufs), getmetatable(self))
   end
   local function random(kind, fname)
     return function(self)
       local k = pkernel(self, 1, fname)
-      local segs = segs_of(k)
-      local bufs = {}
-      for dt, b in pairs(self.bufs) do bufs[dt] = core.prandom(b, kind, segs[dt]) end
-      return new_product(k, bufs, getmetatable(self))
+      return new_product(k, random_bufs(self.bufs, kind, k), getmetatable(self))
     end
   end
   Product.randn = random(0, "randn")
@@ -122,9 +118,7 @@ return function(nyto, core)
     local k = current(self)
     -- the tree is built from the template taken when the product was made
     -- (fields, buffers, classes, requires_grad), not from the particle itself
-    local bufs = {}
-    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
-    return particle_from(k, bufs).root
+    return particle_from(k, clone_bufs(self.bufs)).root
   end
   Product.particle = Product.module
   -- p:free() (and `local p <close> = ...`): release the product's buffers now; later use raises
@@ -146,9 +140,7 @@ return function(nyto, core)
   function Module:product()
     local k = kernel_of(self, "product")
     if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product' (not a root module: take the product of the particle's root)") end
-    local bufs = {}
-    for dt, b in pairs(k.bufs) do bufs[dt] = core.pclone(b) end
-    return new_product(nyto._template_kernel(k), bufs)
+    return new_product(nyto._template_kernel(k), clone_bufs(k.bufs))
   end
   -- net:product_(p): copy the product's (operational) values into net
   function Module:product_(p)
@@ -196,8 +188,7 @@ return function(nyto, core)
 
   local function run_operator(self, other, fn, fname)
     local k = current(self)
-    local bufs = {}
-    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(b) end
+    local bufs = clone_bufs(self.bufs)
     local was = core.grad_enabled()
     core.set_grad_enabled(false)
     local ok, e = pcall(function()
