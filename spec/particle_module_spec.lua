@@ -388,6 +388,47 @@ describe("PMProduct", function()
     raises("^nyto: attempt to use a freed Product", function() return q:clone() end)
   end)
 
+  it("a class may extend PMProduct: operations keep the class, and the pair of classes of the reference works", function()
+    -- the reference document's MyPMProduct / MyParticleModule pair
+    local MyP = nyto.class("MyPMProduct", nyto.PMProduct)
+    local Pair = nyto.class("PairPM", nyto.ParticleModule)
+    local inits = 0
+    function MyP:init(product)
+      inits = inits + 1
+      assert.are.equal("Product", nyto.type(product))
+    end
+    function MyP:module() return Pair(self.product:module()) end
+    function MyP:double() return self * 2 end
+    function Pair:product() return MyP(self) end
+    nyto.manual_seed(62)
+    local pm = Pair(Net())
+    local v = values(pm)
+    local p = pm:product()
+    assert.are.equal(MyP, p:class())
+    assert.are.equal("PMProduct", nyto.type(p))
+    assert.are.equal(1, inits)
+    for what, x in pairs {add = p + 1, radd = 1 + p, mul = p:mul(3), unm = -p, clone = p:clone(), randn = p:randn(),
+                          pp = p - p, mixed = p + pm.root_module:product(), unary = p:unary_operator(function(t) return t end),
+                          double = p:double()} do
+      assert.are.equal(MyP, x:class(), what)
+    end
+    local m = (0.5 * p + 10):particle()
+    assert.are.equal(Pair, m:class())
+    assert_close(values(m), map(v, function(t) return 0.5 * t + 10 end))
+    assert_close(values(p:double():module()), map(v, function(t) return t * 2 end))
+    -- the loop of the reference document, on the pair
+    local net = Pair(Net())
+    for _ = 1, 10 do net = (0.5 * net:product() + 10):module() end
+    assert.are.equal(Pair, net:class())
+    -- constructing from a Product or a PMProduct; bad input
+    assert.are.equal(nyto.ParticleModule, nyto.PMProduct(pm.root_module:product()):module():class())
+    assert.are.equal(Pair, nyto.PMProduct(pm):module():class())
+    assert.are.equal(MyP, MyP(nyto.PMProduct(pm) + 1):class())
+    raises("^nyto: bad argument #1 to 'MyPMProduct' %(ParticleModule or Product expected, got number%)", MyP, 3)
+    raises("^nyto: bad argument #1 to 'MyPMProduct' %(ParticleModule or Product expected, got Module%)", MyP, Net())
+    assert.are.equal("class MyPMProduct", tostring(MyP))
+  end)
+
   it("a PMProduct made before a structural change raises when used", function()
     local net = Net()
     local pm = nyto.ParticleModule(net:clone())

@@ -193,34 +193,79 @@ return function(nyto, core)
   end
 
   -- PMProduct: a decorator of a Product (its .product) whose module() returns
-  -- a ParticleModule of the class it came from
-  local PMP = {__name = "nyto.PMProduct", __nyto_product = true, __nyto_pmproduct = true}
-  PMP.__index = PMP
+  -- a ParticleModule of the class it came from (.pmclass).  A class may extend
+  -- it (nyto.class("MyPMProduct", nyto.PMProduct)): operations on an instance
+  -- return instances of the same class, and init(self, product) runs for each.
+  local PMP = {__classname = "PMProduct"}
   nyto.PMProduct = PMP
-  function PMP.__wrap(product, pmclass)
-    return setmetatable({product = product, pmclass = pmclass or PM}, PMP)
-  end
   local unwrap = nyto._unwrap_product
-  local function wrapped(self, r) return PMP.__wrap(r, self.pmclass) end
-  for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
-    PMP["__" .. op] = function(a, b)
-      local ref = getmetatable(a) == PMP and a or b
-      return wrapped(ref, Product["__" .. op](unwrap(a), unwrap(b)))
+  local function is_pmp(x)
+    local m = getmetatable(x)
+    return type(m) == "table" and rawget(m, "__nyto_pmproduct") == true
+  end
+  local function new_pmp(cls, product, pmclass)
+    local self = setmetatable({product = product, pmclass = pmclass or PM}, cls.__imt)
+    local init = lookup(cls, "init")
+    if init then init(self, product) end
+    return self
+  end
+  -- the result r (a Product) of an operation on self, as self's class
+  local function wrapped(self, r) return new_pmp(getmetatable(self).__class, r, self.pmclass) end
+
+  local function make_pmp_mt(cls, parent)
+    local mt = {__name = "nyto.PMProduct", __class = cls, __nyto_product = true, __nyto_pmproduct = true}
+    mt.__index = function(self, key) return lookup(cls, key) end
+    for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
+      mt["__" .. op] = function(a, b)
+        local ref = is_pmp(a) and a or b
+        return wrapped(ref, Product["__" .. op](unwrap(a), unwrap(b)))
+      end
     end
-    PMP[op] = PMP["__" .. op]
+    mt.__unm = function(a) return wrapped(a, -a.product) end
+    mt.__close = function(self) self.product:free() end
+    mt.__tostring = function(self) return "nyto." .. cls.__classname .. "(" .. tostring(self.product) .. ")" end
+    local c = parent
+    while c do
+      local pm = rawget(c, "__imt")
+      if pm then for key, v in pairs(pm) do if mt[key] == nil then mt[key] = v end end end
+      c = rawget(c, "__parent")
+    end
+    return mt
+  end
+  PMP.__make_imt = make_pmp_mt
+
+  -- MyPMProduct(x): x a ParticleModule (its product), a Product or a PMProduct
+  function PMP.__construct(cls, x)
+    if is_pm(x) then return new_pmp(cls, rawget(x, "root_module"):product(), getmetatable(x).__class) end
+    if is_pmp(x) then return new_pmp(cls, x.product, x.pmclass) end
+    if is_freed_pm(x) then freed() end
+    if nyto.is_product(x) then return new_pmp(cls, x, PM) end
+    err("bad argument #1 to '%s' (ParticleModule or Product expected, got %s)", cls.__classname, nyto.type(x) or type(x))
+  end
+  function PMP.__wrap(product, pmclass) return new_pmp(PMP, product, pmclass) end
+
+  PMP.__imt = make_pmp_mt(PMP, nil)
+  setmetatable(PMP, {__call = function(c, ...) return c.__construct(c, ...) end,
+                     __tostring = function() return "class PMProduct" end,
+                     __newindex = function(c, k, v)
+                       rawset(c, k, v)
+                       if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
+                     end})
+
+  for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
+    PMP[op] = function(a, b) return getmetatable(a)["__" .. op](a, b) end
     PMP[op .. "_"] = function(self, x) Product[op .. "_"](self.product, unwrap(x)) return self end
   end
-  PMP.__unm = function(a) return wrapped(a, -a.product) end
-  PMP.neg = PMP.__unm
+  function PMP:neg() return -self end
+  function PMP:class() return getmetatable(self).__class end
   function PMP:clone() return wrapped(self, self.product:clone()) end
   function PMP:randn() return wrapped(self, self.product:randn()) end
   function PMP:rand() return wrapped(self, self.product:rand()) end
   function PMP:unary_operator(fn) return wrapped(self, self.product:unary_operator(fn)) end
   function PMP:binary_operator(q, fn) return wrapped(self, self.product:binary_operator(unwrap(q), fn)) end
   function PMP:module() return self.pmclass(self.product:module()) end
-  PMP.particle = PMP.module
+  -- p:particle() is p:module(), also when a class overrides module()
+  function PMP:particle() return self:module() end
   function PMP:same_species(o) return self.product:same_species(unwrap(o)) end
   function PMP:free() self.product:free() end
-  PMP.__close = function(self) self.product:free() end
-  PMP.__tostring = function(self) return "nyto.PMProduct(" .. tostring(self.product) .. ")" end
 end
