@@ -238,6 +238,63 @@ describe("nyto.optim", function()
       assert_close(c, {0})
     end)
 
+    it("state_dict and load_state_dict carry the state to another optimizer, which then steps identically", function()
+      for _, make in ipairs {
+        function(ps) return optim.SGD(ps, {lr = 0.1, momentum = 0.9, nesterov = true}) end,
+        function(ps) return optim.Adam(ps, {lr = 0.05, amsgrad = true}) end,
+      } do
+        local a1, b1 = D{1, 2, 3}:requires_grad_(), D{{1, -1}, {0.5, 2}}:requires_grad_()
+        local a2, b2 = D{1, 2, 3}:requires_grad_(), D{{1, -1}, {0.5, 2}}:requires_grad_()
+        local o1 = make({{params = {a1}}, {params = {b1}, lr = 0.01}})
+        local function step(o, a, b, k)
+          o:zero_grad()
+          local loss = (a * a):sum() * k + (b * b * b):sum()
+          loss:backward()
+          o:step()
+        end
+        for k = 1, 3 do step(o1, a1, b1, k) end
+        nyto.no_grad(function() a2:copy_(a1); b2:copy_(b1) end)
+        local o2 = make({{params = {a2}}, {params = {b2}}})
+        local sd = o1:state_dict()
+        assert.are.same({1}, sd.param_groups[1].params)
+        assert.are.same({2}, sd.param_groups[2].params)
+        assert.are.equal(0.01, sd.param_groups[2].lr)
+        o2:load_state_dict(sd)
+        assert.are.equal(0.01, o2.param_groups[2].lr)
+        for k = 4, 6 do step(o1, a1, b1, k); step(o2, a2, b2, k) end
+        assert.is_true(nyto.equal(a1, a2))
+        assert.is_true(nyto.equal(b1, b2))
+        -- the loaded state is a copy: o1's steps did not reach o2's buffers before
+        assert.is_false(rawequal(o1.state[a1], o2.state[a2]))
+      end
+    end)
+
+    it("load_state_dict checks everything before it changes anything", function()
+      local a, b = D{1, 2}:requires_grad_(), D{3}:requires_grad_()
+      local o = optim.SGD({a, b}, {lr = 0.1, momentum = 0.5})
+      o:zero_grad()
+      local loss = (a * a):sum() + (b * b):sum()
+      loss:backward()
+      o:step()
+      local sd = o:state_dict()
+      local before = o.state[a].momentum_buffer:clone()
+      local bad = {
+        {"a table with 'state' and 'param_groups' expected", 3},
+        {"2 parameter groups for an optimizer of 1", {state = {}, param_groups = {{params = {1}}, {params = {2}}}}},
+        {"parameter group 1 does not have 2 parameters", {state = {}, param_groups = {{params = {1}}}}},
+        {"unknown option 'betas' in parameter group 1", {state = {}, param_groups = {{params = {1, 2}, betas = {0.9, 0.99}}}}},
+        {"invalid lr: %-1", {state = {}, param_groups = {{params = {1, 2}, lr = -1}}}},
+        {"state for parameter 7, which no group names", {state = {[7] = {}}, param_groups = sd.param_groups}},
+        {"state 'momentum_buffer' of parameter 1 is float64 %[1%], the parameter float64 %[2%]",
+         {state = {[1] = {momentum_buffer = D{1}}}, param_groups = sd.param_groups}},
+      }
+      for _, c in ipairs(bad) do
+        H.raises("^nyto: bad argument #1 to 'load_state_dict' %(" .. c[1], function() o:load_state_dict(c[2]) end)
+      end
+      assert.are.equal(0.1, o.param_groups[1].lr)
+      assert.is_true(nyto.equal(o.state[a].momentum_buffer, before))
+    end)
+
     it("step(closure) evaluates the loss", function()
       local p = nyto.Parameter(D {1})
       local opt = optim.SGD({p}, {lr = 0.1})
@@ -263,6 +320,11 @@ describe("nyto.optim", function()
       assert.are.equal("nyto: bad argument #2 to 'SGD' (option 'lr' is required)", err_of(optim.SGD, {p}))
       assert.are.equal("nyto: bad argument #2 to 'SGD' (option 'lr' is required)", err_of(optim.SGD, {p}, {momentum = 0.9}))
       assert.are.equal("nyto: bad argument #2 to 'SGD' (invalid lr: -1 (must be >= 0))", err_of(optim.SGD, {p}, {lr = -1}))
+      -- an option inside a parameter group is in argument #1
+      assert.are.equal("nyto: bad argument #1 to 'SGD' (invalid lr: -1 (must be >= 0))",
+        err_of(optim.SGD, {{params = {p}, lr = -1}}, {lr = 0.1}))
+      assert.are.equal("nyto: bad argument #1 to 'add_param_group' (invalid lr: -1 (must be >= 0))",
+        err_of(function() optim.SGD({p}, {lr = 0.1}):add_param_group({params = {D{1}:requires_grad_()}, lr = -1}) end))
       assert.are.equal("nyto: bad argument #2 to 'SGD' (option 'lr' must be a number, got string)",
         err_of(optim.SGD, {p}, {lr = "0.1"}))
       assert.are.equal("nyto: bad argument #2 to 'SGD' (unknown option 'momentun')",

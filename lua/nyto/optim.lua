@@ -25,24 +25,26 @@ return function(nyto, core)
   Optimizer.__name = "nyto.Optimizer"
   optim.Optimizer = Optimizer
 
-  -- check one option against its default's type; a default of `false` means a boolean
-  local function check_option(fname, key, v, default)
+  -- check one option against its default's type; a default of `false` means a boolean.
+  -- argn: the argument errors name (2: the options of a constructor)
+  local function check_option(fname, key, v, default, argn)
+    argn = argn or 2
     if default == "required" then
-      if v == nil then argerr(2, fname, "option '" .. key .. "' is required") end
+      if v == nil then argerr(argn, fname, "option '" .. key .. "' is required") end
       default = 0
     end
     if type(default) == "number" then
-      if type(v) ~= "number" then argerr(2, fname, ("option '%s' must be a number, got %s"):format(key, typename(v))) end
-      if v ~= v or v < 0 then argerr(2, fname, ("invalid %s: %s (must be >= 0)"):format(key, tostring(v))) end
+      if type(v) ~= "number" then argerr(argn, fname, ("option '%s' must be a number, got %s"):format(key, typename(v))) end
+      if v ~= v or v < 0 then argerr(argn, fname, ("invalid %s: %s (must be >= 0)"):format(key, tostring(v))) end
     elseif type(default) == "boolean" then
-      if type(v) ~= "boolean" then argerr(2, fname, ("option '%s' must be a boolean, got %s"):format(key, typename(v))) end
+      if type(v) ~= "boolean" then argerr(argn, fname, ("option '%s' must be a boolean, got %s"):format(key, typename(v))) end
     elseif type(default) == "table" then
       if type(v) ~= "table" or #v ~= #default then
-        argerr(2, fname, ("option '%s' must be a table of %d numbers"):format(key, #default))
+        argerr(argn, fname, ("option '%s' must be a table of %d numbers"):format(key, #default))
       end
       for k = 1, #default do
         if type(v[k]) ~= "number" or not (v[k] >= 0 and v[k] < 1) then
-          argerr(2, fname, ("invalid %s[%d]: %s (must be in [0, 1))"):format(key, k, tostring(v[k])))
+          argerr(argn, fname, ("invalid %s[%d]: %s (must be in [0, 1))"):format(key, k, tostring(v[k])))
         end
       end
     end
@@ -103,7 +105,7 @@ return function(nyto, core)
       for k, v in pairs(g) do
         if k ~= "params" then
           if defaults[k] == nil then argerr(1, fname, ("unknown option '%s' in param group %d"):format(tostring(k), gi)) end
-          group[k] = check_option(fname, k, v, defaults[k])
+          group[k] = check_option(fname, k, v, defaults[k], 1)
         end
       end
       for k, v in pairs(self.defaults) do
@@ -142,7 +144,7 @@ return function(nyto, core)
     for k, v in pairs(g) do
       if k ~= "params" then
         if self.defaults[k] == nil then argerr(1, "add_param_group", "unknown option '" .. tostring(k) .. "'") end
-        group[k] = check_option("add_param_group", k, v, self.defaults[k])
+        group[k] = check_option("add_param_group", k, v, self.defaults[k], 1)
       end
     end
     for k, v in pairs(self.defaults) do
@@ -159,6 +161,83 @@ return function(nyto, core)
       end
     end
     self.param_groups[#self.param_groups + 1] = group
+  end
+
+  -- opt:state_dict(): as torch.optim's, with parameters numbered 1, 2, ... across
+  -- the groups in order: {state = {[i] = {momentum_buffer = t, ...}}, param_groups =
+  -- {{lr = ..., params = {1, 2, ...}}, ...}}.  Like PyTorch's, it refers to the
+  -- optimizer's state tensors (later steps change them); load_state_dict copies.
+  function Optimizer:state_dict()
+    local state, groups, index = {}, {}, 0
+    for gi, g in ipairs(self.param_groups) do
+      local out = {}
+      for k, v in pairs(g) do
+        if k ~= "params" then out[k] = type(v) == "table" and {table.unpack(v)} or v end
+      end
+      out.params = {}
+      for _, p in ipairs(g.params) do
+        index = index + 1
+        out.params[#out.params + 1] = index
+        if self.state[p] then
+          local st = {}
+          for k, v in pairs(self.state[p]) do st[k] = v end
+          state[index] = st
+        end
+      end
+      groups[gi] = out
+    end
+    return {state = state, param_groups = groups}
+  end
+
+  -- opt:load_state_dict(sd): the options and state of sd, for the same number of
+  -- groups and parameters; every check runs before anything changes
+  function Optimizer:load_state_dict(sd)
+    local fname = "load_state_dict"
+    if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
+      argerr(1, fname, "a table with 'state' and 'param_groups' expected, got " .. typename(sd))
+    end
+    if #sd.param_groups ~= #self.param_groups then
+      argerr(1, fname, ("%d parameter groups for an optimizer of %d"):format(#sd.param_groups, #self.param_groups))
+    end
+    local params, options = {}, {}
+    for gi, g in ipairs(self.param_groups) do
+      local sg = sd.param_groups[gi]
+      if type(sg) ~= "table" or type(sg.params) ~= "table" or #sg.params ~= #g.params then
+        argerr(1, fname, ("parameter group %d does not have %d parameters"):format(gi, #g.params))
+      end
+      local opts = {}
+      for k, v in pairs(sg) do
+        if k ~= "params" then
+          if self.defaults[k] == nil then argerr(1, fname, ("unknown option '%s' in parameter group %d"):format(tostring(k), gi)) end
+          opts[k] = check_option(fname, k, v, self.defaults[k], 1)
+        end
+      end
+      options[gi] = opts
+      for j, p in ipairs(g.params) do params[sg.params[j]] = p end
+    end
+    local state = {}
+    for i, st in pairs(sd.state) do
+      local p = params[i]
+      if not p then argerr(1, fname, ("state for parameter %s, which no group names"):format(tostring(i))) end
+      if type(st) ~= "table" then argerr(1, fname, ("state of parameter %s must be a table"):format(tostring(i))) end
+      local copy = {}
+      for k, v in pairs(st) do
+        if getmetatable(v) == mt then
+          if v:shape_string() ~= p:shape_string() or v:dtype() ~= p:dtype() then
+            argerr(1, fname, ("state '%s' of parameter %d is %s %s, the parameter %s %s"):format(tostring(k), i,
+              v:dtype(), v:shape_string(), p:dtype(), p:shape_string()))
+          end
+          copy[k] = v:detach():clone()
+        else
+          copy[k] = v
+        end
+      end
+      state[p] = copy
+    end
+    for gi, g in ipairs(self.param_groups) do
+      for k, v in pairs(options[gi]) do g[k] = type(v) == "table" and {table.unpack(v)} or v end
+    end
+    self.state = state
   end
 
   -- opt:step([closure]): one update; a closure re-evaluates the loss and returns it
