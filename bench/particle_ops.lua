@@ -11,37 +11,53 @@ local core = nyto.core
 nyto.num_threads(1)
 local clock = os.clock
 
-local function time_per(fn, iters, reps)
+-- The machine's speed drifts over seconds, so the candidates are timed in
+-- turn within each of `reps` rounds, and each figure is the median over the
+-- rounds of its time (and each ratio the median of the rounds' ratios).
+local function rounds(fns, iters, reps)
   local ts = {}
+  for name in pairs(fns) do ts[name] = {} end
   for r = 1, reps do
-    local t0 = clock()
-    fn(iters)
-    ts[r] = (clock() - t0) / iters
+    for name, fn in pairs(fns) do
+      local t0 = clock()
+      fn(iters)
+      ts[name][r] = (clock() - t0) / iters
+    end
   end
-  return models.median(ts)
+  return ts
+end
+
+local function median_ratio(a, b)
+  local q = {}
+  for r = 1, #a do q[r] = a[r] / b[r] end
+  return models.median(q)
 end
 
 local function run(name, net, iters)
   local n = models.nparams(net)
-  -- one iteration is two particle operations, * and +; the first is
-  -- deferred and the second fuses it, so the iteration is one pass y = a*x + b
-  -- (docs/design.md), the very arithmetic of the limit below
-  local it = time_per(function(k) for _ = 1, k do net = 0.5 * net + 10 end end, iters, 7)
-  -- products: no module tree at all
   local p = net:product()
-  local pit = time_per(function(k) for _ = 1, k do p = 0.5 * p + 10 end end, iters, 7)
-  -- the limit: one C pass y = a*x + b into a reused buffer of the same size
-  local x, y = core.buffer("float32", n), core.buffer("float32", n)
+  local x, y, z = core.buffer("float32", n), core.buffer("float32", n), core.buffer("float32", n)
   local segs = core.segments({0, n})
-  local lim = time_per(function(k) for _ = 1, k do core.paffine(x, 0.5, 10, segs, y) end end, iters, 7)
-  -- the same pass, reading and writing in turn three buffers: no buffer stays hot
-  local z = core.buffer("float32", n)
   local ring = {x, y, z}
-  local lim3 = time_per(function(k)
-    for i = 1, k do core.paffine(ring[i % 3 + 1], 0.5, 10, segs, ring[(i + 1) % 3 + 1]) end
-  end, iters, 7)
+  local ts = rounds({
+    -- one iteration is two particle operations, * and +; the first is
+    -- deferred and the second fuses it, so the iteration is one pass
+    -- y = a*x + b (docs/design.md), the very arithmetic of the limit
+    particle = function(k) for _ = 1, k do net = 0.5 * net + 10 end end,
+    -- products: no module tree at all
+    product = function(k) for _ = 1, k do p = 0.5 * p + 10 end end,
+    -- the limit: one C pass y = a*x + b into a reused buffer of the same size
+    limit = function(k) for _ = 1, k do core.paffine(x, 0.5, 10, segs, y) end end,
+    -- the same pass, reading and writing in turn three buffers: none stays hot
+    limit3 = function(k)
+      for i = 1, k do core.paffine(ring[i % 3 + 1], 0.5, 10, segs, ring[(i + 1) % 3 + 1]) end
+    end,
+  }, iters, 9)
+  local it, pit = models.median(ts.particle), models.median(ts.product)
+  local lim, lim3 = models.median(ts.limit), models.median(ts.limit3)
   print(("%s params=%d iteration_us=%.3f particle_op_us=%.3f product_iteration_us=%.3f product_op_us=%.3f limit_us=%.3f limit3_us=%.3f iteration_vs_limit=%.2f product_iteration_vs_limit=%.2f")
-    :format(name, n, it * 1e6, it / 2 * 1e6, pit * 1e6, pit / 2 * 1e6, lim * 1e6, lim3 * 1e6, lim / it, lim / pit))
+    :format(name, n, it * 1e6, it / 2 * 1e6, pit * 1e6, pit / 2 * 1e6, lim * 1e6, lim3 * 1e6,
+            median_ratio(ts.limit, ts.particle), median_ratio(ts.limit, ts.product)))
 end
 
 run("cnn", models.CNN(), tonumber(arg and arg[1]) or 5000)
