@@ -5,7 +5,14 @@
  *   if (nyto_open(L) != LUA_OK) { fprintf(stderr, "%s\n", lua_tostring(L, -1)); }
  *   lua_setglobal(L, "nyto");          // nyto_open leaves the nyto table (or an error) on the stack
  *
- * After nyto_open, `require "nyto"` in the state returns the same table. */
+ * After nyto_open, `require "nyto"` in the state returns the same table.
+ *
+ * Threads: nyto keeps process-wide state (the particle-buffer pool, the
+ * collector's byte counts, the list of deferred particle operations), so
+ * several lua_States may use it, but from one thread at a time.  Host C code
+ * that writes a parameter's memory directly, not through nyto, must first
+ * read any parameter of a particle made by an operation with a number (which
+ * computes it: docs/design.md, "Deferred particle operations"). */
 #ifndef NYTO_H
 #define NYTO_H
 
