@@ -63,6 +63,30 @@ return function(nyto, core)
     for _, m in ipairs(root:modules()) do rawset(m, "_k", k) end
   end
 
+  -- the class-level metamethods (__gc ...) of parent's chain that mt lacks
+  local function inherit_metamethods(mt, parent)
+    local c = parent
+    while c do
+      local imt = rawget(c, "__imt")
+      if imt then for key, v in pairs(imt) do if mt[key] == nil then mt[key] = v end end end
+      c = rawget(c, "__parent")
+    end
+    return mt
+  end
+
+  -- a base class made by make_imt: callable, printable, and its metamethods
+  -- defined later (PM.__gc = ...) reach its instances
+  local function base_class(cls, make_imt)
+    cls.__make_imt = make_imt
+    cls.__imt = make_imt(cls, nil)
+    return setmetatable(cls, {__call = function(c, ...) return c.__construct(c, ...) end,
+                              __tostring = function() return "class " .. cls.__classname end,
+                              __newindex = function(c, k, v)
+                                rawset(c, k, v)
+                                if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
+                              end})
+  end
+
   local function make_pm_mt(cls, parent)
     local mt = {__name = "nyto.ParticleModule", __class = cls, __nyto_pm = true}
     mt.__index = function(self, key)
@@ -92,16 +116,8 @@ return function(nyto, core)
       end
     end
     mt.__unm = function(a) collect() return cls(Module.__imt.__unm(rawget(a, "root_module"))) end
-    -- class-level metamethods (__gc ...) of ancestors
-    local c = parent
-    while c do
-      local pm = rawget(c, "__imt")
-      if pm then for key, v in pairs(pm) do if mt[key] == nil then mt[key] = v end end end
-      c = rawget(c, "__parent")
-    end
-    return mt
+    return inherit_metamethods(mt, parent)
   end
-  PM.__make_imt = make_pm_mt
 
   function PM.__construct(cls, root)
     if not is_module(root) then
@@ -118,13 +134,7 @@ return function(nyto, core)
     return self
   end
 
-  PM.__imt = make_pm_mt(PM, nil)
-  setmetatable(PM, {__call = function(c, ...) return c.__construct(c, ...) end,
-                    __tostring = function() return "class ParticleModule" end,
-                    __newindex = function(c, k, v)
-                      rawset(c, k, v)
-                      if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
-                    end})
+  base_class(PM, make_pm_mt)
   nyto.ParticleModule = PM
 
   function PM:forward(...) return rawget(self, "root_module")(...) end
@@ -224,15 +234,8 @@ return function(nyto, core)
     mt.__unm = function(a) return wrapped(a, -a.product) end
     mt.__close = function(self) self.product:free() end
     mt.__tostring = function(self) return "nyto." .. cls.__classname .. "(" .. tostring(self.product) .. ")" end
-    local c = parent
-    while c do
-      local pm = rawget(c, "__imt")
-      if pm then for key, v in pairs(pm) do if mt[key] == nil then mt[key] = v end end end
-      c = rawget(c, "__parent")
-    end
-    return mt
+    return inherit_metamethods(mt, parent)
   end
-  PMP.__make_imt = make_pmp_mt
 
   -- MyPMProduct(x): x a ParticleModule (its product), a Product or a PMProduct
   function PMP.__construct(cls, x)
@@ -244,13 +247,7 @@ return function(nyto, core)
   end
   function PMP.__wrap(product, pmclass) return new_pmp(PMP, product, pmclass) end
 
-  PMP.__imt = make_pmp_mt(PMP, nil)
-  setmetatable(PMP, {__call = function(c, ...) return c.__construct(c, ...) end,
-                     __tostring = function() return "class PMProduct" end,
-                     __newindex = function(c, k, v)
-                       rawset(c, k, v)
-                       if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
-                     end})
+  base_class(PMP, make_pmp_mt)
 
   for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
     PMP[op] = function(a, b) return getmetatable(a)["__" .. op](a, b) end
