@@ -227,6 +227,13 @@ return function(nyto, core)
   end
   local function pool_repr(v) return type(v) == "table" and pair_repr(v) or tostring(v) end
 
+  -- kernel_size, stride (default: the kernel size) and padding of a pooling layer
+  local function pool_window(self, a, pos, fn)
+    self.kernel_size = pool_param(a, pos, fn, "kernel_size", 1)
+    if a.stride == false then self.stride = self.kernel_size else self.stride = pool_param(a, pos, fn, "stride", 1) end
+    self.padding = pool_param(a, pos, fn, "padding", 0)
+  end
+
   local MaxPool2d = class("MaxPool2d")
   nn.MaxPool2d = MaxPool2d
   local MAXPOOL = {{"kernel_size", REQUIRED}, {"stride", false}, {"padding", 0}, {"dilation", 1},
@@ -234,9 +241,7 @@ return function(nyto, core)
   function MaxPool2d:init(...)
     local fn = "MaxPool2d"
     local a, pos = parse(fn, MAXPOOL, ...)
-    self.kernel_size = pool_param(a, pos, fn, "kernel_size", 1)
-    if a.stride == false then self.stride = self.kernel_size else self.stride = pool_param(a, pos, fn, "stride", 1) end
-    self.padding = pool_param(a, pos, fn, "padding", 0)
+    pool_window(self, a, pos, fn)
     self.dilation = pool_param(a, pos, fn, "dilation", 1)
     self.return_indices = bool_arg(a, pos, fn, "return_indices")
     if self.return_indices then argerr(pos.return_indices, fn, "return_indices is not supported yet") end
@@ -257,9 +262,7 @@ return function(nyto, core)
   function AvgPool2d:init(...)
     local fn = "AvgPool2d"
     local a, pos = parse(fn, AVGPOOL, ...)
-    self.kernel_size = pool_param(a, pos, fn, "kernel_size", 1)
-    if a.stride == false then self.stride = self.kernel_size else self.stride = pool_param(a, pos, fn, "stride", 1) end
-    self.padding = pool_param(a, pos, fn, "padding", 0)
+    pool_window(self, a, pos, fn)
     self.ceil_mode = bool_arg(a, pos, fn, "ceil_mode")
     self.count_include_pad = bool_arg(a, pos, fn, "count_include_pad")
     if a.divisor_override ~= false then self.divisor_override = int_arg(a, pos, fn, "divisor_override", 1) end
