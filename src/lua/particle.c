@@ -107,8 +107,8 @@ static void lazy_force(lua_State *L, const void *id) {
  * a parameter view of a deferred buffer's operand. */
 static void lazy_before_write(lua_State *L, const nt_tensor *t) {
   if (lazy_n == 0) return;
-  if (!t) lazy_force(L, NULL);
-  else if (nt_storage_id(t)) lazy_force(L, nt_storage_id(t));
+  const void *id = t ? nt_storage_id(t) : NULL;
+  if (!t || id) lazy_force(L, id);
 }
 
 /* The Buffer at i, computed (fname names the caller in errors). */
