@@ -99,7 +99,6 @@ describe("deferred particle operations", function()
       end},
       {"product_", function(net, other) net:product_(other:product()) end},
       {"load_state_dict", function(net, other) net:load_state_dict(other:state_dict()) end},
-      {"clone_from", function(net, other) net:clone_from(other) end},
     }
     for _, w in ipairs(writes) do
       local net = Net()

@@ -270,11 +270,26 @@ describe("particle operations on a ParticleModule", function()
     assert.is_false(d:same_species(pm))
     -- clone_from: values from another species of the same structure
     local other = nyto.ParticleModule(Net())
-    assert.is_true(rawequal(other, other:clone_from(pm)))
-    assert_equal_values(values(other), v)
-    assert.is_false(other:same_species(pm))
-    other:clone_from(Net():mul_(0))
-    for _, t in ipairs(values(other)) do assert.are.equal(0, t:abs():sum():item()) end
+    local ov = values(other)
+    local r = other:clone_from(pm)
+    -- a new ParticleModule of other's species and class with pm's values; both unchanged
+    assert.is_false(rawequal(other, r))
+    assert.are.equal(nyto.ParticleModule, r:class())
+    assert_equal_values(values(r), v)
+    assert_equal_values(values(other), ov)
+    assert_equal_values(values(pm), v)
+    assert.is_true(r:same_species(other))
+    assert.is_false(r:same_species(pm))
+    local z = other:clone_from(Net():mul_(0))
+    for _, t in ipairs(values(z)) do assert.are.equal(0, t:abs():sum():item()) end
+    assert_equal_values(values(other), ov)
+    -- an instance of a class stays of its class; the PMProduct path sees both operands
+    local mc = pm:clone_from(other)
+    assert.are.equal(MyPM, mc:class())
+    assert_equal_values(values(mc), ov)
+    assert_equal_values(values(pm), v)
+    local s = (pm:product() + pm:clone_from(other):product()):module()
+    check(s, map(v, function(t, i) return t + ov[i] end), "pm + pm:clone_from(other)")
     local Small = nyto.class("PMSmall")
     function Small:init() self.fc1 = Lin(3, 4) end
     function Small:forward(x) return x end

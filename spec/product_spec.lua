@@ -79,9 +79,21 @@ describe("products", function()
     assert.are.equal("nyto.Product(5 parameters)", tostring(p))
   end)
 
-  it("only a particle's root makes a product", function()
+  it("a submodule's product is the whole particle's; its module() is the module of that id", function()
     local net = Net()
-    raises("^nyto: .*root", function() return net.fc1:product() end)
+    local v = values(net)
+    local p = net.fc1:product()
+    assert.are.equal("nyto.Product(5 parameters)", tostring(p))
+    assert_equal_values(values(p:module():kernel():modules()[1]), v)
+    local m = (p * 2):module()
+    assert.are.equal(net.fc1:module_id(), m:module_id())
+    assert.is_false(m:is_root())
+    assert.is_true(m:same_species(net))
+    -- the whole new particle holds the values
+    local root = m:kernel():modules()[1]
+    assert_close(values(root), map(v, function(t) return t * 2 end))
+    assert.are.equal(m, root.fc1)
+    assert_equal_values(values(net), v)
   end)
 
   it("net:product_(p) copies the values into net; its parameters keep their identity", function()
@@ -105,7 +117,9 @@ describe("products", function()
     raises("^nyto: bad argument #1 to 'product_' %(Product expected", function() net:product_(src) end)
     raises("^nyto: bad argument #1 to 'product_' %(Product expected", function() net:product_(3) end)
     raises("^nyto: .*different species", function() net:product_(Net():product()) end)
-    raises("^nyto: .*root", function() net.fc1:product_(p) end)
+    -- a submodule copies the product into its whole particle, and returns itself
+    assert.is_true(rawequal(net.fc1, net.fc1:product_(p * 0)))
+    for _, t in ipairs(values(net)) do assert.are.equal(0, t:abs():sum():item()) end
   end)
 
   describe("arithmetic", function()
@@ -621,8 +635,10 @@ describe("parameter configs", function()
     local other = net * 2
     for name, t in other:named_parameters() do assert.are.equal(name, ids[other:get_param_id(t)]) end
     assert.are.equal(net:get_param_id(net.fc1.weight), net.fc1:get_param_id(net.fc1.weight))
-    assert.is_nil(net:get_param_id(nyto.zeros(2)))
-    assert.is_nil(net.fc1:get_param_id(net.fc2.weight))
+    raises("^nyto: bad argument #1 to 'get_param_id' %(the tensor is not a parameter of this particle%)$",
+           net.get_param_id, net, nyto.zeros(2))
+    -- any module answers for every parameter of its particle
+    assert.are.equal(net:get_param_id(net.fc2.weight), net.fc1:get_param_id(net.fc2.weight))
     raises("^nyto: bad argument #1 to 'get_param_id'", function() net:get_param_id("fc1.weight") end)
     -- the whole receiver
     local seen = {}

@@ -394,7 +394,7 @@ return function(nyto, core)
       if m[k] then err("bad argument to '__newindex' ('%s' is a submodule: assign a module, or nil to remove it)", k) end
       f[k] = v
     end
-    mt.__call = function(self, ...) return self:forward(...) end
+    mt.__call = function(self, ...) return self:forward(...) end -- Module.forward raises when a class has none
     mt.__close = function(self) self:free() end
     mt.__tostring = function(self) return self:__repr() end
     -- inherit metamethods (__gc, __add ...) defined on ancestors
@@ -424,9 +424,6 @@ return function(nyto, core)
   -- Construct: a blank instance, init(...), then (outermost constructor only)
   -- found a species and move the parameters into flat storage.
   function Module.__construct(cls, ...)
-    if lookup(cls, "forward") == nil then
-      err("class %s has no forward method (define function %s:forward(...))", cls.__classname, cls.__classname)
-    end
     local init = lookup(cls, "init")
     local self = blank(cls.__imt)
     building = building + 1
@@ -736,6 +733,12 @@ return function(nyto, core)
     for _, b in pairs(k.bufs) do b:free() end
     k.bufs = {}
   end
+  -- as in PyTorch, a class without forward constructs (a container, a holder
+  -- of parameters); calling its instance raises
+  function Module:forward()
+    local name = getmetatable(self).__class.__classname
+    err("%s has no forward method (define function %s:forward(...) to call it)", name, name)
+  end
   function Module:module_id() return rawget(self, "_id") end
   function Module:is_root() return rawget(self, "_id") == 1 end
   function Module:class() return getmetatable(self).__class end
@@ -874,15 +877,20 @@ return function(nyto, core)
     for _, p in ipairs(self:parameters()) do p:zero_grad_() end
     return self
   end
+  -- any module answers for every parameter of its particle; a tensor that is
+  -- not one (another particle's, or one replaced by assigning the field) raises
   function Module:get_param_id(param)
-    if getmetatable(param) ~= Tmt then err("bad argument #1 to 'get_param_id' (Tensor expected, got %s)", type(param)) end
-    local found
-    each_named(self, "", function(m, prefix, s)
-      for _, pn in ipairs(s.po) do
-        if not found and m[pn]:is_same(param) then found = s.pid[pn] end
-      end
-    end)
-    return found
+    if getmetatable(param) ~= Tmt then err("bad argument #1 to 'get_param_id' (Tensor expected, got %s)", nyto.type(param) or type(param)) end
+    local k = nyto._kernel_of(self, "get_param_id")
+    expand(k)
+    local L = k.ver.layout
+    for _, pid in ipairs(L.order) do
+      local P = L.params[pid]
+      -- a parameter never materialised is no tensor a caller can hold
+      local t = rawget(k.mods[P.mid], "_p")[P.name]
+      if t ~= nil and (rawequal(t, param) or t:is_same(param)) then return pid end
+    end
+    err("bad argument #1 to 'get_param_id' (the tensor is not a parameter of this particle)")
   end
   function Module:extra_repr() return "" end
   function Module:__repr()
@@ -1104,12 +1112,20 @@ return function(nyto, core)
   nyto._op_bufs = op_bufs
   nyto._segs_of = segs_of
 
+  -- any module of a particle acts for the whole particle: the result is the
+  -- new particle's module with the operand's module id (the root's: the root)
+  local function module_at(k, mid)
+    if mid == 1 then return k.root end
+    return k.mods[mid] -- builds a lazy particle's tree
+  end
+  nyto._module_at = module_at
+
   local function particle_binop(opname)
     local fname = "__" .. opname
     return function(a, b)
       local ka, x, swapped = operands(a, b, fname, kernel_operand)
       local k = particle_from(ka, op_bufs(ka, x, opname, swapped))
-      return k.root
+      return module_at(k, rawget(swapped and b or a, "_id"))
     end
   end
   local imt = Module.__imt
@@ -1120,7 +1136,7 @@ return function(nyto, core)
   imt.__pow = particle_binop("pow")
   imt.__unm = function(a)
     local ka = kernel_operand(a, 1, "__unm")
-    return particle_from(ka, op_bufs(ka, -1, "mul", false)).root
+    return module_at(particle_from(ka, op_bufs(ka, -1, "mul", false)), rawget(a, "_id"))
   end
   imt.__eq = nil
 
@@ -1162,12 +1178,12 @@ return function(nyto, core)
 
   function Module:clone()
     local k = kernel_operand(self, 1, "clone")
-    return particle_from(k, clone_bufs(k.bufs)).root
+    return module_at(particle_from(k, clone_bufs(k.bufs)), rawget(self, "_id"))
   end
   local function random_particle(kind, fname)
     return function(self)
       local k = kernel_operand(self, 1, fname)
-      return particle_from(k, random_bufs(k.bufs, kind, k)).root
+      return module_at(particle_from(k, random_bufs(k.bufs, kind, k)), rawget(self, "_id"))
     end
   end
   Module.randn = random_particle(0, "randn")
@@ -1182,7 +1198,7 @@ return function(nyto, core)
   -- detach: a new species sharing the same parameter tensors
   function Module:detach()
     local k = kernel_operand(self, 1, "detach")
-    self:parameters() -- materialise every parameter (the new species shares the very tensors)
+    k.root:parameters() -- materialise every parameter (the new species shares the very tensors)
     local species = setmetatable({next_mid = k.species.next_mid, next_pid = k.species.next_pid, configs = {}, pinfo = {}, cstamp = 0}, Species)
     for pid, c in pairs(k.species.configs) do
       local nc = {}
@@ -1224,15 +1240,20 @@ return function(nyto, core)
       return m
     end
     nk.root = copy(k.root)
-    return nk.root
+    return nk.mods[rawget(self, "_id")]
   end
 
-  -- clone_from(src): copy values from a particle of another species with the same structure
-  function Module:clone_from(src)
+  -- clone_from(src): a NEW particle of the receiver's species (the receiver's
+  -- module of that id, as clone()) holding src's parameter values; the
+  -- receiver and src are unchanged.  src: a particle (or ParticleModule) whose
+  -- subtree has the receiver's structure.
+  local function clone_from_check(self, src)
     if not is_module(src) and not (type(src) == "table" and src.root_module) then
       err("bad argument #1 to 'clone_from' (particle expected, got %s)", nyto.type(src) or type(src))
     end
     if type(src) == "table" and not is_module(src) then src = src.root_module end
+    kernel_operand(self, 1, "clone_from")
+    kernel_operand(src, 1, "clone_from")
     local _, na, va = self:named_parameters_table()
     local _, nb, vb = src:named_parameters_table()
     for i = 1, math.max(#na, #nb) do
@@ -1244,8 +1265,28 @@ return function(nyto, core)
             va[i]:dtype(), va[i]:shape_string(), vb[i]:dtype(), vb[i]:shape_string())
       end
     end
+    return src, vb
+  end
+  -- copy the values vb (src's parameters) into the new particle's module r
+  local function clone_from_copy(r, vb)
+    local k = rawget(r, "_kk")
+    local configs = k.species.configs
+    each_named(r, "", function(m, prefix, s)
+      for _, pn in ipairs(s.po) do
+        local c = configs[s.pid[pn]]
+        -- a parameter shared by reference (clone=false) is another particle's
+        -- tensor: the new particle gets its own, viewing its own buffer
+        if not c.operational and not c.clone then rawget(m, "_p")[pn] = nil end
+      end
+    end)
+    local _, _, va = r:named_parameters_table()
     nyto.no_grad(function() for i = 1, #va do va[i]:copy_(vb[i]) end end)
-    return self
+    return r
+  end
+  nyto._clone_from_check, nyto._clone_from_copy = clone_from_check, clone_from_copy
+  function Module:clone_from(src)
+    local _, vb = clone_from_check(self, src)
+    return clone_from_copy(self:clone(), vb)
   end
 
   -- values deep-copied into a detached tree that carries the species ids

@@ -168,9 +168,12 @@ return function(nyto, core)
   function PM:same_species(o)
     return rawget(self, "root_module"):same_species(root_of(o))
   end
+  -- a new ParticleModule of self's class (as clone()) holding src's values; self unchanged
   function PM:clone_from(src)
-    rawget(self, "root_module"):clone_from(root_of(src))
-    return self
+    local _, vb = nyto._clone_from_check(rawget(self, "root_module"), root_of(src))
+    local r = self:clone()
+    nyto._clone_from_copy(rawget(r, "root_module"), vb)
+    return r
   end
   function PM:product()
     return nyto.PMProduct.__wrap(rawget(self, "root_module"):product(), getmetatable(self).__class)

@@ -117,8 +117,9 @@ return function(nyto, core)
   function Product:module()
     local k = current(self)
     -- the tree is built from the template taken when the product was made
-    -- (fields, buffers, classes, requires_grad), not from the particle itself
-    return particle_from(k, clone_bufs(self.bufs)).root
+    -- (fields, buffers, classes, requires_grad), not from the particle itself;
+    -- a product of a submodule gives the new particle's module of that id
+    return nyto._module_at(particle_from(k, clone_bufs(self.bufs)), k.mid or 1)
   end
   Product.particle = Product.module
   -- p:free() (and `local p <close> = ...`): release the product's buffers now; later use raises
@@ -139,8 +140,10 @@ return function(nyto, core)
   local kernel_of = nyto._kernel_of
   function Module:product()
     local k = kernel_of(self, "product")
-    if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product' (not a root module: take the product of the particle's root)") end
-    return new_product(nyto._template_kernel(k), clone_bufs(k.bufs))
+    -- any module's product is the whole particle's; module() returns the module of this id
+    local tk = nyto._template_kernel(k)
+    tk.mid = rawget(self, "_id")
+    return new_product(tk, clone_bufs(k.bufs))
   end
   -- net:product_(p): copy the product's (operational) values into net
   function Module:product_(p)
@@ -149,7 +152,6 @@ return function(nyto, core)
     if not is_product(p) then err("bad argument #1 to 'product_' (Product expected, got %s)", nyto.type(p) or type(p)) end
     local pk = current(p)
     if pk.species ~= k.species then err("bad argument #1 to 'product_' (the product is of a different species)") end
-    if rawget(self, "_id") ~= 1 then err("bad argument #1 to 'product_' (not a root module: copy a product into the particle's root)") end
     local segs = segs_of(k)
     for dt, b in pairs(k.bufs) do core.pcopy(b, p.bufs[dt], segs[dt]) end
     return self

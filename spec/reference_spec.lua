@@ -1,0 +1,160 @@
+-- Reference semantics that ported code relies on (issue 11): a class without
+-- forward, clone_from returning a new particle, any module acting for its
+-- particle, get_param_id raising outside the particle, custom operators
+-- receiving the parameters themselves.  Each bad input pins its message and
+-- checks that the operands are unchanged.
+local nyto = require "nyto"
+local H = require "helpers"
+local raises, values, map = H.raises, H.values, H.map
+
+local function same_values(got, expected, what)
+  assert.are.equal(#expected, #got, what)
+  for i = 1, #expected do assert.is_true(nyto.equal(got[i], expected[i]), (what or "") .. " " .. i) end
+end
+
+-- a root with a parameter of its own and a submodule with two
+local Sub = nyto.class("RSub")
+function Sub:init() self.w = nyto.Parameter(nyto.randn(2, 3)); self.b = nyto.Parameter(nyto.randn(2)) end
+function Sub:forward(x) return x:matmul(self.w:t()) + self.b end
+local Root = nyto.class("RRoot") -- no forward: a container
+function Root:init() self.p = nyto.Parameter(nyto.randn(3)); self.sub = Sub() end
+
+describe("a class without forward", function()
+  it("constructs; calling it, or its ParticleModule, raises naming the class", function()
+    local r = Root()
+    assert.are.equal(3, #r:parameters())
+    local v = values(r)
+    local msg = "^nyto: RRoot has no forward method %(define function RRoot:forward%(...%) to call it%)$"
+    raises(msg, function() return r(nyto.randn(1, 3)) end)
+    raises(msg, function() return r:forward(nyto.randn(1, 3)) end)
+    local pm = nyto.ParticleModule(r:clone())
+    raises(msg, function() return pm(nyto.randn(1, 3)) end)
+    same_values(values(r), v, "unchanged")
+    -- particle operations work on it; its submodule with a forward still runs
+    local s = 2 * r + 1
+    same_values(values(s), map(v, function(t) return 2 * t + 1 end), "2*r + 1")
+    assert.are.same({1, 2}, r.sub(nyto.randn(1, 3)):size())
+  end)
+end)
+
+describe("clone_from", function()
+  local Other = nyto.class("ROther")
+  function Other:init() self.p = nyto.Parameter(nyto.randn(3)); self.sub = Sub() end
+
+  it("returns a new particle of the receiver's species with the source's values", function()
+    local a, b = Root(), Other()
+    local va, vb = values(a), values(b)
+    local held = a:parameters()
+    local r = a:clone_from(b)
+    assert.is_false(rawequal(r, a))
+    assert.is_true(r:same_species(a))
+    assert.is_false(r:same_species(b))
+    assert.are.equal(Root, r:class())
+    same_values(values(r), vb, "result")
+    same_values(values(a), va, "receiver")
+    same_values(values(b), vb, "source")
+    for i, t in ipairs(a:parameters()) do assert.is_true(rawequal(held[i], t)) end
+    same_values(values(a + a:clone_from(b)), map(va, function(t, i) return t + vb[i] end), "a + a:clone_from(b)")
+  end)
+
+  it("from a submodule: the new particle's module of that id, the source's values in its subtree", function()
+    local a = Root()
+    local va = values(a)
+    local src = Sub()
+    local vs = values(src)
+    local r = a.sub:clone_from(src)
+    assert.are.equal(a.sub:module_id(), r:module_id())
+    local root = r:kernel():modules()[1]
+    same_values(values(root), {va[1], vs[1], vs[2]}, "new particle")
+    same_values(values(a), va, "receiver")
+  end)
+
+  it("a different structure raises naming the first parameter that differs; nothing changes", function()
+    local a = Root()
+    local va = values(a)
+    local Diff = nyto.class("RDiff")
+    function Diff:init() self.p = nyto.Parameter(nyto.randn(3)); self.sub = nyto.nn.Linear(3, 2) end
+    local d = Diff()
+    local vd = values(d)
+    -- Linear names its parameters weight, bias: 'sub.w' is the first to differ
+    raises("^nyto: bad argument #1 to 'clone_from' %(structures differ at parameter 'sub%.w': 'sub%.weight' in the source%)$",
+           a.clone_from, a, d)
+    local Shape = nyto.class("RShape")
+    function Shape:init() self.p = nyto.Parameter(nyto.randn(4)); self.sub = Sub() end
+    raises("^nyto: bad argument #1 to 'clone_from' %(parameter 'p' is float32 %[3%] here and float32 %[4%] in the source%)$",
+           a.clone_from, a, Shape())
+    raises("^nyto: bad argument #1 to 'clone_from' %(particle expected, got number%)$", a.clone_from, a, 3)
+    local pa = nyto.ParticleModule(a:clone())
+    local vpa = values(pa)
+    raises("^nyto: bad argument #1 to 'clone_from' %(structures differ at parameter 'sub%.w'", pa.clone_from, pa, nyto.ParticleModule(d:clone()))
+    same_values(values(a), va, "receiver")
+    same_values(values(d), vd, "source")
+    same_values(values(pa), vpa, "ParticleModule receiver")
+  end)
+end)
+
+describe("any module of a particle acts for the whole particle", function()
+  it("clone, rand, randn, detach and arithmetic return the new particle's module of that id", function()
+    local r = Root()
+    local v = values(r)
+    local sub = r.sub
+    for name, f in pairs {clone = sub.clone, rand = sub.rand, randn = sub.randn, detach = sub.detach,
+                          add = function(m) return m + 1 end, rsub = function(m) return 1 - m end, neg = function(m) return -m end} do
+      local n = f(sub)
+      assert.are.equal(sub:module_id(), n:module_id(), name)
+      assert.is_false(n:is_root(), name)
+      assert.are.equal(Sub, n:class(), name)
+      local root = n:kernel():modules()[1]
+      assert.are.equal(n, root.sub, name)
+      assert.are.equal(3, #root:parameters(), name)
+      assert.are.equal(name ~= "detach", n:same_species(r), name)
+      assert.is_false(rawequal(root, r), name)
+    end
+    same_values(values(sub:clone():kernel():modules()[1]), v, "clone")
+    same_values(values((sub + 1):kernel():modules()[1]), map(v, function(t) return t + 1 end), "sub + 1")
+    -- detach shares the very tensors of the whole particle
+    local d = sub:detach()
+    assert.is_true(rawequal(d:kernel():modules()[1].p, r.p))
+    same_values(values(r), v, "operand")
+  end)
+
+  it("product: the whole particle's; module() is the module of that id", function()
+    local r = Root()
+    local v = values(r)
+    local p = r.sub:product()
+    local m = (2 * p + 1):module()
+    assert.are.equal(r.sub:module_id(), m:module_id())
+    same_values(values(m:kernel():modules()[1]), map(v, function(t) return 2 * t + 1 end), "2p + 1")
+    assert.are.equal(r.sub:module_id(), p:clone():randn():module():module_id())
+    same_values(values(r), v, "operand")
+  end)
+
+  it("get_param_id answers for every parameter of the particle", function()
+    local r = Root()
+    for _, t in ipairs(r:parameters()) do
+      assert.are.equal(r:get_param_id(t), r.sub:get_param_id(t))
+    end
+    assert.are.equal(r:get_param_id(r.p), r.sub:get_param_id(r.p))
+  end)
+end)
+
+describe("get_param_id of a parameter outside the particle", function()
+  local msg = "^nyto: bad argument #1 to 'get_param_id' %(the tensor is not a parameter of this particle%)$"
+  it("raises: another particle's parameter, a plain tensor, a replaced parameter", function()
+    local r = Root()
+    local other = r:clone()
+    raises(msg, r.get_param_id, r, other.p)
+    raises(msg, r.get_param_id, r, nyto.randn(3))
+    raises(msg, r.sub.get_param_id, r.sub, other.sub.w)
+    local old = r.p
+    local pid = r:get_param_id(old)
+    r.p = nyto.Parameter(nyto.randn(3)) -- same shape: takes over the slot
+    raises(msg, r.get_param_id, r, old)
+    assert.are.equal(pid, r:get_param_id(r.p))
+    r.p = nyto.Parameter(nyto.randn(5)) -- another shape: a new version
+    raises(msg, r.get_param_id, r, old)
+    raises("^nyto: bad argument #1 to 'get_param_id' %(Tensor expected, got string%)$", r.get_param_id, r, "p")
+    local pm = nyto.ParticleModule(Root())
+    raises(msg, pm.get_param_id, pm, r.p)
+  end)
+end)
