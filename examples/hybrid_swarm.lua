@@ -81,6 +81,7 @@ for epoch = 1, epochs do
     end
     if done then break end
     batch = batch + 1
+    local stats
     if batch % every == 0 then
       -- swarm step: the best by recent training loss pulls randomly chosen members
       local best = pool[1]
@@ -92,9 +93,11 @@ for epoch = 1, epochs do
           swarm_steps = swarm_steps + 1
         end
       end
-      progress:update(batch, {loss = best.loss / best.n})
+      stats = {loss = best.loss / best.n}
       for _, m in ipairs(pool) do m.loss, m.n = 0, 0 end
     end
+    -- every batch (the bar draws at most ~10 times a second), so the epoch ends on 938/938 100%
+    progress:update(batch, stats)
   end
   progress:finish()
   report(("epoch %d"):format(epoch))

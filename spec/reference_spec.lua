@@ -158,3 +158,33 @@ describe("get_param_id of a parameter outside the particle", function()
     raises(msg, pm.get_param_id, pm, r.p)
   end)
 end)
+
+describe("nyto.progress at the end of an epoch", function()
+  local function sink()
+    local s = {buf = {}}
+    function s:write(...) for _, v in ipairs {...} do self.buf[#self.buf + 1] = v end return self end
+    function s:flush() return self end
+    return s
+  end
+  -- the loop of examples/hybrid_swarm.lua: 938 batches, an update every
+  -- batch, the stats only every 100 batches, then finish()
+  for _, tty in ipairs {false, true} do
+    it(("ends on 938/938 100%% (tty=%s), with the last stats"):format(tostring(tty)), function()
+      local out, t = sink(), 0
+      local bar = nyto.progress(938, {out = out, tty = tty, clock = function() return t end, width = 120})
+      for batch = 1, 938 do
+        t = batch * 0.053
+        bar:update(batch, batch % 100 == 0 and {loss = batch / 1000} or nil)
+      end
+      bar:finish()
+      local text = table.concat(out.buf)
+      local last = text:match("([^\r\n]+)\n$")
+      assert.is_truthy(last, text)
+      assert.is_truthy(last:find("938/938", 1, true), last)
+      assert.is_truthy(last:find("100%", 1, true), last)
+      assert.is_truthy(last:find("loss 0.9000", 1, true), last)
+      assert.is_truthy(last:find("in 00:50", 1, true), last)
+      assert.is_nil(text:find("900/938[^\n]*in ", 1))
+    end)
+  end
+end)
