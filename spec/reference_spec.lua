@@ -188,3 +188,89 @@ describe("nyto.progress at the end of an epoch", function()
     end)
   end
 end)
+
+describe("custom operators receive the parameter tensors themselves", function()
+  it("the very objects of kernel:params(), config.pid naming them; results as before", function()
+    local net = Root()
+    local v = values(net)
+    local params = net:kernel():params()
+    local p = net:product()
+    local seen = 0
+    local q = p:unary_operator(function(param, config)
+      seen = seen + 1
+      assert.is_true(rawequal(param, net:kernel():params()[config.pid]))
+      assert.is_true(rawequal(param, params[config.pid]))
+      return param * 2 + 1
+    end)
+    assert.are.equal(3, seen)
+    local pv = values(net)
+    same_values(values(q:module()), map(v, function(t) return t * 2 + 1 end), "unary")
+    local other = net:randn()
+    local vo = values(other)
+    local r = p:binary_operator(other:product(), function(a, b, config)
+      assert.is_true(rawequal(a, params[config.pid]))
+      assert.is_true(rawequal(b, other:kernel():params()[config.pid]))
+      return a - b
+    end)
+    same_values(values(r:module()), map(v, function(t, i) return t - vo[i] end), "binary")
+    same_values(values(net), v, "net")
+    same_values(values(other), vo, "other")
+    -- a ParticleModule's product too (its kernel is pm.particle_kernel)
+    local pm = nyto.ParticleModule(net:clone())
+    local pk = pm.particle_kernel
+    pm:product():unary_operator(function(param, config)
+      assert.is_true(rawequal(param, pk:params()[config.pid]))
+      return param
+    end)
+    assert.are.same({operational = true, clone = true}, net:param_config(net.p))
+    assert.are.equal(net:get_param_id(net.p), net:param_config(net.p).pid)
+  end)
+
+  it("a product is a snapshot: once it or its particle is written, the callback gets its own values", function()
+    for _, write in ipairs {
+      function(net) net:add_(1) end,
+      function(net) nyto.no_grad(function() net.sub.w:mul_(3) end) end,
+      function(net) local opt = nyto.optim.SGD(net:parameters(), {lr = 0.5}); net.sub(nyto.randn(4, 3)):sum():backward(); opt:step() end,
+      function(net) net.p = nyto.Parameter(nyto.randn(3)) end,
+    } do
+      local net = Root()
+      local v = values(net)
+      local p = net:product()
+      write(net)
+      local params = net:kernel():params()
+      local q = p:unary_operator(function(param, config)
+        assert.is_false(rawequal(param, params[config.pid]))
+        return param + 0
+      end)
+      same_values(values(q:module()), v, "the values at product()")
+    end
+    -- the product written: its own values, the particle's untouched
+    local net = Root()
+    local v = values(net)
+    local p = net:product()
+    p:mul_(2)
+    local params = net:kernel():params()
+    local q = p:unary_operator(function(param, config)
+      assert.is_false(rawequal(param, params[config.pid]))
+      return param + 1
+    end)
+    same_values(values(q:module()), map(v, function(t) return t * 2 + 1 end), "p written")
+    same_values(values(net), v, "net")
+  end)
+
+  it("non-operational parameters keep their values; a deferred particle is computed first", function()
+    local net = 0.5 * Root() + 10 -- a deferred result
+    net:set_param_config{name = "p", operational = false}
+    local v = values(net)
+    local params = net:kernel():params()
+    local calls = 0
+    local q = net:product():unary_operator(function(param, config)
+      calls = calls + 1
+      assert.is_true(rawequal(param, params[config.pid]))
+      return param * 0
+    end)
+    assert.are.equal(2, calls)
+    same_values(values(q:module()), {v[1], v[2] * 0, v[3] * 0}, "q")
+    same_values(values(net), v, "net")
+  end)
+end)

@@ -168,7 +168,9 @@ return function(nyto, core)
     return L
   end
 
-  local function default_config() return {operational = true, clone = true} end
+  -- config.pid reads the parameter's id (from the metatable: pairs() lists
+  -- operational, clone and the user's fields only)
+  local function default_config(pid) return setmetatable({operational = true, clone = true}, {__index = {pid = pid}}) end
 
 
   -- assign fresh ids of `species` to a tree that joins it (a tree built by
@@ -187,7 +189,7 @@ return function(nyto, core)
       local pid = species.next_pid
       species.next_pid = pid + 1
       s.pid[pname] = pid
-      species.configs[pid] = default_config()
+      species.configs[pid] = default_config(pid)
     end
     local ch = rawget(m, "_m")
     local i = 1
@@ -585,7 +587,7 @@ return function(nyto, core)
       own_records(k)
       local pid = species.next_pid
       species.next_pid = pid + 1
-      species.configs[pid] = default_config()
+      species.configs[pid] = default_config(pid)
       record.pid = pid
       apply_change(self, kind, name, value, {pid = pid})
       k.rg[pid] = value:requires_grad()
@@ -1201,7 +1203,7 @@ return function(nyto, core)
     k.root:parameters() -- materialise every parameter (the new species shares the very tensors)
     local species = setmetatable({next_mid = k.species.next_mid, next_pid = k.species.next_pid, configs = {}, pinfo = {}, cstamp = 0}, Species)
     for pid, c in pairs(k.species.configs) do
-      local nc = {}
+      local nc = setmetatable({}, getmetatable(c))
       for kk, v in pairs(c) do nc[kk] = v end
       species.configs[pid] = nc
     end

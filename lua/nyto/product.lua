@@ -17,6 +17,9 @@ return function(nyto, core)
 
   -- a product carries species, version and buffers as a kernel does, so the
   -- particle-operation code takes it as an operand directly
+  -- product -> the particle it was taken from (weak: a product never pins it)
+  local sources = setmetatable({}, {__mode = "kv"})
+
   local function new_product(k, bufs, cls)
     return setmetatable({k = k, species = k.species, ver = k.ver, bufs = bufs, freed = false}, cls or Product)
   end
@@ -143,7 +146,13 @@ return function(nyto, core)
     -- any module's product is the whole particle's; module() returns the module of this id
     local tk = nyto._template_kernel(k)
     tk.mid = rawget(self, "_id")
-    return new_product(tk, clone_bufs(k.bufs))
+    -- no copy yet: deferred copies of the particle's buffers (core.pshare),
+    -- computed when either side is written or the product is read
+    local segs, bufs = segs_of(k), {}
+    for dt, b in pairs(k.bufs) do bufs[dt] = core.pshare(b, segs[dt]) end
+    local p = new_product(tk, bufs)
+    sources[p] = k
+    return p
   end
   -- net:product_(p): copy the product's (operational) values into net
   function Module:product_(p)
@@ -158,12 +167,30 @@ return function(nyto, core)
   end
 
   -- custom operators ------------------------------------------------------------
-  -- the parameters of a product, in layout order: pid, info, config, tensor view
+  -- A product taken from a particle whose buffer of a dtype it still shares
+  -- (neither written since: core.pshares) hands the callback the particle's
+  -- very parameter tensors of that dtype; otherwise views of its own values.
+  -- -> {dtype -> true}, the particle's params table (or nil)
+  local function shared_with_source(p)
+    local src = sources[p]
+    if not src or src.freed or src.ver ~= p.ver then return nil end
+    local dts
+    for dt, b in pairs(p.bufs) do
+      local sb = src.bufs[dt]
+      if sb and core.pshares(b, sb) then dts = dts or {}; dts[dt] = true end
+    end
+    if not dts then return nil end
+    return dts, src:params(), src
+  end
+
+  -- the parameters of a product, in layout order: pid, info, config, tensor
   local function each_param(k, p, fn)
     local L = k.ver.layout
+    local dts, params = shared_with_source(p)
     for _, pid in ipairs(L.order) do
       local P = L.params[pid]
-      fn(pid, P, k.species.configs[pid], core.view(p.bufs[P.dtype], P.off, P.shape, false))
+      local t = dts and dts[P.dtype] and params[pid] or core.view(p.bufs[P.dtype], P.off, P.shape, false)
+      fn(pid, P, k.species.configs[pid], t)
     end
   end
 
@@ -190,7 +217,11 @@ return function(nyto, core)
 
   local function run_operator(self, other, fn, fname)
     local k = current(self)
-    local bufs = clone_bufs(self.bufs)
+    -- the result starts as a copy (non-operational parameters keep their
+    -- values): of the source particle's buffer while the product shares it
+    local dts, _, src = shared_with_source(self)
+    local bufs = {}
+    for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(dts and dts[dt] and src.bufs[dt] or b) end
     local was = core.grad_enabled()
     core.set_grad_enabled(false)
     local ok, e = pcall(function()
@@ -343,7 +374,7 @@ return function(nyto, core)
     -- validate on copies, so a bad value or an error leaves every config as it was
     local staged = {}
     for i, pid in ipairs(pids) do
-      local c = {}
+      local c = setmetatable({}, getmetatable(configs[pid]))
       for key, v in pairs(configs[pid]) do c[key] = v end
       fn(pid, c)
       if type(c.operational) ~= "boolean" or type(c.clone) ~= "boolean" then

@@ -385,6 +385,30 @@ static int l_pclone(lua_State *L) {
   return 1;
 }
 
+/* core.pshare(src, segs) -> a copy of src that is deferred: x*1 on segs,
+ * reading src's storage until either of them is written (the barriers of
+ * every deferred buffer) or the copy is read.  A product taken from a
+ * particle costs no pass, and its values are provably the particle's while
+ * core.pshares says so.  src is computed first. */
+static int l_pshare(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "product");
+  LSegs *s = segs_check(L, 2, a, "product");
+  if (a->n > 0 && push_deferred(L, a, 1.0, NYTO_MUL, s, 2)) return 1;
+  LBuffer *d = dest_new(L, a);
+  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  return 1;
+}
+
+/* core.pshares(b, src) -> true when b is a deferred x*1 of src's storage as
+ * it is now: b's values are src's, element for element. */
+static int l_pshares(lua_State *L) {
+  LBuffer *b = buffer_peek(L, 1, "product");
+  LBuffer *a = luaL_testudata(L, 2, BUFFER_MT);
+  lua_pushboolean(L, b->src && b->op == NYTO_MUL && b->v == 1.0 && a && a->t && !a->src && a->n == b->n &&
+                         a->dtype == b->dtype && b->src_data == a->data && b->src_id == nt_storage_id(a->t));
+  return 1;
+}
+
 /* core.pcopy(dst, src, segs): copy src's segments into dst */
 static int l_pcopy(lua_State *L) {
   LBuffer *d = buffer_check(L, 1, "copy");
@@ -476,7 +500,8 @@ static void particle_open(lua_State *L) {
   static const luaL_Reg funcs[] = {{"buffer", l_buffer}, {"segments", l_segments}, {"pscalar", l_pscalar},
                                    {"paffine", l_paffine}, {"pbinary", l_pbinary}, {"pclone", l_pclone},
                                    {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"view", l_view},
-                                   {"set_to_view", l_set_to_view}, {NULL, NULL}};
+                                   {"set_to_view", l_set_to_view},
+                                   {"pshare", l_pshare}, {"pshares", l_pshares}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
   lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");
