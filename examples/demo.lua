@@ -15,7 +15,8 @@ print("loss =", loss:item(), "grad =", w.grad)
 local Net = nyto.class("Net")
 function Net:init() self.w = nyto.Parameter(nyto.randn(3, 2)); self.b = nyto.Parameter(nyto.zeros(3)) end
 function Net:forward(x) return x:matmul(self.w:t()) + self.b end
-local net, other = Net(), Net():clone_from(Net())
+local net = Net()
+local other = Net():clone_from(net) -- another species holding net's values
 local avg = 0.5 * net + 0.5 * net:randn()
 print(net)
 print("0.5*net + 0.5*net:randn(), weight =", avg.w)
