@@ -258,6 +258,19 @@ describe("custom operators receive the parameter tensors themselves", function()
     same_values(values(net), v, "net")
   end)
 
+  it("a product outlives its freed particle with its values, the pool reusing buffers meanwhile", function()
+    local net = Root()
+    local v = values(net)
+    local p = net:product()
+    net:free()
+    local others = {}
+    for i = 1, 40 do others[i] = Root():rand() end
+    collectgarbage(); collectgarbage()
+    local q = p:unary_operator(function(param) return param * 1 end)
+    same_values(values(q:module()), v, "q")
+    same_values(values(p:module()), v, "p")
+  end)
+
   it("non-operational parameters keep their values; a deferred particle is computed first", function()
     local net = 0.5 * Root() + 10 -- a deferred result
     net:set_param_config{name = "p", operational = false}

@@ -395,7 +395,9 @@ return function(nyto, core)
   function Module:param_config(x)
     local k = kernel_of(self, "param_config")
     local pid = x
-    if getmetatable(x) == Tmt then pid = self:get_param_id(x)
+    if getmetatable(x) == Tmt then
+      local ok, id = pcall(self.get_param_id, self, x) -- not a parameter of the particle: the error below
+      pid = ok and id or nil
     elseif type(x) == "string" then pid = pids_under(self, x, "param_config")[1] end
     local c = math.type(pid) == "integer" and k.species.configs[pid]
     if not c then err("bad argument #1 to 'param_config' (no parameter %s)", tostring(x)) end
