@@ -232,6 +232,9 @@ describe("custom operators receive the parameter tensors themselves", function()
       function(net) nyto.no_grad(function() net.sub.w:mul_(3) end) end,
       function(net) local opt = nyto.optim.SGD(net:parameters(), {lr = 0.5}); net.sub(nyto.randn(4, 3)):sum():backward(); opt:step() end,
       function(net) net.p = nyto.Parameter(nyto.randn(3)) end,
+      function(net) net:product_(net:randn():product()) end,
+      function(net) net:load_state_dict(net:randn():state_dict()) end,
+      function(net) net.sub:mul_(0) end,
     } do
       local net = Root()
       local v = values(net)
