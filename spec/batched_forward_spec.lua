@@ -54,6 +54,10 @@ describe("nyto.batched_forward", function()
     local net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 4))
     local w = check(net, 6, nyto.randn(5, 8))
     assert.are.same({}, w)
+    -- functorch's own linear rule (no fused baddbmm) gives the same values
+    check(net, 6, nyto.randn(5, 8), {fused = false})
+    check(net, 6, nyto.randn(2, 5, 8), {fused = false})
+    check(net, 6, nyto.randn(2, 5, 8))
   end)
 
   it("the reference CNN (Conv2d, MaxPool2d, view, Linear) equals the loop", function()
@@ -224,8 +228,10 @@ describe("nyto.batched_forward", function()
     end)
     it("an error inside the forward propagates (from the loop as from a plain call) and restores the parameters", function()
       nyto.on_warning(function() end)
+      local linear = F.linear
       raises("nyto: bad argument #1 to 'F.linear' (input's last dimension is 5 but weight expects 3", net, stacks, nyto.randn(2, 5))
       nyto.on_warning(nil)
+      assert.are.equal(linear, F.linear) -- the fused linear is uninstalled on the error path
       -- a later call still works (the vmap layer was popped)
       local y = nyto.batched_forward(net, stacks, nyto.randn(2, 3))
       assert.are.same({3, 2, 2}, y:size())

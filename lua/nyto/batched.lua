@@ -92,7 +92,23 @@ return function(nyto, core)
     return rebuild(shape, stacked)
   end
 
-  local function vmap_forward(module, slots, stacks, n, x, per_member)
+  -- under the vmap layer, F.linear with a batched weight runs as one addmm
+  -- (or baddbmm) over all members, the bias fused (core.vmap_linear); any other
+  -- case, or a bad argument, goes to F.linear itself (its checks, its messages)
+  local vmap_linear = core.vmap_linear
+  local function fused_linear_of(orig)
+    return function(input, weight, bias, ...)
+      if select("#", ...) == 0 and is_tensor(input) and is_tensor(weight) and (bias == nil or is_tensor(bias)) then
+        local r = vmap_linear(input, weight, bias)
+        if r then return r end
+      end
+      return orig(input, weight, bias, ...)
+    end
+  end
+
+  local opts_fused = true
+  local function vmap_forward(module, slots, stacks, n, x, per_member, fused)
+    opts_fused = fused
     local wrap = {}
     for j = 1, #slots do wrap[j] = stacks[j] end
     if per_member then wrap[#wrap + 1] = x end
@@ -100,7 +116,11 @@ return function(nyto, core)
     local function body(views)
       local xin = per_member and views[#views] or x
       local old = swap(slots, views)
+      local F = nyto.F
+      local orig_linear = F.linear
+      F.linear = opts_fused and fused_linear_of(orig_linear) or orig_linear
       local ok, r = pcall(call_forward, module, xin)
+      F.linear = orig_linear
       swap(slots, old)
       if not ok then error(r, 0) end
       local list = {}
@@ -161,7 +181,7 @@ return function(nyto, core)
           shape_str(x:size()))
     end
     if opts.loop then return unpack_results(loop_forward(module, slots, list, n, x, per_member)) end
-    local ok, r, nfallback, msg = pcall(vmap_forward, module, slots, list, n, x, per_member)
+    local ok, r, nfallback, msg = pcall(vmap_forward, module, slots, list, n, x, per_member, opts.fused ~= false)
     if ok and nfallback > 0 and opts.strict_batching then ok, r = false, msg end
     if ok then
       if nfallback > 0 and not warned then

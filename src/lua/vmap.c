@@ -18,7 +18,10 @@ int nt_vmap_wrap(const nt_tensor *t, int64_t bdim, int64_t level, nt_tensor **ou
 int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int64_t out_dim, nt_tensor **out);
 int nt_vmap_is_batched(const nt_tensor *t);
 
+int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level, nt_tensor **out);
+
 static int vmap_depth; /* nested calls are refused: one layer at a time */
+static int64_t vmap_level; /* the level of the running call */
 
 /* body(n, level, stacks, fn): wraps, calls, unwraps; runs under lua_pcall */
 static int vmap_body(lua_State *L) {
@@ -71,6 +74,7 @@ static int l_vmap_call(lua_State *L) {
   int64_t level = 0;
   if (nt_vmap_push((int64_t)n, &level) != 0) return nyto_error(L, "nyto: batched_forward: %s", nt_error());
   vmap_depth++;
+  vmap_level = level;
   lua_pushinteger(L, (lua_Integer)level);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
@@ -86,7 +90,26 @@ static int l_vmap_call(lua_State *L) {
   return 3;
 }
 
+/* core.vmap_linear(x, w [, b]): the fused linear of nt_vmap_linear inside a
+ * vmap_call, or nil when it does not apply (or outside a call): the caller
+ * then runs F.linear itself, with its checks and messages. */
+static int l_vmap_linear(lua_State *L) {
+  if (vmap_depth == 0) return 0;
+  LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
+  if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
+  LTensor *u = tensor_newud(L);
+  nt_tensor *o = NULL;
+  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, &o) != 0 || !o) {
+    lua_pushnil(L);
+    return 1;
+  }
+  tensor_own(L, u, o);
+  return 1;
+}
+
 static void vmap_open(lua_State *L) {
+  lua_pushcfunction(L, l_vmap_linear);
+  lua_setfield(L, -2, "vmap_linear");
   lua_pushcfunction(L, l_vmap_call);
   lua_setfield(L, -2, "vmap_call");
 }

@@ -122,3 +122,58 @@ extern "C" int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int6
 extern "C" int nt_vmap_is_batched(const nt_tensor *t) {
   return t->t.defined() && at::functorch::isBatchedTensor(t->t);
 }
+
+// The population-aware linear used under a vmap layer (a fused batching rule):
+// y = x W^T + b with W batched at `level`: one baddbmm [n, M, in] @ [n, in, out]
+// + b (the bias in the same pass), over x's rows expanded to every member when x
+// is not batched; the result [n, ..., out] is batched at dim 0.  *out = NULL (and 0) when the case is
+// not one of these: the caller then runs at::linear under functorch's rule.
+static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level, nt_tensor **out) {
+  {
+    namespace ft = at::functorch;
+    auto *wb = ft::maybeGetBatchedImpl(w->t);
+    if (!wb || wb->level() != level) return;
+    at::Tensor W = at::movedim(wb->value(), wb->bdim(), 0);  // [n, out, in]
+    if (W.dim() != 3) return;
+    int64_t n = W.size(0), fo = W.size(1), fi = W.size(2);
+    at::Tensor B;  // [n, out] or undefined
+    if (b && b->t.defined()) {
+      auto *bb = ft::maybeGetBatchedImpl(b->t);
+      if (bb && bb->level() != level) return;
+      B = bb ? at::movedim(bb->value(), bb->bdim(), 0) : b->t.unsqueeze(0).expand({n, fo});
+      if (B.dim() != 2 || B.size(1) != fo) return;
+    }
+    auto *xb = ft::maybeGetBatchedImpl(x->t);
+    at::Tensor y;
+    if (!xb) {
+      const at::Tensor &X = x->t;
+      if (X.dim() < 1 || X.size(-1) != fi || ft::isBatchedTensor(X)) return;
+      // measured (bench/batched_forward): one baddbmm over the expanded input
+      // beats one addmm over every member's rows, whose [.., n, out] result
+      // makes the next layer's batched matmul read strided rows
+      at::Tensor X2 = X.reshape({-1, fi});
+      at::Tensor X3 = X2.unsqueeze(0).expand({n, X2.size(0), fi});
+      at::Tensor y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
+      auto sz = X.sizes().vec();
+      sz.back() = fo;
+      sz.insert(sz.begin(), n);
+      y = ft::addBatchDim(y3.view(sz), 0, level);
+    } else {
+      if (xb->level() != level) return;
+      at::Tensor X = at::movedim(xb->value(), xb->bdim(), 0);  // [n, ..., in]
+      if (X.dim() < 2 || X.size(-1) != fi || X.size(0) != n) return;
+      at::Tensor X3 = X.reshape({n, -1, fi});
+      at::Tensor y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
+      auto sz = X.sizes().vec();
+      sz.back() = fo;
+      y = ft::addBatchDim(y3.view(sz), 0, level);
+    }
+    *out = new nt_tensor{std::move(y)};
+  }
+}
+
+extern "C" int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
+                              nt_tensor **out) {
+  *out = nullptr;
+  VM_TRY(vm_linear(x, w, b, level, out))
+}
