@@ -34,6 +34,7 @@ return function(nyto, core)
     msg = "nyto: " .. msg
     if warn_fn then warn_fn(msg) else warn("@on"); warn(msg) end
   end
+  nyto._warn = nwarn -- for nyto.batched_forward (lua/nyto/batched.lua)
 
   -- classes -----------------------------------------------------------------------
   local Module = {}          -- the root class

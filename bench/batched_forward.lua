@@ -1,0 +1,87 @@
+-- bench/batched_forward: nyto.batched_forward (one forward for a whole
+-- population, functorch's vmap layer) vs the per-member loop, in one run.
+--   (a) 256 members of an MLP 8-32-4 (nn.Linear, ReLU) on a batch of 64
+--   (b) 32 reference CNNs (examples/reference_cnn.lua) on a batch of 64
+-- Forward only, under no_grad, and forward + backward of the sum with the
+-- stacks requiring grad.  One thread (os.clock is CPU time).  Medians over
+-- rounds; each round times the candidates in turn.  bench/batched_forward.sh
+-- adds hand-written batched PyTorch (bench/batched_forward.py).
+--   lua5.4 bench/batched_forward.lua [mlp_iters] [cnn_iters] [rounds]
+package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
+package.cpath = "./build/lib/?.so;" .. package.cpath
+local nyto = require "nyto"
+local nn = nyto.nn
+nyto.num_threads(1)
+nyto.manual_seed(1)
+local clock = os.clock
+local mlp_iters, cnn_iters, reps = tonumber(arg[1] or 200), tonumber(arg[2] or 5), tonumber(arg[3] or 7)
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local k = #s
+  return k % 2 == 1 and s[(k + 1) // 2] or 0.5 * (s[k // 2] + s[k // 2 + 1])
+end
+
+local function population(net, n, rg)
+  local members, stacks = {}, {}
+  for i = 1, n do members[i] = net + net:randn() * 0.05 end
+  for pid in pairs(net:kernel():params()) do
+    local l = {}
+    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
+    local s = nyto.stack(l, 1):detach()
+    stacks[pid] = rg and nyto.Parameter(s) or s
+  end
+  return members, stacks
+end
+
+local function bench(name, net, n, x, iters)
+  local members, stacks = population(net, n, false)
+  local _, gstacks = population(net, n, true)
+  local fns = {
+    batched = function(k) nyto.no_grad(function() for _ = 1, k do nyto.batched_forward(net, stacks, x) end end) end,
+    loop = function(k)
+      nyto.no_grad(function()
+        for _ = 1, k do
+          local o = {}
+          for i = 1, n do o[i] = members[i](x) end
+          nyto.stack(o, 1)
+        end
+      end)
+    end,
+    batched_fwbw = function(k)
+      for _ = 1, k do nyto.batched_forward(net, gstacks, x):sum():backward() end
+    end,
+    loop_fwbw = function(k)
+      for _ = 1, k do
+        local o = {}
+        for i = 1, n do o[i] = members[i](x) end
+        nyto.stack(o, 1):sum():backward()
+      end
+    end,
+  }
+  local order = {"batched", "loop", "batched_fwbw", "loop_fwbw"}
+  for _, f in ipairs(order) do fns[f](1) end -- warm up
+  local ts = {}
+  for _, f in ipairs(order) do ts[f] = {} end
+  for r = 1, reps do
+    for _, f in ipairs(order) do
+      collectgarbage()
+      local t0 = clock()
+      fns[f](iters)
+      ts[f][r] = (clock() - t0) / iters * 1e3
+    end
+  end
+  local med = {}
+  for _, f in ipairs(order) do med[f] = median(ts[f]) end
+  print(("%s n=%d batched_ms=%.3f loop_ms=%.3f speedup=%.1f batched_fwbw_ms=%.3f loop_fwbw_ms=%.3f fwbw_speedup=%.1f")
+    :format(name, n, med.batched, med.loop, med.loop / med.batched, med.batched_fwbw, med.loop_fwbw,
+            med.loop_fwbw / med.batched_fwbw))
+end
+
+bench("mlp", nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 256, nyto.randn(64, 8), mlp_iters)
+if cnn_iters > 0 then
+  local CNN = dofile("examples/reference_cnn.lua")(nyto)
+  bench("cnn", CNN(), 32, nyto.randn(64, 1, 28, 28), cnn_iters)
+end

@@ -1,0 +1,203 @@
+-- nyto.batched_forward: every member of a population as one batched forward
+-- (issue 18).  The template module's parameters are swapped, for the call
+-- only, for batched views of the members' stacked parameters (functorch's
+-- vmap layer of libtorch 1.13: src/torch/vmap.cpp, src/lua/vmap.c), so the
+-- module's unmodified Lua forward runs once for all members.  A forward that
+-- cannot be batched runs as the per-member loop, with a warning, once.
+return function(nyto, core)
+  local Tmt = core.Tensor_mt
+  local vmap_call = core.vmap_call
+
+  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function is_tensor(x) return getmetatable(x) == Tmt end
+  local function shape_str(sz) return "[" .. table.concat(sz, ", ") .. "]" end
+
+  -- every parameter of the module's subtree: {m=, name=, pid=, dotted=, shape=}
+  local function param_slots(module)
+    local slots = {}
+    local function walk(m, prefix)
+      local s = rawget(m, "_s")
+      for _, pn in ipairs(s.po) do
+        local t = m[pn] -- materialises a lazy view: its shape and identity
+        slots[#slots + 1] = {m = m, name = pn, pid = s.pid[pn], dotted = prefix .. pn, shape = t:size(),
+                             dtype = t:dtype()}
+      end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn], prefix .. cn .. ".") end
+    end
+    walk(module, "")
+    return slots
+  end
+
+  -- results: a tensor, or (nested) tables of tensors, and other values kept as they are
+  local function flatten(v, list)
+    if is_tensor(v) then list[#list + 1] = v; return {leaf = #list} end
+    if type(v) == "table" and getmetatable(v) == nil then
+      local shape = {tab = {}}
+      for k, x in pairs(v) do shape.tab[k] = flatten(x, list) end
+      return shape
+    end
+    return {value = v}
+  end
+  local function rebuild(shape, list)
+    if shape.leaf then return list[shape.leaf] end
+    if shape.tab then
+      local t = {}
+      for k, s in pairs(shape.tab) do t[k] = rebuild(s, list) end
+      return t
+    end
+    return shape.value
+  end
+
+  -- set the slots' parameters to `vals` (pid-aligned list), return the old ones
+  local function swap(slots, vals)
+    local old = {}
+    for i, s in ipairs(slots) do
+      local p = rawget(s.m, "_p")
+      old[i] = rawget(p, s.name)
+      rawset(p, s.name, vals[i])
+    end
+    return old
+  end
+
+  local function call_forward(module, x, nres)
+    local r = table.pack(module(x))
+    return r
+  end
+
+  local warned = false
+  nyto._batched_forward_reset_warning = function() warned = false end
+
+  -- the per-member loop: member i runs with its rows of the stacks
+  local function loop_forward(module, slots, stacks, n, x, per_member)
+    local outs_per_member, shape = {}, nil
+    local nres
+    for i = 1, n do
+      local vals = {}
+      for j = 1, #slots do vals[j] = stacks[j][i] end
+      local old = swap(slots, vals)
+      local ok, r = pcall(call_forward, module, per_member and x[i] or x)
+      swap(slots, old)
+      if not ok then error(r, 0) end
+      local list = {}
+      shape = flatten(r, list)
+      nres = r.n
+      outs_per_member[i] = list
+    end
+    local stacked = {}
+    for k = 1, #outs_per_member[1] do
+      local col = {}
+      for i = 1, n do col[i] = outs_per_member[i][k] end
+      stacked[k] = nyto.stack(col, 1)
+    end
+    return rebuild(shape, stacked)
+  end
+
+  -- under the vmap layer, F.linear with a batched weight runs as one addmm
+  -- (or baddbmm) over all members, the bias fused (core.vmap_linear); any other
+  -- case, or a bad argument, goes to F.linear itself (its checks, its messages)
+  local vmap_linear = core.vmap_linear
+  local function fused_linear_of(orig)
+    return function(input, weight, bias, ...)
+      if select("#", ...) == 0 and is_tensor(input) and is_tensor(weight) and (bias == nil or is_tensor(bias)) then
+        local r = vmap_linear(input, weight, bias)
+        if r then return r end
+      end
+      return orig(input, weight, bias, ...)
+    end
+  end
+
+  local opts_fused = true
+  local function vmap_forward(module, slots, stacks, n, x, per_member, fused)
+    opts_fused = fused
+    local wrap = {}
+    for j = 1, #slots do wrap[j] = stacks[j] end
+    if per_member then wrap[#wrap + 1] = x end
+    local shape
+    local function body(views)
+      local xin = per_member and views[#views] or x
+      local old = swap(slots, views)
+      local F = nyto.F
+      local orig_linear = F.linear
+      F.linear = opts_fused and fused_linear_of(orig_linear) or orig_linear
+      local ok, r = pcall(call_forward, module, xin)
+      F.linear = orig_linear
+      swap(slots, old)
+      if not ok then error(r, 0) end
+      local list = {}
+      shape = flatten(r, list)
+      return list
+    end
+    local list, nfallback, msg = vmap_call(n, wrap, body)
+    return rebuild(shape, list), nfallback, msg
+  end
+
+  local function unpack_results(r) return table.unpack(r, 1, r.n) end
+
+  --- nyto.batched_forward(module, stacks, x [, opts]) -> the forward's results, each with a new dim 1 of size n
+  function nyto.batched_forward(module, stacks, x, opts)
+    local fn = "batched_forward"
+    if nyto.type(module) == "ParticleModule" then module = module.root_module end
+    if nyto.type(module) ~= "Module" then
+      err("bad argument #1 to '%s' (Module expected, got %s)", fn, nyto.type(module) or type(module))
+    end
+    if type(stacks) ~= "table" then err("bad argument #2 to '%s' (table of stacked parameters expected, got %s)", fn, nyto.type(stacks) or type(stacks)) end
+    if opts ~= nil and type(opts) ~= "table" then err("bad argument #4 to '%s' (table of options expected, got %s)", fn, type(opts)) end
+    opts = opts or {}
+    local slots = param_slots(module)
+    if #slots == 0 then err("bad argument #1 to '%s' (the module has no parameters)", fn) end
+    local by_pid, used = {}, {}
+    local list, n = {}, nil
+    for j, s in ipairs(slots) do
+      local t, key = stacks[s.pid], s.pid
+      if t == nil then t, key = stacks[s.dotted], s.dotted end
+      if t == nil then err("bad argument #2 to '%s' (no stack for parameter %d '%s')", fn, s.pid, s.dotted) end
+      if used[key] then err("bad argument #2 to '%s' (two stacks for parameter '%s')", fn, s.dotted) end
+      used[key] = true
+      if stacks[s.pid] ~= nil and stacks[s.dotted] ~= nil then
+        err("bad argument #2 to '%s' (parameter '%s' given both by id %d and by name)", fn, s.dotted, s.pid)
+      end
+      if not is_tensor(t) then err("bad argument #2 to '%s' (stack for '%s': Tensor expected, got %s)", fn, s.dotted, nyto.type(t) or type(t)) end
+      local sz = t:size()
+      n = n or sz[1]
+      local ok = #sz == #s.shape + 1 and sz[1] == n
+      for d = 1, #s.shape do ok = ok and sz[d + 1] == s.shape[d] end
+      if not ok then
+        err("bad argument #2 to '%s' (stack for '%s' has shape %s, expected [%s%s])", fn, s.dotted, shape_str(sz),
+            tostring(n), #s.shape > 0 and ", " .. table.concat(s.shape, ", ") or "")
+      end
+      if t:dtype() ~= s.dtype then
+        err("bad argument #2 to '%s' (stack for '%s' is %s, the parameter is %s)", fn, s.dotted, t:dtype(), s.dtype)
+      end
+      list[j] = t
+    end
+    for k in pairs(stacks) do
+      if not used[k] then err("bad argument #2 to '%s' (%s %s is not a parameter of the module)", fn, type(k) == "number" and "id" or "name", tostring(k)) end
+    end
+    if n < 1 then err("bad argument #2 to '%s' (stacks hold no member)", fn) end
+    if not is_tensor(x) then err("bad argument #3 to '%s' (Tensor expected, got %s)", fn, nyto.type(x) or type(x)) end
+    local per_member = opts.per_member and true or false
+    if per_member and (x:dim() < 1 or x:size(1) ~= n) then
+      err("bad argument #3 to '%s' (per_member input's dim 1 must be the number of members %d, got shape %s)", fn, n,
+          shape_str(x:size()))
+    end
+    if opts.loop then return unpack_results(loop_forward(module, slots, list, n, x, per_member)) end
+    local ok, r, nfallback, msg = pcall(vmap_forward, module, slots, list, n, x, per_member, opts.fused ~= false)
+    if ok and nfallback > 0 and opts.strict_batching then ok, r = false, msg end
+    if ok then
+      if nfallback > 0 and not warned then
+        warned = true
+        nyto._warn(("batched_forward: %d op(s) of this forward have no batching rule and ran as a loop over members (%s)")
+          :format(nfallback, msg))
+      end
+      return unpack_results(r)
+    end
+    -- not batchable (or a real error: the loop raises it again, as the plain forward would)
+    local lr = loop_forward(module, slots, list, n, x, per_member)
+    if not warned then
+      warned = true
+      nyto._warn("batched_forward: this forward cannot be batched; it ran as the per-member loop (" ..
+        tostring(r):gsub("^nyto: ", "") .. ")")
+    end
+    return unpack_results(lr)
+  end
+end

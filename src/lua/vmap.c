@@ -1,0 +1,115 @@
+/* vmap.c -- core.vmap_call: run a Lua function once for n members under a
+ * functorch vmap layer (src/torch/vmap.cpp).  Included by binding.c.
+ *
+ *   results, nfallback, msg = core.vmap_call(n, stacks, fn)
+ *
+ * stacks: an array of tensors whose dim 1 has size n; fn receives the array
+ * of their batched views (each looks like one member's tensor) and returns
+ * an array; every Tensor in it is unwrapped (the plain tensor, its member
+ * dim moved to dim 1; a result that does not depend on the members is
+ * expanded there).  The layer is pushed here and popped here on every path:
+ * the forward runs under lua_pcall, and its error is re-raised, the very same
+ * value, only after the pop.  nfallback counts the ops that ran through
+ * functorch's per-op loop (no batching rule), msg is the first one's warning. */
+
+int nt_vmap_push(int64_t n, int64_t *level);
+void nt_vmap_pop(int *nfallback, char *msg, size_t msglen);
+int nt_vmap_wrap(const nt_tensor *t, int64_t bdim, int64_t level, nt_tensor **out);
+int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int64_t out_dim, nt_tensor **out);
+int nt_vmap_is_batched(const nt_tensor *t);
+
+int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level, nt_tensor **out);
+
+static int vmap_depth; /* nested calls are refused: one layer at a time */
+static int64_t vmap_level; /* the level of the running call */
+
+/* body(n, level, stacks, fn): wraps, calls, unwraps; runs under lua_pcall */
+static int vmap_body(lua_State *L) {
+  int64_t n = (int64_t)lua_tointeger(L, 1);
+  int64_t level = (int64_t)lua_tointeger(L, 2);
+  lua_Integer ns = luaL_len(L, 3);
+  lua_createtable(L, (int)ns, 0); /* 5: the batched views */
+  for (lua_Integer i = 1; i <= ns; i++) {
+    lua_rawgeti(L, 3, i);
+    nt_tensor *s = tensor_check(L, -1, "batched_forward");
+    LTensor *u = tensor_newud(L);
+    nt_tensor *w = NULL;
+    if (nt_vmap_wrap(s, 0, level, &w) != 0)
+      return nyto_error(L, "nyto: batched_forward: cannot batch stack %d (%s)", (int)i, nt_error());
+    tensor_own(L, u, w);
+    lua_rawseti(L, 5, i);
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
+  lua_call(L, 1, 1); /* errors propagate to vmap_call's pcall */
+  if (!lua_istable(L, -1)) return nyto_error(L, "nyto: batched_forward: internal error (results are not a table)");
+  int r = lua_gettop(L);
+  lua_Integer nr = luaL_len(L, r);
+  for (lua_Integer i = 1; i <= nr; i++) {
+    lua_rawgeti(L, r, i);
+    LTensor *src = tensor_ud(L, -1);
+    if (src && src->t) {
+      LTensor *u = tensor_newud(L);
+      nt_tensor *o = NULL;
+      if (nt_vmap_unwrap(src->t, level, n, 0, &o) != 0)
+        return nyto_error(L, "nyto: batched_forward: cannot unwrap result %d (%s)", (int)i, nt_error());
+      tensor_own(L, u, o);
+      lua_rawseti(L, r, i);
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int l_vmap_call(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (n < 1) return nyto_error(L, "nyto: batched_forward: n must be >= 1");
+  if (vmap_depth > 0) return nyto_error(L, "nyto: batched_forward: nested batched forwards are not supported");
+  lua_settop(L, 3);
+  lua_pushcfunction(L, vmap_body);
+  lua_pushinteger(L, n);
+  int64_t level = 0;
+  if (nt_vmap_push((int64_t)n, &level) != 0) return nyto_error(L, "nyto: batched_forward: %s", nt_error());
+  vmap_depth++;
+  vmap_level = level;
+  lua_pushinteger(L, (lua_Integer)level);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  int st = lua_pcall(L, 4, 1, 0);
+  int nfb = 0;
+  char msg[256];
+  msg[0] = '\0';
+  nt_vmap_pop(&nfb, msg, sizeof msg);
+  vmap_depth--;
+  if (st != LUA_OK) return lua_error(L); /* the very same error value, after the pop */
+  lua_pushinteger(L, nfb);
+  lua_pushstring(L, msg);
+  return 3;
+}
+
+/* core.vmap_linear(x, w [, b]): the fused linear of nt_vmap_linear inside a
+ * vmap_call, or nil when it does not apply (or outside a call): the caller
+ * then runs F.linear itself, with its checks and messages. */
+static int l_vmap_linear(lua_State *L) {
+  if (vmap_depth == 0) return 0;
+  LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
+  if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
+  LTensor *u = tensor_newud(L);
+  nt_tensor *o = NULL;
+  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, &o) != 0 || !o) {
+    lua_pushnil(L);
+    return 1;
+  }
+  tensor_own(L, u, o);
+  return 1;
+}
+
+static void vmap_open(lua_State *L) {
+  lua_pushcfunction(L, l_vmap_linear);
+  lua_setfield(L, -2, "vmap_linear");
+  lua_pushcfunction(L, l_vmap_call);
+  lua_setfield(L, -2, "vmap_call");
+}
