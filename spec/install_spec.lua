@@ -96,6 +96,10 @@ describe("cmake --install", function()
     local out, code = run(("cd %s && env -i %s/bin/nyto script.lua"):format(q(D), q(P)))
     assert.equal(0, code, out)
     assert.equal(P .. "/share/lua/5.4/nyto/module.lua\n" .. P .. "/share/lua/5.4\n6.0\n", out)
+    -- started by a bare name found on PATH, as a user types it
+    out, code = run(("cd %s && env -i PATH=%s/bin nyto script.lua"):format(q(D), q(P)))
+    assert.equal(0, code, out)
+    assert.equal(P .. "/share/lua/5.4/nyto/module.lua\n" .. P .. "/share/lua/5.4\n6.0\n", out)
   end)
 
   it("builds examples/embed.c against the installed nyto.pc, and the host runs nyto", function()
