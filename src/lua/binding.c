@@ -152,6 +152,8 @@ static void lazy_before_write(lua_State *L, const nt_tensor *t);
 #include "data.c"
 #include "vmap.c"
 
+const char *l_lua_dir(void); /* luadir.c */
+
 static int l_stats(lua_State *L) {
   nyto_stats s;
   nyto_stats_get(&s);
@@ -274,7 +276,7 @@ int luaopen_nyto_core(lua_State *L) {
   vmap_open(L);
   lua_pushstring(L, NYTO_VERSION);
   lua_setfield(L, -2, "_VERSION");
-  lua_pushstring(L, NYTO_LUA_DIR);
+  lua_pushstring(L, l_lua_dir()); /* nil when not found (luadir.c) */
   lua_setfield(L, -2, "lua_dir");
   return 1;
 }
@@ -294,7 +296,7 @@ int64_t nyto_peak_tensor_bytes(void) {
 }
 
 /* Embedding: preload the core, extend package.path with nyto's Lua files
- * (NYTO_LUA_PATH overrides the built-in source tree), require "nyto". */
+ * (NYTO_LUA_PATH, or the directory luadir.c finds), require "nyto". */
 static int nyto_open_k(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_nyto_core);
@@ -302,12 +304,13 @@ static int nyto_open_k(lua_State *L) {
   lua_pop(L, 1);
   lua_getglobal(L, "package");
   if (lua_istable(L, -1)) {
-    const char *dir = getenv("NYTO_LUA_PATH");
-    if (!dir || !*dir) dir = NYTO_LUA_DIR;
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 1);
+    const char *dir = l_lua_dir();
+    if (dir) {
+      lua_getfield(L, -1, "path");
+      lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+      lua_setfield(L, -3, "path");
+      lua_pop(L, 1);
+    }
   }
   lua_pop(L, 1);
   lua_getglobal(L, "require");
