@@ -14,3 +14,9 @@ int nyto_blas_set_threads(int n) {
   set(n);
   return 1;
 }
+
+/* the BLAS pool's size, or 0 when the BLAS has none */
+int nyto_blas_get_threads(void) {
+  int (*get)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+  return get ? get() : 0;
+}

@@ -75,6 +75,7 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
                       const nyto_seg *segs, int nseg);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
+int nyto_blas_get_threads(void);
 
 /* ---- gzip ---- */
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer

@@ -413,6 +413,18 @@ static int l_prandom(lua_State *L) {
   return 1;
 }
 
+/* core.prandom_(buf, kind, segs [, gen]) -> buf: the segments drawn in place */
+static int l_prandom_(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "randn_");
+  int kind = (int)luaL_checkinteger(L, 2);
+  LSegs *s = segs_check(L, 3, a, "randn_");
+  LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn_");
+  lazy_force(L, nt_storage_id(a->t));
+  nyto_random_segs(a->dtype, kind, a->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* core.view(buf, offset, shape, requires_grad) -> Tensor viewing the buffer */
 static int l_view(lua_State *L) {
   LBuffer *b = buffer_check(L, 1, "view");
@@ -464,7 +476,7 @@ static void particle_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg funcs[] = {{"buffer", l_buffer}, {"segments", l_segments}, {"pscalar", l_pscalar},
                                    {"paffine", l_paffine}, {"pbinary", l_pbinary}, {"pclone", l_pclone},
-                                   {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"view", l_view},
+                                   {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"prandom_", l_prandom_}, {"view", l_view},
                                    {"set_to_view", l_set_to_view}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");

@@ -147,6 +147,14 @@ static int l_wall_clock(lua_State *L) {
   return 1;
 }
 
+/* core.blas_threads(): OpenBLAS's pool size, nil when the BLAS has no pool */
+static int l_blas_threads(lua_State *L) {
+  int n = nyto_blas_get_threads();
+  if (n <= 0) lua_pushnil(L);
+  else lua_pushinteger(L, n);
+  return 1;
+}
+
 static void random_open(lua_State *L) {
   static const luaL_Reg meth[] = {{"stream", g_stream}, {"get_state", g_get_state}, {"set_state", g_set_state},
                                   {NULL, NULL}};
@@ -161,5 +169,7 @@ static void random_open(lua_State *L) {
   lua_setfield(L, -2, "Generator");
   lua_pushcfunction(L, l_wall_clock);
   lua_setfield(L, -2, "wall_clock");
+  lua_pushcfunction(L, l_blas_threads);
+  lua_setfield(L, -2, "blas_threads");
   nyto_random_init();
 }
