@@ -1172,11 +1172,28 @@ return function(nyto, core)
     for dt, b in pairs(bufs) do out[dt] = core.pclone(b) end
     return out
   end
-  local function random_bufs(bufs, kind, k)
-    local segs, out = segs_of(k), {}
-    for dt, b in pairs(bufs) do out[dt] = core.prandom(b, kind, segs[dt]) end
+  -- dtypes in a fixed order, so a draw's counters are the same in every
+  -- process (docs/design.md, "Counter-based randomness")
+  local function random_bufs(bufs, kind, k, gen)
+    local segs, out, dts = segs_of(k), {}, {}
+    for dt in pairs(bufs) do dts[#dts + 1] = dt end
+    table.sort(dts)
+    for _, dt in ipairs(dts) do out[dt] = core.prandom(bufs[dt], kind, segs[dt], gen) end
     return out
   end
+  -- the generator of p:randn{generator = g} (nil: the global one)
+  local function generator_opt(opts, fname)
+    if opts == nil then return nil end
+    if type(opts) ~= "table" then
+      error(("nyto: bad argument #1 to '%s' (options table expected, got %s)"):format(fname, nyto.type(opts) or type(opts)), 0)
+    end
+    local g = opts.generator
+    if g ~= nil and nyto.type(g) ~= "Generator" then
+      error(("nyto: bad argument #1 to '%s' (option 'generator' must be a Generator, got %s)"):format(fname, nyto.type(g) or type(g)), 0)
+    end
+    return g
+  end
+  nyto._generator_opt = generator_opt
   nyto._clone_bufs, nyto._random_bufs = clone_bufs, random_bufs
 
   function Module:clone()
@@ -1184,9 +1201,10 @@ return function(nyto, core)
     return module_at(particle_from(k, clone_bufs(k.bufs)), rawget(self, "_id"))
   end
   local function random_particle(kind, fname)
-    return function(self)
+    return function(self, opts)
       local k = kernel_operand(self, 1, fname)
-      return module_at(particle_from(k, random_bufs(k.bufs, kind, k)), rawget(self, "_id"))
+      local g = generator_opt(opts, fname)
+      return module_at(particle_from(k, random_bufs(k.bufs, kind, k, g)), rawget(self, "_id"))
     end
   end
   Module.randn = random_particle(0, "randn")

@@ -162,8 +162,8 @@ return function(nyto, core)
   end
   function PM:neg() return -self end
   function PM:clone() collect() return wrap(self, rawget(self, "root_module"):clone()) end
-  function PM:randn() collect() return wrap(self, rawget(self, "root_module"):randn()) end
-  function PM:rand() collect() return wrap(self, rawget(self, "root_module"):rand()) end
+  function PM:randn(opts) collect() return wrap(self, rawget(self, "root_module"):randn(opts)) end
+  function PM:rand(opts) collect() return wrap(self, rawget(self, "root_module"):rand(opts)) end
   function PM:detach() return wrap(self, rawget(self, "root_module"):detach()) end
   function PM:same_species(o)
     return rawget(self, "root_module"):same_species(root_of(o))
@@ -259,8 +259,8 @@ return function(nyto, core)
   function PMP:neg() return -self end
   function PMP:class() return getmetatable(self).__class end
   function PMP:clone() return wrapped(self, self.product:clone()) end
-  function PMP:randn() return wrapped(self, self.product:randn()) end
-  function PMP:rand() return wrapped(self, self.product:rand()) end
+  function PMP:randn(opts) return wrapped(self, self.product:randn(opts)) end
+  function PMP:rand(opts) return wrapped(self, self.product:rand(opts)) end
   function PMP:unary_operator(fn) return wrapped(self, self.product:unary_operator(fn)) end
   function PMP:binary_operator(q, fn) return wrapped(self, self.product:binary_operator(unwrap(q), fn)) end
   function PMP:module() return self.pmclass(self.product:module()) end

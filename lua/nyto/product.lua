@@ -108,9 +108,10 @@ return function(nyto, core)
     return new_product(self.k, clone_bufs(self.bufs), getmetatable(self))
   end
   local function random(kind, fname)
-    return function(self)
+    return function(self, opts)
       local k = pkernel(self, 1, fname)
-      return new_product(k, random_bufs(self.bufs, kind, k), getmetatable(self))
+      local g = nyto._generator_opt(opts, fname)
+      return new_product(k, random_bufs(self.bufs, kind, k, g), getmetatable(self))
     end
   end
   Product.randn = random(0, "randn")

@@ -18,6 +18,7 @@ return function(nyto, core)
   end
   nyto.manual_seed = core.manual_seed
   nyto.num_threads = core.num_threads
+  nyto.Generator = core.Generator -- src/lua/random.c
 
   local tensor_type = "nyto.Tensor"
 

@@ -100,6 +100,40 @@ int main(void) {
   size_t len;
   CHECK(nyto_read_file("/nonexistent/x.gz", &len, err, sizeof err) == NULL && strstr(err, "/nonexistent/x.gz"),
         "a missing file names its path");
+
+  /* Philox4x32-10 against the known-answer vectors of Random123 */
+  {
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d, 0x41c83b0e,
+         0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb,
+         0x5001e420, 0x24126ea1}};
+    int ok = 1;
+    for (int v = 0; v < 3; v++) {
+      uint32_t out[4];
+      nyto_philox4x32_10(kat[v], kat[v] + 4, out);
+      for (int i = 0; i < 4; i++) ok &= out[i] == kat[v][6 + i];
+    }
+    CHECK(ok, "philox4x32-10 matches the Random123 known answers");
+    /* the vectorised fill gives word c % 4 of block c / 4, any start, any length */
+    float u[300], w[300];
+    nyto_random_fill(NT_FLOAT32, 1, u, 300, 7, 3, 5);
+    int okf = 1;
+    for (int i = 0; i < 300; i++) {
+      uint64_t c = 5 + (uint64_t)i, blk = c / 4;
+      uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 3, 0}, key[2] = {7, 0}, out[4];
+      nyto_philox4x32_10(ctr, key, out);
+      okf &= u[i] == (float)(out[c % 4] >> 8) * (1.0f / 16777216.0f);
+    }
+    CHECK(okf, "uniform fill: element i is word (c+i) % 4 of block (c+i) / 4");
+    nyto_random_fill(NT_FLOAT32, 0, u, 300, 11, 0, 0);
+    nyto_random_fill(NT_FLOAT32, 0, w, 123, 11, 0, 0);
+    nyto_random_fill(NT_FLOAT32, 0, w + 123, 177, 11, 0, 123);
+    CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: two chunks equal one fill");
+    for (int i = 0; i < 300; i++) nyto_random_fill(NT_FLOAT32, 0, w + i, 1, 11, 0, (uint64_t)i); /* scalar path */
+    CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: the vector path equals the scalar path bit for bit");
+  }
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

@@ -62,6 +62,21 @@ void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double
 /* copy len elements at off */
 void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
 
+/* ---- counter-based randomness (philox.c) ----
+ * Philox4x32-10: key = seed (low word first), counter = (block, stream).
+ * Element j of a fill is word (counter + j) % 4 of block (counter + j) / 4:
+ * a function of (seed, stream, counter + j) alone, for any chunking and
+ * thread count.  kind 0: N(0, 1), kind 1: U[0, 1). */
+void nyto_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+void nyto_random_init(void);
+void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter);
+/* the segments of a flat buffer: element i has counter (counter + i) */
+void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t stream, uint64_t counter,
+                      const nyto_seg *segs, int nseg);
+/* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
+int nyto_blas_set_threads(int n);
+int nyto_blas_get_threads(void);
+
 /* ---- gzip ---- */
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer
  * (caller frees) and its length, or NULL with a message in err. */

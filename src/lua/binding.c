@@ -147,6 +147,7 @@ static int l_collect(lua_State *L) {
 static int lazy_n;
 static void lazy_before_write(lua_State *L, const nt_tensor *t);
 
+#include "random.c"
 #include "tensor.c"
 #include "particle.c"
 #include "data.c"
@@ -205,6 +206,7 @@ static int l_manual_seed(lua_State *L) {
     return nyto_argerror(L, 1, "manual_seed", "seed must be an integer");
   }
   nt_manual_seed((uint64_t)lua_tointeger(L, 1));
+  gen_global.seed = (uint64_t)lua_tointeger(L, 1), gen_global.stream = 0, gen_global.offset = 0;
   return 0;
 }
 
@@ -223,6 +225,7 @@ static int l_num_threads(lua_State *L) {
     lua_Integer n = nyto_checkint(L, 1, "num_threads");
     if (n < 1 || n > 1024) return nyto_argerror(L, 1, "num_threads", "must be between 1 and 1024");
     nt_set_num_threads((int)n);
+    nyto_blas_set_threads((int)n);
   }
   lua_pushinteger(L, nt_get_num_threads());
   return 1;
@@ -272,6 +275,8 @@ int luaopen_nyto_core(lua_State *L) {
   luaL_setfuncs(L, core_funcs, 0);
   tensor_open(L);
   particle_open(L);
+  random_open(L);
+  nyto_blas_set_threads(nt_get_num_threads());
   data_open(L);
   vmap_open(L);
   lua_pushstring(L, NYTO_VERSION);

@@ -421,30 +421,31 @@ static int l_pcopy(lua_State *L) {
   return 1;
 }
 
-/* core.prandom(src, kind, segs) -> new buffer: segments drawn from N(0,1)
- * (kind 0) or U[0,1) (kind 1), the rest copied. */
+/* core.prandom(src, kind, segs [, gen]) -> new buffer: segments drawn from
+ * N(0,1) (kind 0) or U[0,1) (kind 1) by the generator (the global one when
+ * nil), the rest copied.  Element i of the buffer has counter offset + i
+ * (random.c, docs/design.md "Counter-based randomness"). */
 static int l_prandom(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "randn");
   int kind = (int)luaL_checkinteger(L, 2);
   LSegs *s = segs_check(L, 3, a, "randn");
+  LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn");
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
   copy_gaps_from(d, a->data, s);
-  for (int k = 0; k < s->nseg; k++) {
-    nt_tensor *v;
-    int64_t sz[1] = {s->segs[k].len};
-    if (nt_view_of(d->t, s->segs[k].off, sz, 1, 0, &v) != 0) return tensor_fail(L, "randn");
-    nt_arg arg;
-    memset(&arg, 0, sizeof arg);
-    arg.kind = NT_A_TENSOR;
-    arg.t = v;
-    nt_tensor *out[4];
-    int n;
-    int rc = nt_call(kind == 0 ? NT_OP_normal_ : NT_OP_uniform_, &arg, 1, out, &n);
-    for (int j = 0; j < n; j++) nt_free(out[j]);
-    nt_free(v);
-    if (rc != 0) return tensor_fail(L, "randn");
-  }
+  nyto_random_segs(a->dtype, kind, d->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
+  return 1;
+}
+
+/* core.prandom_(buf, kind, segs [, gen]) -> buf: the segments drawn in place */
+static int l_prandom_(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "randn_");
+  int kind = (int)luaL_checkinteger(L, 2);
+  LSegs *s = segs_check(L, 3, a, "randn_");
+  LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn_");
+  lazy_force(L, nt_storage_id(a->t));
+  nyto_random_segs(a->dtype, kind, a->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -499,7 +500,7 @@ static void particle_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg funcs[] = {{"buffer", l_buffer}, {"segments", l_segments}, {"pscalar", l_pscalar},
                                    {"paffine", l_paffine}, {"pbinary", l_pbinary}, {"pclone", l_pclone},
-                                   {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"view", l_view},
+                                   {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"prandom_", l_prandom_}, {"view", l_view},
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);

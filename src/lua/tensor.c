@@ -229,10 +229,14 @@ static int tensor_create(lua_State *L, int kind, const char *fname) {
     return nyto_argerror(L, opts, fname, lua_pushfstring(L, "%s needs a floating dtype, got %s", fname, dtype_names[dtype]));
   if (rg && (dtype == NT_INT64 || dtype == NT_BOOL))
     return nyto_argerror(L, opts, fname, lua_pushfstring(L, "only floating tensors can require grad, got %s", dtype_names[dtype]));
+  /* {generator = g}: nyto's counter-based generator (random.c) */
+  LGen *gen = (kind == NT_RANDN || kind == NT_RAND) && opts ? gen_from_opts(L, opts, fname) : NULL;
+  if (gen == &gen_global) gen = NULL;
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
-  if (nt_new(kind, sizes, nd, dtype, v, &t) != 0) return tensor_fail(L, fname);
+  if (nt_new(gen ? NT_EMPTY : kind, sizes, nd, dtype, v, &t) != 0) return tensor_fail(L, fname);
   tensor_own(L, u, t);
+  if (gen) gen_fill_tensor(gen, t, kind == NT_RANDN ? 0 : 1);
   if (rg) nt_set_requires_grad(t, 1);
   return 1;
 }

@@ -311,6 +311,17 @@ extern "C" void nt_set_num_threads(int n) {
   try { at::set_num_threads(n); } catch (...) {}
 }
 extern "C" int nt_get_num_threads(void) { return at::get_num_threads(); }
+extern "C" int nt_parallel_for(int64_t n, int64_t grain, void (*fn)(void *, int64_t, int64_t), void *ctx) {
+  try {
+    at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) { fn(ctx, b, e); });
+    return 0;
+  } catch (const std::exception &e) {
+    nt_set_error(e.what());
+  } catch (...) {
+    nt_set_error("unknown error in parallel_for");
+  }
+  return -1;
+}
 
 /* ---- the generic op table ---- */
 

@@ -75,6 +75,9 @@ void nt_set_grad_enabled(int on);
 void nt_manual_seed(uint64_t seed);
 void nt_set_num_threads(int n);
 int nt_get_num_threads(void);
+/* fn(ctx, begin, end) over [0, n) in chunks of at least grain, on libtorch's
+ * pool (at::parallel_for); fn must not fail.  -1 (nothing run) on error. */
+int nt_parallel_for(int64_t n, int64_t grain, void (*fn)(void *, int64_t, int64_t), void *ctx);
 
 /* The generic op call.  The ops are listed once, in ops.def, as
  *   NT_OP(name, "signature", body)
