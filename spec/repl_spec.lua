@@ -7,7 +7,9 @@ local function sh(cmd)
   return out
 end
 
-local sock = "nyto_repl_spec_" .. os.tmpname():match("([%w_]+)$")
+local tn = os.tmpname()
+os.remove(tn)
+local sock = "nyto_repl_spec_" .. tn:match("([%w_]+)$")
 local home = os.tmpname()
 os.remove(home)
 os.execute("mkdir -p " .. home)
@@ -63,7 +65,9 @@ describe("the nyto REPL in a terminal", function()
     wait_for("Ctrl-D exits")
   end)
   teardown(function()
+    local path = tmux("display-message -p '#{socket_path}'"):match("^(%S+)")
     tmux("kill-server")
+    if path and path:find(sock, 1, true) then os.remove(path) end
     os.execute("rm -rf " .. home)
   end)
 
