@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nt.h"
 #include "nyto.h"
@@ -251,6 +252,14 @@ static int l_read_file(lua_State *L) {
   return 1;
 }
 
+/* wall-clock seconds (monotonic) for nyto.timeit */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
     {"stats", l_stats},
     {"reset_peak", l_reset_peak},
@@ -263,6 +272,7 @@ static const luaL_Reg core_funcs[] = {
     {"collect", l_collect},
     {"set_gc_mode", l_set_gc_mode},
     {"gc_mode", l_gc_mode},
+    {"clock", l_clock},
     {NULL, NULL}};
 
 int luaopen_nyto_core(lua_State *L) {
