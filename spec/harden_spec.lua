@@ -94,3 +94,59 @@ describe("unbounded allocation", function()
     assert.matches("^nyto: bad argument #1 to 'read_file'", H.err_of(core.read_file, {}))
   end)
 end)
+
+describe("gradient mode", function()
+  it("a callback that yields inside a never-resumed coroutine leaves recording on", function()
+    local net = nn.Linear(2, 2)
+    local p = net:product()
+    local calls = {
+      function() nyto.no_grad(function() coroutine.yield() end) end,
+      function() p:unary_operator(function(t) coroutine.yield(); return t end) end,
+      function() p:binary_operator(p, function(a) coroutine.yield(); return a end) end,
+    }
+    for _, f in ipairs(calls) do
+      local co = coroutine.create(f)
+      local ok, e = coroutine.resume(co)
+      assert.is_false(ok)
+      assert.matches("^nyto: a callback of no_grad, unary_operator or binary_operator yielded", e)
+      assert.is_true(nyto.is_grad_enabled())
+    end
+    -- the callback's own error value passes through unchanged
+    local v = {}
+    local ok, e = pcall(nyto.no_grad, function() error(v) end)
+    assert.is_false(ok)
+    assert.is_true(rawequal(v, e))
+    assert.are.equal(7, nyto.no_grad(function(a) return a + 1 end, 6))
+  end)
+end)
+
+describe("messages and self checks", function()
+  it("a ParticleModule refuses a module assigned to the wrapper and points at the root", function()
+    local pm = nyto.ParticleModule(nn.Linear(3, 2))
+    assert.matches("^nyto: cannot assign a module to 'fc' of a ParticleModule: .*restore_kernel_ref.*pm%.root_module%.fc",
+      H.err_of(function() pm.fc = nn.Linear(3, 3) end))
+    assert.is_nil(rawget(pm, "fc"))
+    pm.note = "plain fields still work"
+    assert.are.equal("plain fields still work", pm.note)
+  end)
+
+  it("Lua-side methods with a foreign self say 'bad self', classes included", function()
+    assert.matches("^nyto: bad self to 'clone' %(Product expected, got userdata%)", H.err_of(nyto.Product.clone, io.stdout))
+    assert.matches("^nyto: bad self to 'parameters' %(Module expected, got number%)", H.err_of(nyto.Module.parameters, 5))
+    local C = nyto.class("HardenC")
+    function C:forward(x) return x end
+    assert.matches("^nyto: bad self to 'free' %(Module expected, got class HardenC%)", H.err_of(nyto.Module.free, C))
+    assert.matches("^nyto: bad self to 'product' %(ParticleModule expected", H.err_of(nyto.ParticleModule.product, {}))
+  end)
+
+  it("user strings in messages are cut", function()
+    local e = H.err_of(nyto.F.mse_loss, nyto.zeros(2), nyto.zeros(2), ("x"):rep(10000))
+    assert.matches("^nyto: bad argument #3 to 'F.mse_loss'", e)
+    assert.matches("%.%.%. %(message cut%)$", e)
+    assert.is_true(#e <= 400)
+    e = H.err_of(nyto.zeros, 2, {dtype = ("y"):rep(10000)})
+    assert.matches("^nyto: ", e)
+    assert.is_true(#e <= 400)
+    assert.matches("^nyto: bad argument #1 to 'set_gc_mode'", H.err_of(core.set_gc_mode, {}))
+  end)
+end)

@@ -25,7 +25,7 @@ return function(nyto, core)
 
   local function fail(msg) error(msg, 0) end
   local function argerror(i, fname, msg)
-    fail(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg))
+    fail(nyto._cut(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg)))
   end
 
   -- nil, message when the file cannot be opened (the message names the path)

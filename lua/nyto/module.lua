@@ -21,7 +21,7 @@ return function(nyto, core)
   local OP = {add = core.OP_ADD, sub = core.OP_SUB, mul = core.OP_MUL, div = core.OP_DIV, pow = core.OP_POW,
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
   local expand -- builds a lazy particle's module tree (defined with particle_from)
 
   -- warnings --------------------------------------------------------------------

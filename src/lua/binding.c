@@ -26,8 +26,14 @@
 static int nyto_error(lua_State *L, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
   va_end(ap);
+  size_t len = strlen(msg);
+  if (len > 400) { /* user strings are not echoed in full */
+    lua_pushlstring(L, msg, 380);
+    lua_pushliteral(L, "... (message cut)");
+    lua_concat(L, 2);
+  }
   return lua_error(L);
 }
 
@@ -124,7 +130,11 @@ static void nyto_gc_pace_before(lua_State *L, int64_t bytes) {
 /* core.set_gc_mode("incremental" | "generational"): switch and remember. */
 static int l_set_gc_mode(lua_State *L) {
   static const char *const modes[] = {"incremental", "generational", NULL};
-  int m = luaL_checkoption(L, 1, NULL, modes);
+  const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+  int m = -1;
+  for (int i = 0; name && modes[i]; i++)
+    if (strcmp(name, modes[i]) == 0) m = i;
+  if (m < 0) return nyto_error(L, "nyto: bad argument #1 to 'set_gc_mode' (\"incremental\" or \"generational\" expected)");
   if (m == 0) lua_gc(L, LUA_GCINC, 0, 0, 0);
   else lua_gc(L, LUA_GCGEN, 0, 0);
   gc_mode = m == 0 ? LUA_GCINC : LUA_GCGEN;
