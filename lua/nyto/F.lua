@@ -24,10 +24,10 @@ return function(nyto, core)
   end
 
   local function argerr(i, fname, msg)
-    error(("nyto: bad argument #%d to 'F.%s' (%s)"):format(i, fname, msg), 0)
+    error(nyto._cut(("nyto: bad argument #%d to 'F.%s' (%s)"):format(i, fname, msg)), 0)
   end
 
-  local function fail(fname, msg) error(("nyto: F.%s: %s"):format(fname, msg), 0) end
+  local function fail(fname, msg) error(nyto._cut(("nyto: F.%s: %s"):format(fname, msg)), 0) end
 
   local function checkT(v, i, fname)
     if getmetatable(v) ~= mt then argerr(i, fname, "Tensor expected, got " .. typename(v)) end

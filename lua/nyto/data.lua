@@ -25,7 +25,7 @@ return function(nyto, core)
 
   local function fail(msg) error(msg, 0) end
   local function argerror(i, fname, msg)
-    fail(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg))
+    fail(nyto._cut(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg)))
   end
 
   -- nil, message when the file cannot be opened (the message names the path)
@@ -233,35 +233,91 @@ return function(nyto, core)
                     ["-inf"] = -math.huge, infinity = math.huge, ["+infinity"] = math.huge,
                     ["-infinity"] = -math.huge}
 
-  local function unquote(f)
-    f = f:match("^%s*(.-)%s*$")
-    local q = f:match('^"(.*)"$')
-    if q then f = q:gsub('""', '"') end
-    return f
+  -- fields come out of records() already unquoted; spaces around a number are allowed
+  local function unquote(f) return (f:match("^%s*(.-)%s*$")) end
+
+  -- decimal numbers only (RFC 4180 says nothing of numbers): 12, -1.5, .5, 1e-3, 2.E+4;
+  -- not 0x10, not 1_000, not "1 2"
+  local function is_decimal(f)
+    return f:match("^[+-]?%d+%.?%d*$") or f:match("^[+-]?%d*%.%d+$") or f:match("^[+-]?%d+%.?%d*[eE][+-]?%d+$")
+      or f:match("^[+-]?%d*%.%d+[eE][+-]?%d+$")
   end
 
   -- a number, or nil for an empty field, or false when not a number
   local function parse_number(f)
     f = unquote(f)
     if f == "" then return nil end
-    local v = tonumber(f)
+    local v = is_decimal(f) and tonumber(f)
     if v then return v end
     v = specials[f:lower()]
     if v then return v end
     return false
   end
 
-  local function split(line, sep)
-    local out, pos, n = {}, 1, 0
-    while true do
-      local a, b = line:find(sep, pos, true)
-      n = n + 1
-      if not a then
-        out[n] = line:sub(pos)
-        return out, n
+  -- RFC 4180 records of s: fields separated by sep, records ended by CRLF, LF or a lone CR;
+  -- a field in double quotes may hold sep, line breaks and "" (one quote).  Calls
+  -- fn(fields, n, lineno) for each record that is not blank; raises on a stray quote.
+  local function records(s, sep, path, fn)
+    local pos, len, lineno = 1, #s, 1
+    local fields, n = {}, 0
+    local function fail_at(msg) fail(string.format("nyto: read_csv: %s:%d: %s", path, lineno, msg)) end
+    while pos <= len + 1 do
+      local start_line = lineno
+      fields, n = {}, 0
+      local blank = true
+      while true do -- one field
+        n = n + 1
+        local c = s:sub(pos, pos)
+        local lead = s:match("^[ \t]*", pos)
+        if s:sub(pos + #lead, pos + #lead) == '"' then -- quoted
+          local buf, p = {}, pos + #lead + 1
+          while true do
+            local q = s:find('"', p, true)
+            if not q then fail_at("a quoted field is not closed") end
+            local chunk = s:sub(p, q - 1)
+            for _ in chunk:gmatch("\r\n?") do lineno = lineno + 1 end
+            for _ in chunk:gsub("\r\n", ""):gmatch("\n") do lineno = lineno + 1 end
+            buf[#buf + 1] = chunk
+            if s:sub(q + 1, q + 1) == '"' then
+              buf[#buf + 1] = '"'
+              p = q + 2
+            else
+              p = q + 1
+              break
+            end
+          end
+          fields[n] = table.concat(buf)
+          blank = false
+          local trail = s:match("^[ \t]*", p)
+          pos = p + #trail
+          c = s:sub(pos, pos)
+          if c ~= "" and c ~= "\r" and c ~= "\n" and s:sub(pos, pos + #sep - 1) ~= sep then
+            fail_at(string.format("field %d: text after the closing quote", n))
+          end
+        else
+          local a = s:find(sep, pos, true)
+          local e = s:find("[\r\n]", pos)
+          local stop = (a and (not e or a < e)) and a or (e or len + 1)
+          local f = s:sub(pos, stop - 1)
+          if f:find('"', 1, true) then fail_at(string.format("field %d: a quote inside an unquoted field", n)) end
+          if f:find("%S") then blank = false end
+          fields[n] = f
+          pos = stop
+        end
+        if s:sub(pos, pos + #sep - 1) == sep then
+          pos = pos + #sep
+          blank = false
+        else
+          break
+        end
       end
-      out[n] = line:sub(pos, a - 1)
-      pos = b + 1
+      -- end of record: CRLF, LF, CR or the end of s
+      local c = s:sub(pos, pos)
+      if c == "\r" and s:sub(pos + 1, pos + 1) == "\n" then pos = pos + 2
+      elseif c == "\r" or c == "\n" then pos = pos + 1
+      else pos = len + 2 end
+      lineno = lineno + 1
+      if not blank then fn(fields, n, start_line) end
     end
   end
 
@@ -283,26 +339,31 @@ return function(nyto, core)
     if not ok then return nil, err end
     local s = slurp(path, fname)
     if s:sub(1, 3) == "\239\187\191" then s = s:sub(4) end -- UTF-8 byte order mark
-    local rows, names, ncols, lineno = {}, nil, nil, 0
+    local rows, names, ncols = {}, nil, nil
     local first = true
-    for line in (s .. "\n"):gmatch("(.-)\r?\n") do
-      lineno = lineno + 1
-      if line:find("%S") then
-        local fields, n = split(line, sep)
+    records(s, sep, path, function(fields, n, lineno)
         if first then
           first = false
           local is_header = header
           if is_header == nil then
-            is_header = false
+            -- a header when every field is text; a line of both numbers and text is an
+            -- error (a corrupted first row must not silently become the header)
+            local text, num = 0, 0
             for i = 1, n do
-              if parse_number(fields[i]) == false then is_header = true break end
+              local v = parse_number(fields[i])
+              if v == false then text = text + 1 elseif v ~= nil then num = num + 1 end
             end
+            if text > 0 and num > 0 then
+              fail(string.format("nyto: read_csv: %s:%d: the first line mixes numbers and text: is it a header? pass {header = true} or {header = false}",
+                path, lineno))
+            end
+            is_header = text > 0
           end
           ncols = n
           if is_header then
             names = {}
             for i = 1, n do names[i] = unquote(fields[i]) end
-            goto continue
+            return
           end
         end
         if n ~= ncols then
@@ -322,9 +383,7 @@ return function(nyto, core)
           row[i] = v
         end
         rows[#rows + 1] = row
-      end
-      ::continue::
-    end
+    end)
     local t
     if #rows == 0 then
       t = nyto.zeros(0, ncols or 0, {dtype = dtype})

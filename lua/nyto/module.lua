@@ -21,7 +21,7 @@ return function(nyto, core)
   local OP = {add = core.OP_ADD, sub = core.OP_SUB, mul = core.OP_MUL, div = core.OP_DIV, pow = core.OP_POW,
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
   local expand -- builds a lazy particle's module tree (defined with particle_from)
 
   -- warnings --------------------------------------------------------------------
@@ -347,8 +347,24 @@ return function(nyto, core)
       return lookup(cls, k)
     end
     mt.__newindex = function(self, k, v)
+      local kt = type(k)
+      if kt ~= "string" and kt ~= "number" then
+        err("bad argument to '__newindex' (field names of nyto modules are strings or integers, got %s)", kt)
+      end
       if RESERVED[k] then err("'%s' is a reserved field name of nyto modules", k) end
-      if type(k) == "number" then k = tostring(k) end
+      if kt == "number" then
+        if k ~= k or k == math.huge or k == -math.huge then err("bad argument to '__newindex' (field name %s is not a valid number)", tostring(k)) end
+        k = tostring(k)
+      end
+      -- a plain field may not shadow a method (m.forward = m would make m(x) call itself
+      -- forever); submodules and parameters may, as in PyTorch, except 'forward'
+      local function shadows()
+        local meth = lookup(cls, k)
+        if type(meth) == "function" then
+          err("bad argument to '__newindex' (cannot assign to '%s': it is a method of class %s; rename the field)", k, rawget(cls, "__classname") or "?")
+        end
+      end
+      if v ~= nil and k == "forward" then shadows() end
       local p, m, b, f = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b"), rawget(self, "_f")
       local s = rawget(self, "_s")
       -- inside a constructor parameters have no id yet: _p tells
@@ -370,6 +386,7 @@ return function(nyto, core)
         if b[k] then err("bad argument to '__newindex' (cannot assign a module to '%s': it is a buffer; assign nil first)", k) end
         if rawequal(m[k], v) then return end
         local register = registrable(self, k, v)
+        if not register then shadows() end
         if m[k] then structural_change(self, "remove_module", k) end
         if register then
           f[k] = nil
@@ -395,9 +412,15 @@ return function(nyto, core)
         err("bad argument to '__newindex' ('%s' is a parameter: assign a nyto.Parameter, or nil to remove it)", k)
       end
       if m[k] then err("bad argument to '__newindex' ('%s' is a submodule: assign a module, or nil to remove it)", k) end
+      shadows()
       f[k] = v
     end
-    mt.__call = function(self, ...) return self:forward(...) end -- Module.forward raises when a class has none
+    mt.__call = function(self, ...)
+      local fwd = self.forward
+      -- a module as 'forward' would call itself with one more argument each time
+      if type(fwd) ~= "function" then err("this module has no forward function (forward is %s)", is_module(fwd) and "a module" or type(fwd)) end
+      return fwd(self, ...)
+    end
     mt.__close = function(self) self:free() end
     mt.__tostring = function(self) return self:__repr() end
     -- inherit metamethods (__gc, __add ...) defined on ancestors

@@ -21,7 +21,7 @@ return function(nyto, core)
   end
 
   local function argerr(i, fname, msg)
-    error(("nyto: bad argument #%d to 'nn.%s' (%s)"):format(i, fname, msg), 0)
+    error(nyto._cut(("nyto: bad argument #%d to 'nn.%s' (%s)"):format(i, fname, msg)), 0)
   end
 
   local function is_tensor(v) return getmetatable(v) == Tmt end
@@ -81,6 +81,9 @@ return function(nyto, core)
     return out, pos
   end
 
+  -- bounds on what a layer's constructor may allocate (checked before any allocation)
+  local MAX_LAYERS, MAX_PARAM_NUMEL = 4096, 1 << 32
+
   local function int_arg(a, pos, fname, name, min)
     local v = a[name]
     local n = type(v) == "number" and tointeger(v)
@@ -89,6 +92,7 @@ return function(nyto, core)
         type(v) == "number" and "a non-integral number" or typename(v)))
     end
     if min and n < min then argerr(pos[name], fname, ("%s must be >= %d, got %d"):format(name, min, n)) end
+    if n > 1 << 40 then argerr(pos[name], fname, ("%s must be at most 2^40, got %d"):format(name, n)) end
     a[name] = n
     return n
   end
@@ -541,6 +545,12 @@ return function(nyto, core)
     if int_arg(a, pos, fn, "proj_size", 0) ~= 0 then argerr(pos.proj_size, fn, "proj_size is not supported") end
     self.proj_size = 0
     local D = self.bidirectional and 2 or 1
+    -- absurd sizes raise at once instead of building layers until memory runs out
+    if L > MAX_LAYERS then argerr(pos.num_layers, fn, ("num_layers must be at most %d, got %d"):format(MAX_LAYERS, L)) end
+    local per = 4 * H * (H * D + H + (self.bias and 2 or 0))
+    if 4 * H * (isz + H) > MAX_PARAM_NUMEL or per > MAX_PARAM_NUMEL or D * L * per > MAX_PARAM_NUMEL then
+      argerr(pos.hidden_size, fn, "the layers would hold more than 2^32 parameters")
+    end
     for l = 0, L - 1 do
       for d = 1, D do
         local sfx = "_l" .. l .. (d == 2 and "_reverse" or "")

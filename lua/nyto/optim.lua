@@ -17,7 +17,7 @@ return function(nyto, core)
   end
 
   local function argerr(i, fname, msg)
-    error(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg), 0)
+    error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg)), 0)
   end
 
   local Optimizer = {}

@@ -8,7 +8,7 @@ return function(nyto, core)
   local Product = nyto.Product
   local is_module = nyto.is_module
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
   -- Prompt release: an operation on a ParticleModule first runs a full
   -- collection, so the particles a loop dropped are released before the new
   -- one is made (their buffers serve it from the pool).  This is what
@@ -95,6 +95,18 @@ return function(nyto, core)
       return v
     end
     mt.__call = function(self, ...) return rawget(self, "root_module")(...) end
+    -- a module or Parameter assigned to the wrapper would become a plain field that pm(x)
+    -- never uses: raise and say where the structure lives
+    mt.__newindex = function(self, key, v)
+      if type(key) ~= "string" and type(key) ~= "number" then
+        err("bad argument to '__newindex' (field names are strings or integers, got %s)", type(key))
+      end
+      if is_module(v) or (nyto.is_tensor(v) and v:is_parameter()) then
+        err("cannot assign a %s to '%s' of a ParticleModule: change the structure through the root module (pm:restore_kernel_ref(), then pm.root_module.%s = ...)",
+          is_module(v) and "module" or "Parameter", tostring(key), tostring(key))
+      end
+      rawset(self, key, v)
+    end
     mt.__close = function(self) self:free() end
     mt.__tostring = function(self)
       local inner = tostring(rawget(self, "root_module")):gsub("\n", "\n  ")

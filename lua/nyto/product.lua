@@ -9,7 +9,7 @@ return function(nyto, core)
   local clone_bufs, random_bufs = nyto._clone_bufs, nyto._random_bufs
   local Tmt = core.Tensor_mt
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
 
   local Product = {__name = "nyto.Product"}
   Product.__index = Product
@@ -225,7 +225,7 @@ return function(nyto, core)
     for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(dts and dts[dt] and src.bufs[dt] or b) end
     local was = core.grad_enabled()
     core.set_grad_enabled(false)
-    local ok, e = pcall(function()
+    local ok, e = nyto._pcall_noyield(function()
       local others = {}
       if other then each_param(k, other, function(pid, P, c, t) others[pid] = t end) end
       each_param(k, self, function(pid, P, c, t)

@@ -85,7 +85,7 @@ return function(nyto, core)
   Progress.__name = "nyto.Progress"
 
   local function argerror(i, fname, msg)
-    error(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg), 0)
+    error(nyto._cut(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg)), 0)
   end
 
   function nyto.progress(total, opts)

@@ -78,11 +78,32 @@ return function(nyto, core)
 
   -- autograd -------------------------------------------------------------------
   -- nyto.no_grad(fn, ...): run fn with gradient recording off; returns fn's results
+  -- pcall(fn, ...) that refuses a yield: fn runs in a coroutine of its own, so control always
+  -- comes back here and the caller can restore the gradient mode on every path (a yield out of
+  -- a pcall in the script's coroutine, never resumed, would leave recording off for good).
+  -- an error message of at most 400 characters: user strings (a 10,000-character dtype, ...)
+  -- are not echoed in full
+  function nyto._cut(msg)
+    if type(msg) == "string" and #msg > 400 then return msg:sub(1, 380) .. "... (message cut)" end
+    return msg
+  end
+
+  local function pcall_noyield(fn, ...)
+    local co = coroutine.create(fn)
+    local res = table.pack(coroutine.resume(co, ...))
+    if res[1] and coroutine.status(co) ~= "dead" then
+      coroutine.close(co)
+      return false, "nyto: a callback of no_grad, unary_operator or binary_operator yielded: yields across them are refused"
+    end
+    return table.unpack(res, 1, res.n)
+  end
+  nyto._pcall_noyield = pcall_noyield
+
   function nyto.no_grad(fn, ...)
     if type(fn) ~= "function" then error("nyto: bad argument #1 to 'no_grad' (function expected, got " .. type(fn) .. ")", 0) end
     local was = core.grad_enabled()
     core.set_grad_enabled(false)
-    local res = table.pack(pcall(fn, ...))
+    local res = table.pack(pcall_noyield(fn, ...))
     core.set_grad_enabled(was)
     if not res[1] then error(res[2], 0) end
     return table.unpack(res, 2, res.n)

@@ -81,5 +81,7 @@ int nyto_blas_get_threads(void);
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer
  * (caller frees) and its length, or NULL with a message in err. */
 unsigned char *nyto_read_file(const char *path, size_t *len, char *err, size_t errlen);
+/* lower the read cap (bytes, at most 2 GiB); returns the previous one */
+size_t nyto_read_set_limit(size_t max_bytes);
 
 #endif

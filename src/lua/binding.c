@@ -27,8 +27,14 @@
 static int nyto_error(lua_State *L, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
   va_end(ap);
+  size_t len = strlen(msg);
+  if (len > 400) { /* user strings are not echoed in full */
+    lua_pushlstring(L, msg, 380);
+    lua_pushliteral(L, "... (message cut)");
+    lua_concat(L, 2);
+  }
   return lua_error(L);
 }
 
@@ -125,7 +131,11 @@ static void nyto_gc_pace_before(lua_State *L, int64_t bytes) {
 /* core.set_gc_mode("incremental" | "generational"): switch and remember. */
 static int l_set_gc_mode(lua_State *L) {
   static const char *const modes[] = {"incremental", "generational", NULL};
-  int m = luaL_checkoption(L, 1, NULL, modes);
+  const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+  int m = -1;
+  for (int i = 0; name && modes[i]; i++)
+    if (strcmp(name, modes[i]) == 0) m = i;
+  if (m < 0) return nyto_error(L, "nyto: bad argument #1 to 'set_gc_mode' (\"incremental\" or \"generational\" expected)");
   if (m == 0) lua_gc(L, LUA_GCINC, 0, 0, 0);
   else lua_gc(L, LUA_GCGEN, 0, 0);
   gc_mode = m == 0 ? LUA_GCINC : LUA_GCGEN;
@@ -232,9 +242,28 @@ static int l_num_threads(lua_State *L) {
   return 1;
 }
 
+/* core.read_limit(bytes) -> previous cap: lower the read cap (specs) */
+static int l_read_limit(lua_State *L) {
+  lua_Integer n = nyto_checkint(L, 1, "read_limit");
+  if (n < 1 || n > ((lua_Integer)1 << 31)) return nyto_argerror(L, 1, "read_limit", "must be between 1 and 2^31");
+  lua_pushinteger(L, (lua_Integer)nyto_read_set_limit((size_t)n));
+  return 1;
+}
+
 /* core.read_file(path) -> string | nil, message  (gunzips gzip files) */
+static int read_box_gc(lua_State *L) {
+  unsigned char **box = lua_touserdata(L, 1);
+  if (box && *box) {
+    free(*box);
+    *box = NULL;
+  }
+  return 0;
+}
+
 static int l_read_file(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return nyto_argerror(L, 1, "read_file", lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
+  const char *path = lua_tostring(L, 1);
   char err[512];
   size_t n = 0;
   unsigned char *buf = nyto_read_file(path, &n, err, sizeof err);
@@ -246,6 +275,11 @@ static int l_read_file(lua_State *L) {
   /* lua_pushlstring may raise on memory: hand the buffer to a box first */
   unsigned char **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = buf;
+  if (luaL_newmetatable(L, "nyto.ReadBox")) { /* frees buf when pushlstring raises */
+    lua_pushcfunction(L, read_box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
   lua_pushlstring(L, (const char *)buf, n);
   free(buf);
   *box = NULL;
@@ -269,6 +303,7 @@ static const luaL_Reg core_funcs[] = {
     {"set_grad_enabled", l_set_grad_enabled},
     {"num_threads", l_num_threads},
     {"read_file", l_read_file},
+    {"read_limit", l_read_limit},
     {"collect", l_collect},
     {"set_gc_mode", l_set_gc_mode},
     {"gc_mode", l_gc_mode},

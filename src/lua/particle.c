@@ -128,6 +128,22 @@ static LBuffer *buffer_peek(lua_State *L, int i, const char *fname) {
   return b;
 }
 
+/* Arguments of the core entries: nyto errors, never luaL's (scripts reach nyto.core). */
+static lua_Integer p_checkint(lua_State *L, int i, const char *fname) {
+  int isint;
+  lua_Integer v = lua_tointegerx(L, i, &isint);
+  if (!isint || lua_type(L, i) != LUA_TNUMBER)
+    nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %s",
+                                               lua_type(L, i) == LUA_TNUMBER ? "a non-integral number" : luaL_typename(L, i)));
+  return v;
+}
+
+static double p_checknum(lua_State *L, int i, const char *fname) {
+  if (lua_type(L, i) != LUA_TNUMBER)
+    nyto_argerror(L, i, fname, lua_pushfstring(L, "number expected, got %s", luaL_typename(L, i)));
+  return lua_tonumber(L, i);
+}
+
 static LBuffer *buffer_newud(lua_State *L) {
   LBuffer *b = lua_newuserdatauv(L, sizeof *b, 1);
   memset(b, 0, sizeof *b);
@@ -145,7 +161,8 @@ static void buffer_fill(lua_State *L, LBuffer *b, int dtype, int64_t n) {
 /* __gc, __close and buf:free().  Freeing the operand of a deferred buffer
  * is safe: the deferred one's handle keeps the storage out of the pool. */
 static int b_gc(lua_State *L) {
-  LBuffer *b = luaL_checkudata(L, 1, BUFFER_MT);
+  LBuffer *b = luaL_testudata(L, 1, BUFFER_MT);
+  if (!b) return nyto_error(L, "nyto: bad self to 'free' (Buffer expected, got %s)", luaL_typename(L, 1));
   if (b->src) lazy_drop(b);
   if (b->t) {
     nyto_untrack(b->t);
@@ -159,9 +176,9 @@ static int b_gc(lua_State *L) {
 /* core.buffer(dtype, n) */
 static int l_buffer(lua_State *L) {
   int dtype = check_dtype(L, 1, "buffer");
-  lua_Integer n = luaL_checkinteger(L, 2);
+  lua_Integer n = p_checkint(L, 2, "buffer");
   if (dtype != NT_FLOAT32 && dtype != NT_FLOAT64) return nyto_argerror(L, 1, "buffer", "particle buffers are float32 or float64");
-  if (n < 0) return nyto_argerror(L, 2, "buffer", "size must be non-negative");
+  if (n < 0 || n > NYTO_MAX_NUMEL) return nyto_argerror(L, 2, "buffer", "size must be between 0 and 2^40");
   LBuffer *b = buffer_newud(L);
   buffer_fill(L, b, dtype, n);
   if (n > 0) memset(b->data, 0, (size_t)n * (dtype == NT_FLOAT64 ? 8 : 4));
@@ -191,8 +208,11 @@ static int b_tensor(lua_State *L) {
 
 /* core.segments{off1, len1, off2, len2, ...} (0-based element ranges) */
 static int l_segments(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  int n = (int)lua_rawlen(L, 1);
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return nyto_argerror(L, 1, "segments", lua_pushfstring(L, "table expected, got %s", luaL_typename(L, 1)));
+  lua_Unsigned rn = lua_rawlen(L, 1);
+  if (rn > (lua_Unsigned)1 << 24) return nyto_argerror(L, 1, "segments", "too many ranges");
+  int n = (int)rn;
   if (n % 2) return nyto_argerror(L, 1, "segments", "pairs of offset and length expected");
   LSegs *s = lua_newuserdatauv(L, sizeof(LSegs) + sizeof(nyto_seg) * (size_t)(n / 2), 0);
   s->nseg = 0;
@@ -202,9 +222,15 @@ static int l_segments(lua_State *L) {
   for (int i = 0; i < n / 2; i++) {
     lua_rawgeti(L, 1, 2 * i + 1);
     lua_rawgeti(L, 1, 2 * i + 2);
-    int64_t off = lua_tointeger(L, -2), len = lua_tointeger(L, -1);
+    int isint_o, isint_l;
+    int64_t off = lua_tointegerx(L, -2, &isint_o), len = lua_tointegerx(L, -1, &isint_l);
+    if (!isint_o || !isint_l || lua_type(L, -2) != LUA_TNUMBER || lua_type(L, -1) != LUA_TNUMBER)
+      return nyto_argerror(L, 1, "segments", "offsets and lengths must be integers");
     lua_pop(L, 2);
-    if (off < prev_end || len < 0) return nyto_argerror(L, 1, "segments", "ranges must be sorted and disjoint");
+    /* overflow-safe: off + len must stay within NYTO_MAX_NUMEL */
+    if (off < 0 || len < 0 || off > NYTO_MAX_NUMEL || len > NYTO_MAX_NUMEL - off)
+      return nyto_argerror(L, 1, "segments", "offsets and lengths must be non-negative and at most 2^40");
+    if (off < prev_end) return nyto_argerror(L, 1, "segments", "ranges must be sorted and disjoint");
     if (len == 0) continue;
     /* merge adjacent ranges: fewer, longer loops */
     if (s->nseg > 0 && off == prev_end) s->segs[s->nseg - 1].len += len;
@@ -216,16 +242,19 @@ static int l_segments(lua_State *L) {
 }
 
 static LSegs *segs_check(lua_State *L, int i, LBuffer *b, const char *fname) {
-  LSegs *s = luaL_checkudata(L, i, SEGS_MT);
+  LSegs *s = luaL_testudata(L, i, SEGS_MT);
+  if (!s) nyto_argerror(L, i, fname, lua_pushfstring(L, "Segments expected, got %s", luaL_typename(L, i)));
   if (s->nseg > 0) {
     nyto_seg last = s->segs[s->nseg - 1];
-    if (last.off + last.len > b->n) nyto_argerror(L, i, fname, "segments exceed the buffer");
+    /* l_segments keeps off and len within NYTO_MAX_NUMEL: no overflow */
+    if (last.off > b->n || last.len > b->n - last.off) nyto_argerror(L, i, fname, "segments exceed the buffer");
   }
   return s;
 }
 
 static int segs_count(lua_State *L) {
-  LSegs *s = luaL_checkudata(L, 1, SEGS_MT);
+  LSegs *s = luaL_testudata(L, 1, SEGS_MT);
+  if (!s) return nyto_argerror(L, 1, "segments", "Segments expected");
   lua_pushinteger(L, s->nseg);
   lua_pushinteger(L, s->total);
   return 2;
@@ -288,9 +317,15 @@ static int push_deferred(lua_State *L, LBuffer *a, double v, int op, LSegs *s, i
 /* core.pscalar(src, s, op, segs [, dst]) -> dst.  Without dst the result
  * is deferred; on a deferred src with the same segments, both ops run in
  * one pass. */
+static int check_op(lua_State *L, int i) {
+  lua_Integer op = p_checkint(L, i, "particle operation");
+  if (op < NYTO_ADD || op > NYTO_RPOW) nyto_argerror(L, i, "particle operation", "unknown operation");
+  return (int)op;
+}
+
 static int l_pscalar(lua_State *L) {
-  double v = luaL_checknumber(L, 2);
-  int op = (int)luaL_checkinteger(L, 3);
+  double v = p_checknum(L, 2, "particle operation");
+  int op = check_op(L, 3);
   if (!lua_isnoneornil(L, 5)) {
     LBuffer *a = buffer_check(L, 1, "particle operation");
     LSegs *s = segs_check(L, 4, a, "particle operation");
@@ -318,7 +353,7 @@ static int l_pscalar(lua_State *L) {
 /* core.paffine(src, mul, add, segs [, dst]) -> dst = src*mul + add */
 static int l_paffine(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "particle operation");
-  double m = luaL_checknumber(L, 2), c = luaL_checknumber(L, 3);
+  double m = p_checknum(L, 2, "particle operation"), c = p_checknum(L, 3, "particle operation");
   LSegs *s = segs_check(L, 4, a, "particle operation");
   LBuffer *d;
   if (!lua_isnoneornil(L, 5)) {
@@ -351,7 +386,7 @@ static const void *operand_of(lua_State *L, int i, LSegs *s, int *op, double *v)
 static int l_pbinary(lua_State *L) {
   LBuffer *a = buffer_peek(L, 1, "particle operation");
   LBuffer *b = buffer_peek(L, 2, "particle operation");
-  int op = (int)luaL_checkinteger(L, 3);
+  int op = check_op(L, 3);
   if (a->n != b->n || a->dtype != b->dtype) return nyto_argerror(L, 2, "particle operation", "particles of different layouts");
   LSegs *s = segs_check(L, 4, a, "particle operation");
   int opa, opb;
@@ -427,7 +462,8 @@ static int l_pcopy(lua_State *L) {
  * (random.c, docs/design.md "Counter-based randomness"). */
 static int l_prandom(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "randn");
-  int kind = (int)luaL_checkinteger(L, 2);
+  lua_Integer kind = p_checkint(L, 2, "randn");
+  if (kind != 0 && kind != 1) return nyto_argerror(L, 2, "randn", "kind must be 0 or 1");
   LSegs *s = segs_check(L, 3, a, "randn");
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn");
   LBuffer *d = buffer_newud(L);
@@ -452,12 +488,12 @@ static int l_prandom_(lua_State *L) {
 /* core.view(buf, offset, shape, requires_grad) -> Tensor viewing the buffer */
 static int l_view(lua_State *L) {
   LBuffer *b = buffer_check(L, 1, "view");
-  lua_Integer off = luaL_checkinteger(L, 2);
+  lua_Integer off = p_checkint(L, 2, "view");
   int64_t sizes[NT_MAXDIM];
-  int nd = read_sizes(L, 3, 3, sizes, "view");
+  int nd = read_sizes(L, 3, 3, sizes, "view"); /* numel <= NYTO_MAX_NUMEL */
   int64_t numel = 1;
   for (int i = 0; i < nd; i++) numel *= sizes[i];
-  if (off < 0 || off + numel > b->n) return nyto_argerror(L, 2, "view", "range outside the buffer");
+  if (off < 0 || off > b->n || numel > b->n - off) return nyto_argerror(L, 2, "view", "range outside the buffer");
   int rg = lua_toboolean(L, 4);
   LTensor *u = tensor_newud(L);
   nt_tensor *t;
@@ -469,11 +505,12 @@ static int l_view(lua_State *L) {
 
 /* core.set_to_view(tensor, buf, offset): re-point tensor at the buffer (values kept) */
 static int l_set_to_view(lua_State *L) {
-  LTensor *u = luaL_checkudata(L, 1, TENSOR_MT);
+  LTensor *u = luaL_testudata(L, 1, TENSOR_MT);
+  if (!u) return nyto_argerror(L, 1, "set_to_view", lua_pushfstring(L, "Tensor expected, got %s", luaL_typename(L, 1)));
   if (!u->t) return nyto_error(L, "nyto: attempt to use a freed Tensor");
   LBuffer *b = buffer_check(L, 2, "set_to_view");
-  lua_Integer off = luaL_checkinteger(L, 3);
-  if (off < 0 || off + nt_numel(u->t) > b->n) return nyto_argerror(L, 3, "set_to_view", "range outside the buffer");
+  lua_Integer off = p_checkint(L, 3, "set_to_view");
+  if (off < 0 || off > b->n || nt_numel(u->t) > b->n - off) return nyto_argerror(L, 3, "set_to_view", "range outside the buffer");
   lazy_force(L, nt_storage_id(b->t));
   nyto_untrack(u->t);
   int rc = nt_set_to_view(u->t, b->t, off);

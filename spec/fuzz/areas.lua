@@ -1,0 +1,320 @@
+-- spec/fuzz/areas.lua -- the fuzzer's generators, one table per API area.
+-- A generator is {name, function(G) -> fn, args [, weight]}; args may hold nils (set args.n).
+-- A later feature (Swarm, save/load, distributed, strategies) adds its own table:
+--   A.swarm = { {"new", function(G) return nyto.Swarm, {G.maybe(G.module()), G.maybe(8), n = 2} end}, ... }
+-- and its name to A.order.  G (spec/fuzz/fuzz.lua) gives G.tensor(), G.module(), G.product(),
+-- G.pm(), G.hostile(), G.maybe(v [, p]), G.pick(list), G.R, G.SENTINEL, G.freed_tensor(),
+-- G.freed_module().  Never assert semantics here: the fuzzer only checks that a failure is a
+-- nyto error and changes no operand.
+local nyto = require "nyto"
+local core = require "nyto.core"
+local A = {order = {}}
+local function area(name, gens)
+  A[name] = gens
+  A.order[#A.order + 1] = name
+end
+
+-- ---- tensor ops: every row of src/torch/ops.def, by its signature letters ----
+local rows = {}
+do
+  local f = io.open("src/torch/ops.def")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  for name, sig in text:gmatch('NT_OP%(([%w_]+),%s*"(%a*)"') do
+    if name ~= "name" then rows[#rows + 1] = {name, sig} end
+  end
+  local unary = text:match("#define NT_UNARY_OPS%(X%)(.-)\n\n") or ""
+  for name in unary:gmatch("X%(([%w_]+)%)") do
+    rows[#rows + 1] = {name, "T"}
+    rows[#rows + 1] = {name .. "_", "T"}
+  end
+end
+
+local function arg_for(G, letter)
+  local R = G.R
+  if letter == "T" or letter == "t" then return G.tensor() end
+  if letter == "S" then return R() < 0.5 and G.tensor() or R(-3, 3) end
+  if letter == "n" or letter == "N" then return G.pick {0.5, -1, 2, 0, 1e30} end
+  if letter == "i" or letter == "I" or letter == "x" or letter == "l" then return R(-2, 3) end
+  if letter == "d" or letter == "D" or letter == "u" then return R(-3, 3) end
+  if letter == "b" then return R() < 0.5 end
+  if letter == "z" or letter == "v" or letter == "e" then return G.shape() end
+  if letter == "p" then return G.pick {{1, 2}, {2, 1}, {1}, {1, 2, 3}} end
+  if letter == "k" then return G.pick {1, 2, {2, 2}, {1, 3}} end
+  if letter == "r" then return G.pick {"mean", "sum", "none"} end
+  return nil
+end
+
+local tensor_gens = {}
+for _, row in ipairs(rows) do
+  local name, sig = row[1], row[2]
+  tensor_gens[#tensor_gens + 1] = {name, function(G)
+    local args = {n = #sig}
+    for j = 1, #sig do args[j] = G.maybe(arg_for(G, sig:sub(j, j)), 0.15) end
+    return nyto[name], args
+  end, 0.3}
+end
+local ctor = {"zeros", "ones", "empty", "randn", "rand"}
+for _, c in ipairs(ctor) do
+  tensor_gens[#tensor_gens + 1] = {c, function(G)
+    return nyto[c], {G.maybe(G.shape(), 0.4), G.maybe({dtype = G.pick {"float32", "float64", "int64", "bool"}}, 0.3), n = 2}
+  end}
+end
+local extra_tensor = {
+  {"tensor", function(G) return nyto.tensor, {G.maybe(G.pick {{1, 2}, {{1, 2}, {3}}, 3, {{1}, {2}}}, 0.4), n = 1} end},
+  {"full", function(G) return nyto.full, {G.maybe(G.shape()), G.maybe(2.5), n = 2} end},
+  {"arange", function(G) return nyto.arange, {G.maybe(0), G.maybe(5), G.maybe(1), n = 3} end},
+  {"eye", function(G) return nyto.eye, {G.maybe(3), G.maybe(2), n = 2} end},
+  {"cat", function(G) return nyto.cat, {G.maybe({G.tensor(), G.tensor()}), G.maybe(1), n = 2} end},
+  {"stack", function(G) return nyto.stack, {G.maybe({G.tensor(), G.tensor()}), G.maybe(1), n = 2} end},
+  {"index", function(G) local t = G.tensor(); return function(a, i) return a[i] end, {t, G.maybe(G.R(-1, 3)), n = 2} end},
+  {"arith", function(G)
+    local op = G.pick {"+", "-", "*", "/", "^"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    return f, {G.tensor(), G.maybe(G.R() < 0.5 and G.tensor() or 2, 0.3), n = 2}
+  end},
+  {"size", function(G) return nyto.tensor(1).size, {G.maybe(G.tensor(), 0.3), G.maybe(G.R(-2, 3), 0.3), n = 2} end},
+  {"item", function(G) return nyto.tensor(1).item, {G.maybe(G.tensor(), 0.3), n = 1} end},
+  {"totable", function(G) return nyto.tensor(1).totable, {G.maybe(G.tensor(), 0.3), n = 1} end},
+  {"tostring", function(G) return tostring, {G.maybe(G.tensor(), 0.3), n = 1} end},
+  {"requires_grad_", function(G) return nyto.tensor(1).requires_grad_, {G.maybe(G.tensor(), 0.3), G.maybe(true), n = 2} end},
+  {"backward", function(G) return nyto.tensor(1).backward, {G.maybe(G.tensor(), 0.3), G.maybe(nil), n = 2} end},
+  {"set_grad", function(G) local t = G.tensor(); return function(a, g) a.grad = g end, {t, G.maybe(G.tensor()), n = 2} end},
+  {"free", function(G) return nyto.tensor(1).free, {G.maybe(G.new_tensor(), 0.3), n = 1} end},
+}
+for _, g in ipairs(extra_tensor) do tensor_gens[#tensor_gens + 1] = g end
+area("tensor", tensor_gens)
+
+-- ---- F ----
+local Fnames = {}
+for k, v in pairs(nyto.F or {}) do if type(v) == "function" then Fnames[#Fnames + 1] = k end end
+table.sort(Fnames)
+local F_gens = {}
+for _, name in ipairs(Fnames) do
+  F_gens[#F_gens + 1] = {name, function(G)
+    return nyto.F[name], {G.tensor(), G.maybe(G.tensor(), 0.5), G.maybe(nil, 0.3), G.maybe(nil, 0.3), n = 4}
+  end, 0.3}
+end
+area("F", F_gens)
+
+-- ---- modules ----
+local function meth(name, nargs)
+  return {name, function(G)
+    local m = G.module()
+    local args = {G.maybe(m, 0.1), n = nargs + 1}
+    for j = 2, nargs + 1 do args[j] = G.hostile() end
+    return nyto.Module[name], args
+  end}
+end
+area("module", {
+  {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
+  {"setfield", function(G)
+    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
+    -- of the instance and stay writable (issue 13, point 7: not done)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    if G.R() < 0.2 then key = G.hostile() end
+    local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
+    return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
+  end, 2},
+  {"getfield", function(G) return function(m, k) return m[k] end, {G.module(), G.hostile(), n = 2} end},
+  {"remove", function(G) return function(m, k) m[k] = nil end, {G.module(), G.pick {"weight", "bias", "1", "2", "fc"}, n = 2} end},
+  meth("parameters", 0), meth("named_parameters", 0), meth("modules", 0), meth("named_modules", 0),
+  meth("children", 0), meth("buffers", 0), meth("state_dict", 0), meth("load_state_dict", 1),
+  meth("train", 1), meth("eval", 0), meth("zero_grad", 0), meth("param_config", 1), meth("set_param_config", 2),
+  meth("apply_param_config", 2), meth("get_param_id", 1), meth("register_buffer", 2), meth("clone", 0),
+  meth("detach", 0), meth("same_species", 1), meth("product", 0), meth("product_", 1), meth("touch", 0),
+  meth("free", 0), meth("__repr", 0),
+  {"tostring", function(G) return tostring, {G.module(), n = 1} end},
+  {"scalar_op", function(G)
+    local op = G.pick {"+", "-", "*", "/", "^"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    local a, b = G.module(), G.pick {2, 0.5, -1}
+    if G.R() < 0.5 then a, b = b, a end
+    if G.R() < 0.2 then -- a hostile number side (the module side keeps the metamethod)
+      local h = G.hostile()
+      if type(a) == "number" then a = h else b = h end
+    end
+    return f, {a, b, n = 2}
+  end, 2},
+  {"binary_op", function(G)
+    local op = G.pick {"+", "-", "*", "/"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    local a = G.module()
+    local b = G.R() < 0.5 and a:clone() or G.module()
+    return f, {a, G.maybe(b, 0.2), n = 2}
+  end, 2},
+  {"inplace", function(G)
+    local name = G.pick {"add_", "sub_", "mul_", "div_"}
+    local a = G.module()
+    local b = G.R() < 0.5 and 2 or (G.R() < 0.5 and a:clone() or G.module())
+    return function(x, y) return x[name](x, y) end, {a, G.maybe(b, 0.2), n = 2}
+  end},
+  {"class_free", function(G)
+    local C = nyto.class("FuzzC" .. G.R(3))
+    function C:forward(x) return x end
+    return nyto.Module.free, {G.maybe(C, 0.2), n = 1}
+  end, 0.3},
+  {"foreign_self", function(G)
+    local name = G.pick {"parameters", "clone", "free", "state_dict", "product", "named_modules"}
+    return nyto.Module[name], {G.hostile(), n = 1}
+  end},
+})
+
+-- ---- nn layers ----
+local layers = {"Linear", "Conv2d", "LayerNorm", "Embedding", "BatchNorm1d", "BatchNorm2d", "LSTM", "Dropout",
+                "ReLU", "Softmax", "LogSoftmax", "Flatten", "MaxPool2d", "AvgPool2d", "Sequential", "ModuleList",
+                "CrossEntropyLoss", "MSELoss", "NLLLoss"}
+local nn_gens = {}
+for _, name in ipairs(layers) do
+  nn_gens[#nn_gens + 1] = {name, function(G)
+    local R = G.R
+    local function sz() return G.pick {1, 2, 3, 0, -1, 1 << 40, 2 ^ 40, 0.5, math.maxinteger} end
+    return nyto.nn[name], {G.maybe(R(1, 4), 0.4), G.maybe(R(1, 4), 0.4), R() < 0.3 and sz() or nil, n = 3}
+  end, 0.5}
+end
+area("nn", nn_gens)
+
+-- ---- products, configs, operators ----
+local function cb(G, good)
+  if G.R() < 0.3 then return function() error(G.SENTINEL, 0) end end
+  if G.R() < 0.2 then return function() return "bad" end end
+  if G.R() < 0.1 then return function() coroutine.yield() end end
+  return good
+end
+area("product", {
+  {"unary_operator", function(G)
+    return nyto.Product.unary_operator, {G.maybe(G.product(), 0.1), cb(G, function(t) return t * 2 end), n = 2}
+  end, 2},
+  {"binary_operator", function(G)
+    local p = G.product()
+    return nyto.Product.binary_operator,
+      {p, G.maybe(G.R() < 0.5 and p or G.product(), 0.2), cb(G, function(a, b) return a + b end), n = 3}
+  end, 2},
+  {"arith", function(G)
+    local op = G.pick {"+", "-", "*", "/"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    return f, {G.product(), G.maybe(G.pick {2, G.product()}, 0.3), n = 2}
+  end},
+  {"module", function(G) return nyto.Product.module, {G.maybe(G.product(), 0.2), n = 1} end},
+  {"clone", function(G) return nyto.Product.clone, {G.maybe(G.product(), 0.3), n = 1} end},
+  {"free", function(G) return nyto.Product.free, {G.product(), n = 1} end, 0.2},
+  {"no_grad", function(G) return nyto.no_grad, {cb(G, function() return 1 end), n = 1} end},
+})
+
+-- ---- ParticleModule ----
+area("pm", {
+  {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
+  {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
+  {"setfield", function(G)
+    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
+    -- writable (issue 13, point 7: not done)
+    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+  end},
+  {"ops", function(G)
+    local op = G.pick {"+", "*", "-"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    return f, {G.pm(), G.maybe(2, 0.3), n = 2}
+  end},
+  {"product", function(G) return function(pm) return pm:product() end, {G.pm(), n = 1} end},
+  {"kernel_ref", function(G)
+    local name = G.pick {"clear_kernel_ref", "restore_kernel_ref"}
+    return function(pm) return pm[name](pm) end, {G.pm(), n = 1}
+  end},
+})
+
+-- ---- optim ----
+area("optim", {
+  {"new", function(G)
+    local name = G.pick {"SGD", "Adam"}
+    local params = G.R() < 0.7 and G.module():parameters() or G.hostile()
+    return nyto.optim[name], {params, G.maybe({lr = G.pick {0.1, -1, 0 / 0}, momentum = G.pick {0, 0.9}}, 0.3), n = 2}
+  end},
+  {"step", function(G)
+    local m = G.module()
+    local ok, opt = pcall(nyto.optim.SGD, m:parameters(), {lr = 0.1})
+    if not ok then return nil end
+    return opt.step, {opt, G.maybe(nil, 0.5), n = 2}
+  end},
+})
+
+-- ---- data ----
+local tmpdir = os.getenv("TMPDIR") or "/tmp"
+area("data", {
+  {"read_csv", function(G)
+    local path = tmpdir .. "/nyto_fuzz_" .. G.R(4) .. ".csv"
+    local f = io.open(path, "wb")
+    f:write(G.pick {"a,b\n1,2\n", "1,2\r3,4\r", "\"1,2\",3\n", "0x10,2\n", "1,2\n3\n", "", "a,b\r\n1,2\r\n"})
+    f:close()
+    return nyto.data.read_csv, {G.maybe(path, 0.2), G.maybe({header = G.R() < 0.5}, 0.3), n = 2}
+  end},
+  {"DataLoader", function(G)
+    return nyto.data.DataLoader, {G.maybe(nyto.randn(6, 2), 0.3), G.maybe(nyto.zeros({6}, {dtype = "int64"}), 0.3),
+      G.maybe({batch_size = G.pick {2, 0, -1, 1.5}}, 0.3), n = 3}
+  end},
+  {"read_idx", function(G) return nyto.data.read_idx, {G.maybe("/nonexistent", 0.5), n = 1} end},
+})
+
+-- ---- nyto.core: reachable from scripts, so every entry validates ----
+local maxint = math.maxinteger
+local function segs_table(G)
+  local R = G.R
+  if R() < 0.5 then return G.pick {{0, 4}, {0, 1, 2, 3}, {35, maxint, 26, 0, 3, 15}, {0, 1, maxint - 1, 4}, {-1, 2}, {0, -5}} end
+  local t = {}
+  for j = 1, R(0, 6) do t[j] = G.pick {0, 1, 3, 7, -1, maxint, maxint - 1, 1 << 40, 2.5} end
+  return t
+end
+area("core", {
+  {"segments", function(G) return core.segments, {G.maybe(segs_table(G), 0.2), n = 1} end},
+  {"buffer", function(G) return core.buffer, {G.maybe("float32", 0.2), G.maybe(G.R(0, 64), 0.3), n = 2} end},
+  {"pcopy", function(G)
+    local a, b = core.buffer("float32", 16), core.buffer("float32", 16)
+    local ok, s = pcall(core.segments, segs_table(G))
+    return core.pcopy, {a, G.maybe(b, 0.2), ok and s or G.hostile(), n = 3}
+  end},
+  {"pscalar", function(G)
+    local a = core.buffer(G.pick {"float32", "float64"}, 16)
+    local ok, s = pcall(core.segments, segs_table(G))
+    return core.pscalar, {G.maybe(a, 0.1), G.maybe(2, 0.2), G.maybe(G.R(0, 8), 0.2), ok and s or G.hostile(), n = 4}
+  end},
+  {"paffine", function(G)
+    local a = core.buffer("float32", 8)
+    local ok, s = pcall(core.segments, segs_table(G))
+    return core.paffine, {a, G.maybe(2, 0.2), G.maybe(1, 0.2), ok and s or G.hostile(), n = 4}
+  end},
+  {"pbinary", function(G)
+    local a, b = core.buffer("float32", 8), core.buffer("float32", G.pick {8, 4})
+    local ok, s = pcall(core.segments, segs_table(G))
+    return core.pbinary, {a, b, G.maybe(0, 0.2), ok and s or G.hostile(), n = 4}
+  end},
+  {"prandom", function(G)
+    local ok, s = pcall(core.segments, segs_table(G))
+    return core.prandom, {core.buffer("float32", 8), G.maybe(0, 0.3), ok and s or G.hostile(), n = 3}
+  end},
+  {"view", function(G) return core.view, {core.buffer("float32", 8), G.maybe(G.R(-1, 9), 0.3), G.maybe(G.shape(), 0.3), n = 3} end},
+  {"set_to_view", function(G)
+    return core.set_to_view, {G.maybe(nyto.zeros(4), 0.2), core.buffer("float32", 8), G.maybe(G.pick {0, 4, 5, maxint - 1}, 0.3), n = 3}
+  end},
+  {"read_file", function(G) return core.read_file, {G.maybe("/nonexistent", 0.5), n = 1} end},
+  {"tensor_from_bytes", function(G) return core.tensor_from_bytes, {G.maybe("abcd", 0.3), G.maybe(1, 0.3), G.maybe(2, 0.3), n = 3} end},
+  {"misc", function(G)
+    local name = G.pick {"pool_limit", "manual_seed", "num_threads", "set_gc_mode"}
+    return core[name], {G.hostile(), n = 1}
+  end},
+})
+
+-- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----
+if os.getenv("NYTO_FUZZ_SELFTEST") then
+  area("selftest", {
+    {"plain_error", function() return function() error("not a nyto message", 0) end, {n = 0} end, 40},
+    {"changes_operand", function()
+      local t = nyto.zeros(2)
+      return function(x) x:fill_(1); error("nyto: fails after writing", 0) end, {t, n = 1}
+    end, 40},
+    {"crash", function(G) -- chunk 1 only, so the other chunks finish and count
+      if G.chunk ~= 1 then return nil end
+      return function() os.exit(3, false) end, {n = 0}
+    end, 5},
+  })
+end
+
+return A
