@@ -18,7 +18,8 @@ require "nyto.particle_module" (nyto, core)
 -- script that does not use them keeps a smaller Lua heap, and a full
 -- collection costs a pass over that heap.
 local lazy = {F = "nyto.F", nn = "nyto.nn", optim = "nyto.optim", data = "nyto.data",
-              progress = "nyto.progress", Progress_mt = "nyto.progress"}
+              progress = "nyto.progress", Progress_mt = "nyto.progress",
+              distributed = "nyto.distributed"}
 setmetatable(nyto, {__index = function(t, key)
   local name = lazy[key]
   if name == nil then return nil end
