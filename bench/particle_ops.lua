@@ -33,8 +33,9 @@ local function median_ratio(a, b)
   return models.median(q)
 end
 
-local function run(name, net, iters)
+local function run(name, net, iters, pm_net)
   local n = models.nparams(net)
+  local pm = nyto.ParticleModule(pm_net) -- prompt release: a full collection per operation (docs/memory.md)
   local p = net:product()
   local x, y, z = core.buffer("float32", n), core.buffer("float32", n), core.buffer("float32", n)
   local segs = core.segments({0, n})
@@ -44,6 +45,8 @@ local function run(name, net, iters)
     -- deferred and the second fuses it, so the iteration is one pass
     -- y = a*x + b (docs/design.md), the very arithmetic of the limit
     particle = function(k) for _ = 1, k do net = 0.5 * net + 10 end end,
+    -- the same iteration on a ParticleModule of the same net
+    pm = function(k) for _ = 1, k do pm = 0.5 * pm + 10 end end,
     -- products: no module tree at all
     product = function(k) for _ = 1, k do p = 0.5 * p + 10 end end,
     -- the limit: one C pass y = a*x + b into a reused buffer of the same size
@@ -58,7 +61,9 @@ local function run(name, net, iters)
   print(("%s params=%d iteration_us=%.3f particle_op_us=%.3f product_iteration_us=%.3f product_op_us=%.3f limit_us=%.3f limit3_us=%.3f iteration_vs_limit=%.2f product_iteration_vs_limit=%.2f")
     :format(name, n, it * 1e6, it / 2 * 1e6, pit * 1e6, pit / 2 * 1e6, lim * 1e6, lim3 * 1e6,
             median_ratio(ts.limit, ts.particle), median_ratio(ts.limit, ts.product)))
+  print(("%s particle_module_iteration_us=%.3f particle_module_vs_particle=%.2f")
+    :format(name, models.median(ts.pm) * 1e6, median_ratio(ts.pm, ts.particle)))
 end
 
-run("cnn", models.CNN(), tonumber(arg and arg[1]) or 5000)
-run("mlp", models.MLP(), tonumber(arg and arg[2]) or 200)
+run("cnn", models.CNN(), tonumber(arg and arg[1]) or 5000, models.CNN())
+run("mlp", models.MLP(), tonumber(arg and arg[2]) or 200, models.MLP())

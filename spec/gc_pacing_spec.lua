@@ -1,0 +1,66 @@
+-- GC pacing (docs/memory.md, src/lua/binding.c nyto_gc_pace): in generational
+-- mode, loops whose intermediates die young run young collections only in the
+-- steady state, and memory stays bounded; garbage that turned old is still
+-- found (by a full collection once young ones stop freeing).
+local nyto = require "nyto"
+
+describe("GC pacing", function()
+  local mode0 = nyto.gc_mode()
+  after_each(function() nyto.set_gc_mode(mode0) end)
+
+  -- the stacked forward of bench/gc_pacing.lua, smaller
+  local n, B, I, H, O = 32, 64, 8, 32, 4
+  local w1, b1 = nyto.randn(n, I, H), nyto.randn(n, 1, H)
+  local w2, b2 = nyto.randn(n, H, O), nyto.randn(n, 1, O)
+  local x = nyto.randn(n, B, I)
+  local function forward()
+    local h = (nyto.bmm(x, w1) + b1):relu()
+    return nyto.bmm(h, w2) + b2
+  end
+
+  it("runs no full collection in a population forward's steady state (generational)", function()
+    nyto.set_gc_mode("generational")
+    collectgarbage()
+    for _ = 1, 100 do forward() end
+    local live = nyto.stats().tensor_bytes
+    nyto.reset_peak()
+    local s0 = nyto.stats()
+    for _ = 1, 2000 do forward() end
+    local s1 = nyto.stats()
+    assert.are.equal(0, s1.gc_collections - s0.gc_collections)
+    assert.is_true(s1.gc_young_collections - s0.gc_young_collections > 0)
+    -- garbage stays within the pacing budget (1 MiB or a quarter of the live set)
+    assert.is_true(s1.peak_tensor_bytes <= live + 2 * 2 ^ 20 + live // 2,
+      ("peak %d, live %d"):format(s1.peak_tensor_bytes, live))
+  end)
+
+  it("still frees garbage that turned old before it died (generational)", function()
+    nyto.set_gc_mode("generational")
+    collectgarbage()
+    local live = nyto.stats().tensor_bytes
+    nyto.reset_peak()
+    local s0 = nyto.stats()
+    local keep = {}
+    for i = 1, 400 do
+      -- each tensor lives through many collections (old), then dies
+      keep[i % 40 + 1] = nyto.randn(64, 1024) -- 256 KiB
+    end
+    keep = nil
+    local s1 = nyto.stats()
+    assert.is_true(s1.gc_collections - s0.gc_collections > 0)
+    -- 40 live tensors of 256 KiB: peak within a small multiple of that live set
+    assert.is_true(s1.peak_tensor_bytes - live <= 4 * 40 * 256 * 1024,
+      ("peak %d above %d"):format(s1.peak_tensor_bytes - live, live))
+  end)
+
+  it("keeps memory bounded in incremental mode", function()
+    nyto.set_gc_mode("incremental")
+    collectgarbage()
+    for _ = 1, 100 do forward() end
+    local live = nyto.stats().tensor_bytes
+    nyto.reset_peak()
+    for _ = 1, 1000 do forward() end
+    local s1 = nyto.stats()
+    assert.is_true(s1.peak_tensor_bytes <= live + 2 * 2 ^ 20 + live // 2)
+  end)
+end)
