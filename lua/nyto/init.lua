@@ -13,6 +13,7 @@ require "nyto.gc" (nyto, core)
 require "nyto.module" (nyto, core)
 require "nyto.product" (nyto, core)
 require "nyto.particle_module" (nyto, core)
+require "nyto.serialize" (nyto, core)
 
 -- Layers, training and data load on first use (nyto.nn, nyto.F, ...): a
 -- script that does not use them keeps a smaller Lua heap, and a full

@@ -150,6 +150,7 @@ static void lazy_before_write(lua_State *L, const nt_tensor *t);
 #include "tensor.c"
 #include "particle.c"
 #include "data.c"
+#include "save.c"
 
 static int l_stats(lua_State *L) {
   nyto_stats s;
@@ -270,6 +271,7 @@ int luaopen_nyto_core(lua_State *L) {
   tensor_open(L);
   particle_open(L);
   data_open(L);
+  save_open(L);
   lua_pushstring(L, NYTO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, NYTO_LUA_DIR);
