@@ -10,7 +10,7 @@ return function(nyto, core)
   end
 
   local function format_of(path, fname)
-    if type(path) ~= "string" then argerr(2, fname, "string path expected, got " .. type(path)) end
+    if type(path) ~= "string" then argerr(fname == "save" and 2 or 1, fname, "string path expected, got " .. type(path)) end
     if path:match("%.safetensors$") then return "safetensors" end
     if path:match("%.pt$") or path:match("%.pth$") then return "pt" end
     argerr(fname == "save" and 2 or 1, fname, "path must end in .safetensors or .pt, got " .. ("%q"):format(path))

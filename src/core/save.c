@@ -32,6 +32,20 @@ static void split_path(const char *path, char *dir, size_t dlen, const char **ba
   }
 }
 
+/* A process that is gone, or a zombie (killed, not yet reaped). */
+static int pid_dead(long pid) {
+  if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+  char p[64], buf[512];
+  snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+  FILE *f = fopen(p, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 /* Temporaries are named ".<base>.nyto-tmp-<pid>-XXXXXX": one whose writer
  * is dead (kill(pid, 0) fails with ESRCH) is a leftover and is removed. */
 static void clean_stale(const char *dir, const char *base) {
@@ -46,7 +60,7 @@ static void clean_stale(const char *dir, const char *base) {
     char *end;
     long pid = strtol(e->d_name + pl, &end, 10);
     if (end == e->d_name + pl || *end != '-' || pid <= 0) continue;
-    if (pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+    if (pid != (long)getpid() && pid_dead(pid)) {
       char full[PATH_MAX];
       snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
       unlink(full);
