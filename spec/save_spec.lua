@@ -230,6 +230,7 @@ out["meta"] = hdr.get("__metadata__", {})
 torch.manual_seed(0)
 net = torch.nn.Linear(3, 2)
 torch.save(dict(net.state_dict()), d + "/torch.pt")
+torch.save({"m": torch.nn.Linear(2, 2)}, d + "/hostile.pt")
 out["torch_sd"] = {k: t.tolist() for k, t in net.state_dict().items()}
 tensors = {"a": ("F64", [2], struct.pack("<2d", 1.25, -3.5)), "b": ("I64", [1, 2], struct.pack("<2q", 9, -9))}
 hdr, off, data = {"__metadata__": {"who": "python"}}, 0, b""
@@ -275,6 +276,8 @@ print(json.dumps(out))
     local net = nyto.nn.Linear(3, 2)
     net:load_state_dict(sd)
     assert(nyto.equal(net.weight, sd.weight))
+    assert.are.equal("nyto: " .. P("hostile.pt") .. ": Unpickler found unknown type torch.nn.modules.linear.Linear",
+                     err_of(nyto.load, P("hostile.pt")))
     local v = nyto.load(P("py.safetensors"))
     assert.are.equal("float64", v.a:dtype())
     assert.are.same({1.25, -3.5}, v.a:totable())
