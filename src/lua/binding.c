@@ -188,6 +188,7 @@ static void lazy_before_write(lua_State *L, const nt_tensor *t);
 
 const char *l_lua_dir(void); /* luadir.c */
 #include "dist.c"
+#include "save.c"
 
 static int l_stats(lua_State *L) {
   nyto_stats s;
@@ -348,6 +349,7 @@ int luaopen_nyto_core(lua_State *L) {
   data_open(L);
   vmap_open(L);
   dist_open(L);
+  save_open(L);
   lua_pushstring(L, NYTO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, l_lua_dir()); /* nil when not found (luadir.c) */

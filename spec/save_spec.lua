@@ -1,0 +1,332 @@
+-- nyto.save / nyto.load: round trips in both formats, interop with PyTorch from
+-- Python (one python process for the file), atomic writes under SIGKILL, bad input.
+local nyto = require "nyto"
+local H = require "helpers"
+local err_of = H.err_of
+
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir -p " .. dir)
+local function P(name) return dir .. "/" .. name end
+local PY = "/usr/bin/python3"
+
+local function write(path, bytes)
+  local f = assert(io.open(path, "wb")); f:write(bytes); f:close()
+end
+local function read(path)
+  local f = assert(io.open(path, "rb")); local s = f:read("a"); f:close(); return s
+end
+
+local function sample()
+  return {
+    w = nyto.randn(3, 4), d = nyto.randn(2, 2):double(), i = H.I {1, -2, 3},
+    b = nyto.tensor({true, false, true}, {dtype = "bool"}), z = nyto.tensor(5.0),
+    e = nyto.zeros(0, 3), nc = nyto.randn(4, 5):t(),
+    n = 3, big = math.maxinteger, f = 0.1, inf = math.huge, s = "h\"i\n", bin = "\0\255x", yes = true, no = false,
+    list = {1, 2.5, {x = "y"}}, [7] = "seven",
+  }
+end
+
+local function assert_same_value(a, b, where)
+  where = where or "value"
+  if nyto.is_tensor(b) then
+    assert(nyto.is_tensor(a), where .. " is not a tensor")
+    assert.are.equal(b:dtype(), a:dtype(), where)
+    assert.are.same(b:size(), a:size(), where)
+    assert(nyto.equal(a, b), where .. " differs")
+  elseif type(b) == "table" then
+    assert.are.equal("table", type(a), where)
+    for k, v in pairs(b) do assert_same_value(a[k], v, where .. "." .. tostring(k)) end
+    for k in pairs(a) do assert(b[k] ~= nil, where .. ": extra key " .. tostring(k)) end
+  else
+    assert.are.equal(math.type(b), math.type(a), where)
+    assert.are.equal(b, a, where)
+  end
+end
+
+for _, ext in ipairs {"safetensors", "pt"} do
+  describe("nyto.save/load ." .. ext, function()
+    it("round-trips tensors of every dtype (0-d, empty, non-contiguous) and nested values", function()
+      local v = sample()
+      if ext == "pt" then v.bin = nil end -- a pickle string is text
+      assert.is_true(nyto.save(v, P("v." .. ext)))
+      assert_same_value(nyto.load(P("v." .. ext)), v)
+    end)
+
+    it("round-trips a single tensor and a module's state dict; load_state_dict restores it", function()
+      local t = nyto.randn(6)
+      nyto.save(t, P("t." .. ext))
+      assert_same_value(nyto.load(P("t." .. ext)), t)
+      local net = nyto.nn.Sequential(nyto.nn.Linear(4, 3), nyto.nn.ReLU(), nyto.nn.Linear(3, 2))
+      nyto.save(net, P("net." .. ext))
+      local sd = nyto.load(P("net." .. ext))
+      assert_same_value(sd, net:state_dict())
+      local other = net:randn()
+      other:load_state_dict(sd)
+      for i, p in ipairs(other:parameters()) do assert(nyto.equal(p, net:parameters()[i])) end
+      local pm = nyto.ParticleModule(nyto.nn.Linear(2, 2))
+      nyto.save(pm, P("pm." .. ext))
+      assert_same_value(nyto.load(P("pm." .. ext)), pm:state_dict())
+    end)
+
+    it("an optimizer's state: two identical continuations after a load give identical parameters", function()
+      for _, make in ipairs {function(ps) return nyto.optim.SGD(ps, {lr = 0.1, momentum = 0.9}) end,
+                             function(ps) return nyto.optim.Adam(ps, {lr = 0.01}) end} do
+        nyto.manual_seed(3)
+        local net = nyto.nn.Linear(3, 2)
+        local opt = make(net:parameters())
+        local x = nyto.randn(5, 3)
+        local function step(n, o)
+          o:zero_grad(); n(x):pow(2):sum():backward(); o:step()
+        end
+        for _ = 1, 3 do step(net, opt) end
+        nyto.save({net = net, opt = opt, epoch = 3}, P("ck." .. ext))
+        local runs = {}
+        for r = 1, 2 do
+          local ck = nyto.load(P("ck." .. ext))
+          assert.are.equal(3, ck.epoch)
+          local n2 = nyto.nn.Linear(3, 2)
+          n2:load_state_dict(ck.net)
+          local o2 = make(n2:parameters())
+          o2:load_state_dict(ck.opt)
+          for _ = 1, 4 do step(n2, o2) end
+          runs[r] = H.values(n2)
+        end
+        for _ = 1, 4 do step(net, opt) end
+        for i, v in ipairs(H.values(net)) do
+          assert(nyto.equal(runs[1][i], runs[2][i]))
+          assert(nyto.equal(runs[1][i], v))
+        end
+      end
+    end)
+
+    it("a missing file returns nil, message; a directory raises", function()
+      local v, msg = nyto.load(P("missing." .. ext))
+      assert.is_nil(v)
+      assert.are.equal("nyto: " .. P("missing." .. ext) .. ": No such file or directory", msg)
+      os.execute("mkdir -p " .. P("adir." .. ext))
+      assert.are.equal("nyto: " .. P("adir." .. ext) .. ": is a directory", err_of(nyto.load, P("adir." .. ext)))
+      assert.are.equal("nyto: " .. P("adir." .. ext) .. ": is a directory", select(2, nyto.save(1, P("adir." .. ext))))
+    end)
+
+    it("refuses values it cannot save, and leaves the old file", function()
+      nyto.save({a = nyto.ones(2)}, P("keep." .. ext))
+      local before = read(P("keep." .. ext))
+      assert.are.equal("nyto: bad argument #1 to 'save' (cannot save a function at the value.f)",
+                       err_of(nyto.save, {f = print}, P("keep." .. ext)))
+      local c = {}; c.c = c
+      assert.are.equal("nyto: bad argument #1 to 'save' (the table at the value.c contains itself)",
+                       err_of(nyto.save, c, P("keep." .. ext)))
+      assert.are.equal(before, read(P("keep." .. ext)))
+    end)
+  end)
+end
+
+describe("nyto.save/load argument errors", function()
+  it("names the extension", function()
+    assert.are.equal('nyto: bad argument #2 to \'save\' (path must end in .safetensors or .pt, got "x.bin")',
+                     err_of(nyto.save, 1, "x.bin"))
+    assert.are.equal("nyto: bad argument #1 to 'load' (string path expected, got nil)", err_of(nyto.load))
+  end)
+end)
+
+describe(".safetensors bad input", function()
+  local path = P("bad.safetensors")
+  local function header(h, data)
+    return string.pack("<I8", #h) .. h .. (data or "")
+  end
+  local cases = {
+    {"truncated: 3 bytes, fewer than the 8 of the header length", "abc"},
+    {"header length 1000 runs past the end of the file (10 bytes)", string.pack("<I8", 1000) .. "{}"},
+    {"the header is not valid JSON", header("{\"a\":")},
+    {'tensor "a": unknown dtype F16', header('{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}', "xx")},
+    {'tensor "a": the shape\'s product overflows',
+     header('{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}', "xxxx")},
+    {'tensor "a": data_offsets [0, 8] run past the end of the data (4 bytes)',
+     header('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', "xxxx")},
+    {'tensor "a": data_offsets hold 4 bytes, its shape and dtype need 8',
+     header('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', "xxxxxxxx")},
+    {'tensors "a" and "b": data_offsets overlap',
+     header('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+            "xxxxxxxx")},
+    {'tensor "a": shape entry 1 is not a non-negative integer',
+     header('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}')},
+  }
+  for _, c in ipairs(cases) do
+    it("raises: " .. c[1], function()
+      write(path, c[2])
+      assert.are.equal("nyto: " .. path .. ": " .. c[1], err_of(nyto.load, path))
+    end)
+  end
+
+  it("a flipped byte in the header or the structure raises, never crashes", function()
+    nyto.save({a = nyto.ones(3), n = 2}, path)
+    local good = read(path)
+    local raised = 0
+    for i = 1, #good do
+      local b = good:byte(i)
+      write(path, good:sub(1, i - 1) .. string.char(b ~ 0x5a) .. good:sub(i + 1))
+      local ok, e = pcall(nyto.load, path)
+      if not ok then
+        raised = raised + 1
+        assert.are.equal("nyto: " .. path .. ": ", tostring(e):sub(1, #path + 8))
+      end
+    end
+    assert(raised > 20)
+  end)
+
+  it("a failed load changes no object", function()
+    local net = nyto.nn.Linear(2, 2)
+    local before = H.values(net)
+    write(path, "garbage!")
+    assert(not pcall(function() net:load_state_dict(nyto.load(path)) end))
+    for i, p in ipairs(net:parameters()) do assert(nyto.equal(p, before[i])) end
+  end)
+end)
+
+describe(".pt bad input", function()
+  it("a truncated file, a flipped byte and a non-zip raise with the path", function()
+    local path = P("bad.pt")
+    nyto.save({a = nyto.ones(3)}, path)
+    local good = read(path)
+    for _, bytes in ipairs {good:sub(1, #good // 2), "PK\3\4 not a zip", ""} do
+      write(path, bytes)
+      assert.are.equal("nyto: " .. path .. ": ", err_of(nyto.load, path):sub(1, #path + 8))
+    end
+  end)
+end)
+
+describe("interop with PyTorch from Python", function()
+  local py_ok, py_out
+  setup(function()
+    nyto.manual_seed(1)
+    nyto.save({w = nyto.randn(3, 4), i = H.I {1, 2}, b = nyto.tensor({true}, {dtype = "bool"}),
+               d = nyto.randn(2):double(), n = 7, f = 0.5, s = "x", list = {1, 2}}, P("nyto.pt"))
+    nyto.save({["fc.weight"] = nyto.arange(0, 6):reshape(2, 3), ["fc.bias"] = nyto.tensor({1.5, -2}),
+               steps = H.I {4}, mask = nyto.tensor({true, false}, {dtype = "bool"})}, P("nyto.safetensors"))
+    write(P("check.py"), [==[
+import json, struct, sys, torch
+d = sys.argv[1]
+out = {}
+v = torch.load(d + "/nyto.pt")
+out["pt"] = {"w": v["w"].tolist(), "i": v["i"].tolist(), "b": v["b"].tolist(), "d": v["d"].tolist(),
+             "dtypes": [str(v[k].dtype) for k in ("w", "i", "b", "d")], "n": v["n"], "f": v["f"], "s": v["s"],
+             "list": v["list"]}
+# an independent reader of safetensors: struct + json
+raw = open(d + "/nyto.safetensors", "rb").read()
+(n,) = struct.unpack("<Q", raw[:8])
+hdr = json.loads(raw[8:8 + n])
+fmt = {"F32": "f", "F64": "d", "I64": "q", "BOOL": "?"}
+st = {}
+for k, e in hdr.items():
+    if k == "__metadata__": continue
+    b0, b1 = e["data_offsets"]
+    cnt = (b1 - b0) // struct.calcsize(fmt[e["dtype"]])
+    st[k] = {"dtype": e["dtype"], "shape": e["shape"],
+             "data": list(struct.unpack("<%d%s" % (cnt, fmt[e["dtype"]]), raw[8 + n + b0:8 + n + b1]))}
+out["st"] = st
+out["meta"] = hdr.get("__metadata__", {})
+# files for nyto: a torch.save'd state dict and a plain-Python safetensors
+torch.manual_seed(0)
+net = torch.nn.Linear(3, 2)
+torch.save(dict(net.state_dict()), d + "/torch.pt")
+torch.save({"m": torch.nn.Linear(2, 2)}, d + "/hostile.pt")
+out["torch_sd"] = {k: t.tolist() for k, t in net.state_dict().items()}
+tensors = {"a": ("F64", [2], struct.pack("<2d", 1.25, -3.5)), "b": ("I64", [1, 2], struct.pack("<2q", 9, -9))}
+hdr, off, data = {"__metadata__": {"who": "python"}}, 0, b""
+for k, (dt, sh, bs) in tensors.items():
+    hdr[k] = {"dtype": dt, "shape": sh, "data_offsets": [off, off + len(bs)]}
+    off += len(bs); data += bs
+h = json.dumps(hdr).encode()
+open(d + "/py.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + data)
+print(json.dumps(out))
+]==])
+    local f = io.popen(PY .. " " .. P("check.py") .. " " .. dir .. " 2>&1")
+    py_out = f:read("a")
+    py_ok = f:close()
+  end)
+
+  it("torch.load opens nyto's .pt with the same values", function()
+    assert(py_ok, py_out)
+    local r = nyto.core.json_decode(py_out).pt
+    local v = nyto.load(P("nyto.pt"))
+    H.assert_close(nyto.tensor(r.w), v.w, 0)
+    assert.are.same({"torch.float32", "torch.int64", "torch.bool", "torch.float64"}, r.dtypes)
+    assert.are.same({1, 2}, r.i)
+    assert.are.same({true}, r.b)
+    H.assert_close(nyto.tensor(r.d, {dtype = "float64"}), v.d, 0)
+    assert.are.same({7, 0.5, "x", {1, 2}}, {r.n, r.f, r.s, r.list})
+  end)
+
+  it("a plain-Python reader parses nyto's .safetensors under exactly the table's names", function()
+    assert(py_ok, py_out)
+    local st = nyto.core.json_decode(py_out).st
+    assert.are.same({dtype = "I64", shape = {2, 3}, data = {0, 1, 2, 3, 4, 5}}, st["fc.weight"])
+    assert.are.same({dtype = "F32", shape = {2}, data = {1.5, -2}}, st["fc.bias"])
+    assert.are.same({dtype = "I64", shape = {1}, data = {4}}, st.steps)
+    assert.are.same({dtype = "BOOL", shape = {2}, data = {true, false}}, st.mask)
+  end)
+
+  it("nyto loads a state dict torch.save wrote, and a plain-Python .safetensors", function()
+    assert(py_ok, py_out)
+    local sd = nyto.load(P("torch.pt"))
+    local ref = nyto.core.json_decode(py_out).torch_sd
+    H.assert_close(sd.weight, nyto.tensor(ref.weight), 0)
+    H.assert_close(sd.bias, nyto.tensor(ref.bias), 0)
+    local net = nyto.nn.Linear(3, 2)
+    net:load_state_dict(sd)
+    assert(nyto.equal(net.weight, sd.weight))
+    assert.are.equal("nyto: " .. P("hostile.pt") .. ": Unpickler found unknown type torch.nn.modules.linear.Linear",
+                     err_of(nyto.load, P("hostile.pt")))
+    local v = nyto.load(P("py.safetensors"))
+    assert.are.equal("float64", v.a:dtype())
+    assert.are.same({1.25, -3.5}, v.a:totable())
+    assert.are.same({{9, -9}}, v.b:totable())
+  end)
+end)
+
+describe("atomic writes", function()
+  it("after a SIGKILL at any moment the path holds the old or the new file, and no temporaries pile up", function()
+    -- 4 writers start at once (libtorch's start-up is paid once), save a 1 MiB
+    -- tensor again and again to one path, and are killed one by one
+    local path = P("kill.safetensors")
+    write(P("kill.lua"), ([==[
+package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+package.cpath = "./build/lib/?.so;" .. package.cpath
+local nyto = require "nyto"
+local t = nyto.zeros(1 << 18)
+local k, id = 0, tonumber(arg[1])
+nyto.save({t = t, k = 0}, %q)
+io.open(%q .. id, "w"):close()
+while true do k = k + 1; t:fill_(k); nyto.save({t = t, k = k}, %q) end
+]==]):format(path, P("ready"), path))
+    local pids = {}
+    for id = 1, 4 do
+      pids[id] = io.popen(("lua5.4 %s %d >/dev/null 2>&1 & echo $!"):format(P("kill.lua"), id)):read("l")
+    end
+    for id = 1, 4 do
+      for _ = 1, 600 do
+        if io.open(P("ready") .. id) then break end
+        os.execute("sleep 0.02")
+      end
+    end
+    local seen = {}
+    for id = 1, 4 do
+      os.execute(("sleep %.3f; kill -9 %s"):format(0.005 * id, pids[id]))
+      local v = assert(nyto.load(path))
+      assert.are.equal(v.k, v.t[1]:item())
+      assert.are.equal(v.k, v.t[-1]:item())
+      seen[v.k] = true
+    end
+    os.execute("sleep 0.1")
+    local n = 0
+    for _ in pairs(seen) do n = n + 1 end
+    assert(n >= 2, "the writers never got to save")
+    local function temps() return tonumber(io.popen("ls -a " .. dir .. " | grep -c 'nyto-tmp' || true"):read("a")) end
+    assert(temps() <= 4)
+    nyto.save({t = nyto.zeros(2), k = -1}, path) -- removes the dead writers' temporaries
+    assert.are.equal(0, temps())
+  end)
+end)
+
+teardown(function() os.execute("rm -rf " .. dir) end)

@@ -1,0 +1,412 @@
+/* save.c -- the C half of nyto.save / nyto.load (lua/nyto/serialize.lua):
+ * safetensors through core/save.c, .pt through src/torch/serialize.cpp, JSON
+ * through libcjson.  Included by binding.c.  Every C resource of a call is
+ * owned by a box userdata (freed by its __gc) before anything may raise. */
+#include <cjson/cJSON.h>
+
+#include "nt_serialize.h"
+#include "nyto_save.h"
+
+#define SAVEBOX_MT "nyto.SaveBox"
+
+typedef struct SaveBox {
+  int kind; /* 1 map, 2 safetensors entries, 3 loaded value tree, 4 saved value tree, 5 malloc, 6 cJSON */
+  const unsigned char *map;
+  size_t maplen;
+  nyto_st_entry *es;
+  size_t ne;
+  char **meta;
+  size_t nm;
+  nt_value *v;
+  void *p;
+} SaveBox;
+
+static void saved_tree_free(nt_value *v) { /* tensors borrowed */
+  if (!v) return;
+  if (v->kind == NT_V_STRING) free(v->s);
+  if (v->items) {
+    size_t m = v->kind == NT_V_DICT ? 2 * v->n : v->n;
+    for (size_t k = 0; k < m; k++) saved_tree_free(&v->items[k]);
+    free(v->items);
+  }
+}
+
+static void savebox_release(SaveBox *b) {
+  if (b->map) nyto_unmap_file(b->map, b->maplen);
+  b->map = NULL;
+  if (b->es || b->meta) nyto_st_free(b->es, b->ne, b->meta, b->nm);
+  b->es = NULL;
+  b->meta = NULL;
+  if (b->v) {
+    if (b->kind == 4) {
+      saved_tree_free(b->v);
+      free(b->v);
+    } else {
+      nt_value_free(b->v);
+    }
+  }
+  b->v = NULL;
+  if (b->p) {
+    if (b->kind == 6) cJSON_Delete(b->p);
+    else free(b->p);
+  }
+  b->p = NULL;
+}
+
+static int savebox_gc(lua_State *L) {
+  savebox_release(luaL_checkudata(L, 1, SAVEBOX_MT));
+  return 0;
+}
+
+static SaveBox *savebox_new(lua_State *L, int kind) {
+  SaveBox *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  b->kind = kind;
+  luaL_setmetatable(L, SAVEBOX_MT);
+  return b;
+}
+
+static int path_fail(lua_State *L, const char *path, const char *what) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "nyto: %s: %s", path, what);
+  return 2;
+}
+
+static int st_dtype_of(int nt) {
+  return nt == NT_FLOAT64 ? NYTO_ST_F64 : nt == NT_INT64 ? NYTO_ST_I64 : nt == NT_BOOL ? NYTO_ST_BOOL : NYTO_ST_F32;
+}
+static int nt_dtype_of(int st) {
+  return st == NYTO_ST_F64 ? NT_FLOAT64 : st == NYTO_ST_I64 ? NT_INT64 : st == NYTO_ST_BOOL ? NT_BOOL : NT_FLOAT32;
+}
+static size_t nt_elsize(int dt) { return dt == NT_FLOAT32 ? 4 : dt == NT_BOOL ? 1 : 8; }
+
+/* core.st_save(path, names, tensors, meta) -> true | nil, message
+ * names/tensors: arrays of n; tensors contiguous; meta: array key, value, ... */
+static int l_st_save(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  size_t n = (size_t)lua_rawlen(L, 2), nm = (size_t)lua_rawlen(L, 4) / 2;
+  /* one block: names, dtypes, ndims, sizes pointers, sizes, bytes, chunks, meta */
+  size_t need = n * (sizeof(char *) + sizeof(int) * 2 + sizeof(int64_t *) + sizeof(int64_t) * NT_MAXDIM +
+                     sizeof(uint64_t) + sizeof(nyto_chunk)) +
+                sizeof(nyto_chunk) + 2 * nm * sizeof(char *) + 64;
+  SaveBox *box = savebox_new(L, 5);
+  box->p = calloc(1, need);
+  if (!box->p) return nyto_error(L, "nyto: %s: out of memory", path);
+  char *at = box->p;
+  const char **names = (const char **)at; at += n * sizeof(char *);
+  int64_t **sizes = (int64_t **)at; at += n * sizeof(int64_t *);
+  int64_t *sz = (int64_t *)at; at += n * NT_MAXDIM * sizeof(int64_t);
+  uint64_t *bytes = (uint64_t *)at; at += n * sizeof(uint64_t);
+  nyto_chunk *chunks = (nyto_chunk *)at; at += (n + 1) * sizeof(nyto_chunk);
+  const char **meta = (const char **)at; at += 2 * nm * sizeof(char *);
+  int *dtypes = (int *)at; at += n * sizeof(int);
+  int *ndims = (int *)at;
+  for (size_t k = 0; k < n; k++) {
+    lua_rawgeti(L, 2, (lua_Integer)k + 1);
+    names[k] = lua_tostring(L, -1); /* anchored by the names table */
+    lua_pop(L, 1);
+    lua_rawgeti(L, 3, (lua_Integer)k + 1);
+    nt_tensor *t = tensor_check(L, lua_gettop(L), "save");
+    lua_pop(L, 1); /* anchored by the tensors table */
+    if (!names[k]) return nyto_error(L, "nyto: %s: tensor name %d is not a string", path, (int)k + 1);
+    if (!nt_is_contiguous(t)) return nyto_error(L, "nyto: %s: tensor %d is not contiguous", path, (int)k + 1);
+    dtypes[k] = st_dtype_of(nt_dtype(t));
+    ndims[k] = nt_dim(t);
+    sizes[k] = sz + k * NT_MAXDIM;
+    for (int d = 0; d < ndims[k]; d++) sizes[k][d] = nt_size(t, d);
+    bytes[k] = (uint64_t)nt_numel(t) * nt_elsize(nt_dtype(t));
+    chunks[k + 1].data = nt_data(t);
+    chunks[k + 1].len = (size_t)bytes[k];
+  }
+  for (size_t k = 0; k < 2 * nm; k++) {
+    lua_rawgeti(L, 4, (lua_Integer)k + 1);
+    meta[k] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (!meta[k]) return nyto_error(L, "nyto: %s: metadata entry %d is not a string", path, (int)k + 1);
+  }
+  char err[512];
+  size_t hl;
+  unsigned char *hdr = nyto_st_header(names, dtypes, ndims, (const int64_t *const *)sizes, bytes, n, meta, nm, &hl,
+                                      err, sizeof err);
+  if (!hdr) return nyto_error(L, "nyto: %s: %s", path, err);
+  chunks[0].data = hdr;
+  chunks[0].len = hl;
+  int rc = nyto_write_atomic(path, chunks, (int)n + 1, err, sizeof err);
+  free(hdr);
+  if (rc != 0) return path_fail(L, path, err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.st_load(path) -> names, tensors, meta(table) | nil, message (missing) */
+static int l_st_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char err[512];
+  SaveBox *box = savebox_new(L, 1);
+  int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
+  if (rc == 1) return path_fail(L, path, err);
+  if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
+  if (nyto_st_parse(box->map, box->maplen, &box->es, &box->ne, &box->meta, &box->nm, err, sizeof err) != 0)
+    return nyto_error(L, "nyto: %s: %s", path, err);
+  lua_createtable(L, (int)box->ne, 0);
+  lua_createtable(L, (int)box->ne, 0);
+  for (size_t k = 0; k < box->ne; k++) {
+    nyto_st_entry *e = &box->es[k];
+    lua_pushstring(L, e->name);
+    lua_rawseti(L, -3, (lua_Integer)k + 1);
+    LTensor *u = tensor_newud(L);
+    nt_tensor *t;
+    if (nt_new(NT_EMPTY, e->sizes, e->ndim, nt_dtype_of(e->dtype), 0.0, &t) != 0)
+      return nyto_error(L, "nyto: %s: tensor \"%s\": %s", path, e->name, nt_error());
+    tensor_own(L, u, t);
+    if (e->end > e->begin) {
+      void *p = nt_data(t);
+      if (!p) return nyto_error(L, "nyto: %s: tensor \"%s\" has no CPU data", path, e->name);
+      if (e->dtype == NYTO_ST_BOOL) {
+        unsigned char *q = p;
+        for (uint64_t i = e->begin; i < e->end; i++) *q++ = box->map[i] != 0;
+      } else {
+        memcpy(p, box->map + e->begin, (size_t)(e->end - e->begin));
+      }
+    }
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  lua_createtable(L, 0, (int)box->nm);
+  for (size_t k = 0; k < box->nm; k++) {
+    lua_pushstring(L, box->meta[2 * k + 1]);
+    lua_setfield(L, -2, box->meta[2 * k]);
+  }
+  savebox_release(box); /* unmaps now rather than at a later collection */
+  return 3;
+}
+
+/* ---- .pt ---- */
+static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path);
+
+static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path) {
+  idx = lua_absindex(L, idx);
+  if (depth > 100) return nyto_error(L, "nyto: %s: value nested too deeply", path);
+  switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: v->kind = NT_V_BOOL; v->b = lua_toboolean(L, idx); return 0;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) { v->kind = NT_V_INT; v->i = (int64_t)lua_tointeger(L, idx); }
+      else { v->kind = NT_V_FLOAT; v->f = (double)lua_tonumber(L, idx); }
+      return 0;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      v->s = malloc(len + 1);
+      if (!v->s) return nyto_error(L, "nyto: %s: out of memory", path);
+      memcpy(v->s, s, len + 1);
+      v->slen = len;
+      v->kind = NT_V_STRING;
+      return 0;
+    }
+    case LUA_TUSERDATA: {
+      v->t = tensor_check(L, idx, "save");
+      v->kind = NT_V_TENSOR;
+      return 0;
+    }
+    case LUA_TTABLE: {
+      luaL_checkstack(L, 6, "nyto.save");
+      size_t n = (size_t)lua_rawlen(L, idx), count = 0;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) { count++; lua_pop(L, 1); }
+      int is_list = n > 0 && count == n;
+      v->kind = is_list ? NT_V_LIST : NT_V_DICT;
+      v->items = calloc(is_list ? n + 1 : 2 * count + 1, sizeof(nt_value));
+      if (!v->items) return nyto_error(L, "nyto: %s: out of memory", path);
+      if (is_list) {
+        for (size_t k = 0; k < n; k++) {
+          lua_rawgeti(L, idx, (lua_Integer)k + 1);
+          v->n = k + 1;
+          lua_to_value(L, -1, &v->items[k], depth + 1, path);
+          lua_pop(L, 1);
+        }
+      } else {
+        size_t k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx) && k < count) {
+          v->n = k + 1;
+          lua_to_value(L, -2, &v->items[2 * k], depth + 1, path);
+          lua_to_value(L, -1, &v->items[2 * k + 1], depth + 1, path);
+          lua_pop(L, 1);
+          k++;
+        }
+      }
+      return 0;
+    }
+    default:
+      return nyto_error(L, "nyto: %s: cannot save a %s", path, luaL_typename(L, idx));
+  }
+}
+
+static void value_to_lua(lua_State *L, nt_value *v) {
+  luaL_checkstack(L, 6, "nyto.load");
+  switch (v->kind) {
+    case NT_V_NONE: lua_pushnil(L); break;
+    case NT_V_BOOL: lua_pushboolean(L, v->b); break;
+    case NT_V_INT: lua_pushinteger(L, (lua_Integer)v->i); break;
+    case NT_V_FLOAT: lua_pushnumber(L, (lua_Number)v->f); break;
+    case NT_V_STRING: lua_pushlstring(L, v->s, v->slen); break;
+    case NT_V_TENSOR: {
+      LTensor *u = tensor_newud(L);
+      nt_tensor *t = v->t;
+      v->t = NULL; /* taken */
+      tensor_own(L, u, t);
+      break;
+    }
+    case NT_V_LIST:
+    case NT_V_TUPLE:
+      lua_createtable(L, (int)v->n, 0);
+      for (size_t k = 0; k < v->n; k++) {
+        value_to_lua(L, &v->items[k]);
+        lua_rawseti(L, -2, (lua_Integer)k + 1);
+      }
+      break;
+    case NT_V_DICT:
+      lua_createtable(L, 0, (int)v->n);
+      for (size_t k = 0; k < v->n; k++) {
+        value_to_lua(L, &v->items[2 * k]);
+        if (lua_isnil(L, -1)) { /* a None key: dropped */
+          lua_pop(L, 1);
+          continue;
+        }
+        value_to_lua(L, &v->items[2 * k + 1]);
+        lua_rawset(L, -3);
+      }
+      break;
+  }
+}
+
+/* core.pt_save(path, value) -> true | nil, message */
+static int l_pt_save(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  SaveBox *box = savebox_new(L, 4);
+  box->v = calloc(1, sizeof(nt_value));
+  if (!box->v) return nyto_error(L, "nyto: %s: out of memory", path);
+  lua_to_value(L, 2, box->v, 0, path);
+  char *bytes;
+  size_t len;
+  if (nt_pickle_save(box->v, &bytes, &len) != 0) return nyto_error(L, "nyto: %s: %s", path, nt_error());
+  char err[512];
+  nyto_chunk c = {bytes, len};
+  int rc = nyto_write_atomic(path, &c, 1, err, sizeof err);
+  free(bytes);
+  if (rc != 0) return path_fail(L, path, err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.pt_load(path) -> value | nil, message (missing) */
+static int l_pt_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char err[512];
+  SaveBox *box = savebox_new(L, 3);
+  int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
+  if (rc == 1) return path_fail(L, path, err);
+  if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
+  nt_value *v;
+  if (nt_pickle_load((const char *)box->map, box->maplen, &v) != 0)
+    return nyto_error(L, "nyto: %s: %s", path, nt_error());
+  box->v = v;
+  value_to_lua(L, v);
+  return 1;
+}
+
+/* ---- JSON (libcjson), for the structure kept in __metadata__ ---- */
+static void json_to_lua(lua_State *L, const cJSON *j, int depth) {
+  luaL_checkstack(L, 4, "json");
+  if (depth > 200) nyto_error(L, "nyto: JSON nested too deeply");
+  if (cJSON_IsString(j)) lua_pushstring(L, j->valuestring);
+  else if (cJSON_IsTrue(j)) lua_pushboolean(L, 1);
+  else if (cJSON_IsFalse(j)) lua_pushboolean(L, 0);
+  else if (cJSON_IsNumber(j)) lua_pushnumber(L, j->valuedouble);
+  else if (cJSON_IsArray(j)) {
+    lua_newtable(L);
+    lua_Integer k = 1;
+    for (const cJSON *c = j->child; c; c = c->next) {
+      json_to_lua(L, c, depth + 1);
+      lua_rawseti(L, -2, k++);
+    }
+  } else if (cJSON_IsObject(j)) {
+    lua_newtable(L);
+    for (const cJSON *c = j->child; c; c = c->next) {
+      json_to_lua(L, c, depth + 1);
+      lua_setfield(L, -2, c->string);
+    }
+  } else lua_pushnil(L);
+}
+
+/* core.json_decode(s) -> value | nil */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  SaveBox *box = savebox_new(L, 6);
+  box->p = cJSON_ParseWithLength(s, len);
+  if (!box->p) return 0;
+  json_to_lua(L, box->p, 0);
+  return 1;
+}
+
+/* core.json_string_array(t) -> a JSON array of t's strings and booleans
+ * (the structure nodes of serialize.lua are flat arrays of those) */
+static int l_json_array(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  SaveBox *box = savebox_new(L, 6);
+  box->p = cJSON_CreateArray();
+  if (!box->p) return nyto_error(L, "nyto: out of memory");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  for (lua_Integer k = 1; k <= n; k++) {
+    lua_rawgeti(L, 1, k);
+    cJSON *item;
+    if (lua_type(L, -1) == LUA_TSTRING) item = cJSON_CreateString(lua_tostring(L, -1));
+    else if (lua_type(L, -1) == LUA_TBOOLEAN) item = cJSON_CreateBool(lua_toboolean(L, -1));
+    else if (lua_type(L, -1) == LUA_TNUMBER) item = cJSON_CreateNumber(lua_tonumber(L, -1));
+    else return nyto_error(L, "nyto: json_array: item %d is a %s", (int)k, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    if (!item || !cJSON_AddItemToArray(box->p, item)) return nyto_error(L, "nyto: out of memory");
+  }
+  char *text = cJSON_PrintUnformatted(box->p);
+  if (!text) return nyto_error(L, "nyto: out of memory");
+  cJSON_Delete(box->p);
+  box->p = text;
+  box->kind = 5;
+  lua_pushstring(L, text);
+  return 1;
+}
+
+/* core.rng_state() -> string; core.set_rng_state(s) */
+static int l_rng_state(lua_State *L) {
+  unsigned char buf[16384];
+  size_t len;
+  if (nt_rng_get_state(buf, sizeof buf, &len) != 0) return nyto_error(L, "nyto: rng_state: %s", nt_error());
+  lua_pushlstring(L, (const char *)buf, len);
+  return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+  size_t len;
+  if (lua_type(L, 1) != LUA_TSTRING) return nyto_argerror(L, 1, "set_rng_state", "string expected");
+  const char *s = lua_tolstring(L, 1, &len);
+  if (nt_rng_set_state((const unsigned char *)s, len) != 0)
+    return nyto_argerror(L, 1, "set_rng_state", nt_error());
+  return 0;
+}
+
+static void save_open(lua_State *L) {
+  /* core table at -1 */
+  luaL_newmetatable(L, SAVEBOX_MT);
+  lua_pushcfunction(L, savebox_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  static const luaL_Reg fs[] = {{"st_save", l_st_save}, {"st_load", l_st_load}, {"pt_save", l_pt_save},
+                                {"pt_load", l_pt_load}, {"json_decode", l_json_decode},
+                                {"json_array", l_json_array}, {"rng_state", l_rng_state},
+                                {"set_rng_state", l_set_rng_state}, {NULL, NULL}};
+  luaL_setfuncs(L, fs, 0);
+}
