@@ -23,7 +23,8 @@
 
 static const char *progname = "nyto";
 
-/* Drop nyto's own frames from a traceback (frames of lua/nyto/ files and C
+/* Drop nyto's own frames from a traceback (frames of lua/nyto/ files, or of
+ * share/lua/5.4/nyto/ where the build tree and an install keep them, and C
  * functions of the binding) unless NYTO_TRACEBACK=full. */
 static void push_filtered(lua_State *L, const char *tb) {
   const char *full = getenv("NYTO_TRACEBACK");
@@ -44,7 +45,7 @@ static void push_filtered(lua_State *L, const char *tb) {
       size_t m = n < sizeof line - 1 ? n : sizeof line - 1;
       memcpy(line, p, m);
       line[m] = '\0';
-      if (strstr(line, "lua/nyto/") || strstr(line, "[C]: in ?") ||
+      if (strstr(line, "lua/nyto/") || strstr(line, "/lua/5.4/nyto/") || strstr(line, "[C]: in ?") ||
           strstr(line, "[C]: in function 'nyto.") || strstr(line, "[C]: in method ") ||
           strstr(line, "[C]: in function 'xpcall'") || strstr(line, "(...tail calls...)"))
         drop = 1;
