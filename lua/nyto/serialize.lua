@@ -6,7 +6,7 @@
 -- src/core/save.c, atomically (a temporary in the same folder, fsynced, renamed).
 return function(nyto, core)
   local function argerr(i, fname, msg)
-    error(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg), 0)
+    error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg)), 0)
   end
 
   local function format_of(path, fname)

@@ -1,6 +1,7 @@
 -- spec/fuzz/areas.lua -- the fuzzer's generators, one table per API area.
 -- A generator is {name, function(G) -> fn, args [, weight]}; args may hold nils (set args.n).
--- A later feature (Swarm, save/load, distributed, strategies) adds its own table:
+-- A later feature (Swarm, distributed, strategies) adds its own table, as generator, save and
+-- batched do below:
 --   A.swarm = { {"new", function(G) return nyto.Swarm, {G.maybe(G.module()), G.maybe(8), n = 2} end}, ... }
 -- and its name to A.order.  G (spec/fuzz/fuzz.lua) gives G.tensor(), G.module(), G.product(),
 -- G.pm(), G.hostile(), G.maybe(v [, p]), G.pick(list), G.R, G.SENTINEL, G.freed_tensor(),
@@ -299,6 +300,71 @@ area("core", {
   {"misc", function(G)
     local name = G.pick {"pool_limit", "manual_seed", "num_threads", "set_gc_mode"}
     return core[name], {G.hostile(), n = 1}
+  end},
+})
+
+-- ---- randomness: nyto.Generator and draws with {generator = g} ----
+local function generator(G) return G.maybe(nyto.Generator(G.pick {0, 1, 2^31}, G.pick {0, 3}), 0.2) end
+local Gen = getmetatable(nyto.Generator(0)).__index -- its methods, called with a hostile self too
+area("generator", {
+  {"new", function(G) return nyto.Generator, {G.maybe(G.pick {0, 7, -1, 2^63, 0.5, "1"}, 0.2), G.maybe(G.hostile(), 0.5), n = 2} end},
+  {"set_state", function(G)
+    local st = G.R() < 0.5 and nyto.Generator(3):get_state() or G.hostile()
+    if type(st) == "table" and G.R() < 0.5 then st[G.pick {"seed", "stream", "offset", "generator"}] = G.hostile() end
+    return Gen.set_state, {generator(G), st, n = 2}
+  end},
+  {"stream", function(G) return Gen.stream, {generator(G), G.maybe(G.R(0, 9), 0.4), n = 2} end},
+  {"draw", function(G)
+    local f = G.pick {nyto.randn, nyto.rand}
+    return f, {G.maybe(G.R(1, 5), 0.2), G.maybe({generator = generator(G)}, 0.3), n = 2}
+  end},
+  {"particle_draw", function(G)
+    local name = G.pick {"randn", "rand"}
+    return function(m, o) return m[name](m, o) end, {G.module(), G.maybe({generator = generator(G)}, 0.4), n = 2}
+  end},
+})
+
+-- ---- saving and loading (files in a temporary place, removed after each call) ----
+local function with_path(ext, fn)
+  return function(...)
+    local path = os.tmpname() .. ext
+    local r = table.pack(pcall(fn, path, ...))
+    os.remove(path)
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end
+end
+area("save", {
+  {"save", function(G)
+    local v = G.pick {G.tensor(), {a = G.tensor(), b = {1, "x", true}}, G.module(), G.hostile(), {[G.pick {true, 2.5, print}] = 1}}
+    return with_path(G.pick {".pt", ".safetensors", ".bin"}, function(path, val) return nyto.save(val, path) end), {v, n = 1}
+  end},
+  {"load_garbage", function(G)
+    local bytes = G.pick {"", "\0\0\0\0\0\0\0\0", "\255\255\255\255\255\255\255\127{}", "\2\0\0\0\0\0\0\0{}",
+                          "PK\3\4garbage", string.rep("x", G.R(1, 64))}
+    return with_path(G.pick {".pt", ".safetensors"}, function(path, b)
+      local f = assert(io.open(path, "wb")); f:write(b); f:close()
+      return nyto.load(path)
+    end), {bytes, n = 1}
+  end},
+  {"load_hostile_path", function(G) return nyto.load, {G.maybe(G.pick {"/", "/nonexistent.pt", "x.unknown"}, 0.3), n = 1} end},
+})
+
+-- ---- the batched forward of stacked parameters ----
+area("batched", {
+  {"batched_forward", function(G)
+    local m = G.module()
+    local stacks = G.R() < 0.3 and G.hostile() or {}
+    if type(stacks) == "table" and nyto.type(m) == "Module" then
+      local ok, params = pcall(function() return m:parameters() end)
+      if ok then
+        local n = G.pick {1, 2, 3}
+        for i, p in ipairs(params) do
+          stacks[i] = G.R() < 0.85 and nyto.stack((function() local t = {} for j = 1, n do t[j] = p:detach():clone() end return t end)()) or G.tensor()
+        end
+      end
+    end
+    return nyto.batched_forward, {m, stacks, G.maybe(G.tensor(), 0.2), G.maybe({per_member = G.R() < 0.5}, 0.5), n = 4}
   end},
 })
 
