@@ -53,8 +53,6 @@ local D = {
   ["nyto.gc_mode"] = "nyto.gc_mode(): \"incremental\" or \"generational\"",
   ["nyto.set_gc_mode"] = "nyto.set_gc_mode(mode): switch the Lua collector's mode through nyto",
   ["nyto.on_warning"] = "nyto.on_warning(fn): call fn(message) for nyto's warnings (nil: to stderr)",
-  ["nyto.save"] = "nyto.save(x, path): save a tensor, module or table of them",
-  ["nyto.load"] = "nyto.load(path): load what nyto.save wrote",
   ["nyto.timeit"] = "nyto.timeit(fn [, {runs=, min_time=, warmup=, quiet=}]): median wall time of fn() in seconds, printed; also returns the sorted times",
   ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released as soon as they are dropped",
   ["nyto.PMProduct"] = "nyto.PMProduct(x): the product class of ParticleModule",
