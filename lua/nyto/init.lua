@@ -14,6 +14,7 @@ require "nyto.module" (nyto, core)
 require "nyto.product" (nyto, core)
 require "nyto.particle_module" (nyto, core)
 require "nyto.batched" (nyto, core)
+require "nyto.swarm" (nyto, core)
 
 -- Layers, training and data load on first use (nyto.nn, nyto.F, ...): a
 -- script that does not use them keeps a smaller Lua heap, and a full
