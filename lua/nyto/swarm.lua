@@ -42,11 +42,17 @@ return function(nyto, core)
     return dts
   end
 
-  -- segments of the whole arena: the species' operational ranges, once per row
+  -- segments of the whole arena: the species' operational ranges, once per
+  -- row; one Segments per (species, n), so that a deferred op of one swarm
+  -- fuses into a pass of another (the particle loops fuse on the same Segments)
+  local seg_cache = setmetatable({}, {__mode = "k"}) -- species -> n -> {cstamp=, segs=}
   local function swarm_segs(st)
     local tk = st.tk
     local species, L = tk.species, tk.ver.layout
-    if st.cstamp == species.cstamp and st.ssegs then return st.ssegs end
+    local by_n = seg_cache[species]
+    if not by_n then by_n = {}; seg_cache[species] = by_n end
+    local c = by_n[st.n]
+    if c and c.cstamp == species.cstamp and c.ver == tk.ver then return c.segs end
     local ranges = {}
     for r = 0, st.n - 1 do
       for _, pid in ipairs(L.order) do
@@ -59,10 +65,10 @@ return function(nyto, core)
         end
       end
     end
-    st.ssegs = {}
-    for dt in pairs(L.size) do st.ssegs[dt] = core.segments(ranges[dt] or {}) end
-    st.cstamp = species.cstamp
-    return st.ssegs
+    local segs = {}
+    for dt in pairs(L.size) do segs[dt] = core.segments(ranges[dt] or {}) end
+    by_n[st.n] = {cstamp = species.cstamp, ver = tk.ver, segs = segs}
+    return segs
   end
 
   local function new_state(tk, n, arena)
@@ -477,7 +483,7 @@ return function(nyto, core)
     for _, m in pairs(st.members) do m:free() end
     for _, b in pairs(st.arena) do b:free() end
     st.freed = true
-    st.members, st.arena, st.ssegs = {}, {}, nil
+    st.members, st.arena = {}, {}
   end
   Swarm.__close = function(s) methods.free(s) end
 
