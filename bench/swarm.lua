@@ -35,6 +35,11 @@ local fns = {
     local z <close> = noise * 0.1
     s:mul_(0.5):add_(b):add_(z)
   end,
+  swarm_fused = function()
+    -- the noise made inside the add pass (s:add_randn_): three passes
+    local b <close> = best * 0.5
+    s:mul_(0.5):add_(b):add_randn_(0.1, {generator = g})
+  end,
   swarm_alloc = function()
     -- the same with a new noise swarm per step (a fresh arena-sized buffer)
     s:mul_(0.5):add_(best * 0.5):add_(s:randn {generator = g} * 0.1)
@@ -45,7 +50,7 @@ local fns = {
   end,
   c_pass = function() core.paffine(arena, 0.5, 0.1, full, arena) end,
 }
-local order = {"swarm", "swarm_alloc", "randn_only", "loop", "c_pass"}
+local order = {"swarm", "swarm_fused", "swarm_alloc", "randn_only", "loop", "c_pass"}
 local ts = {}
 for _, k in ipairs(order) do ts[k] = {} end
 for r = 1, reps do

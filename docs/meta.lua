@@ -847,6 +847,10 @@ function Swarm:randn_(opts) end
 ---@param opts? {generator: Generator?}
 ---@return Swarm
 function Swarm:rand_(opts) end
+---@param sigma number
+---@param opts? {generator: Generator?}
+---@return Swarm
+function Swarm:add_randn_(sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
 ---@return Module
 function Swarm:mean(w) end

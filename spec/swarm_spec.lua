@@ -151,6 +151,12 @@ describe("nyto.Swarm", function()
     H.assert_close(s:randn {generator = nyto.Generator(5)}:flat(), s:randn {generator = nyto.Generator(5)}:flat(), 0)
     local r = s:clone():randn_ {generator = nyto.Generator(5)}
     H.assert_close(r:flat(), s:randn {generator = nyto.Generator(5)}:flat(), 0)
+    -- add_randn_: the same draws, added inside one pass
+    local a = s:clone():add_randn_(0.1, {generator = nyto.Generator(9)})
+    H.assert_close(a:flat(), (s + s:randn {generator = nyto.Generator(9)} * 0.1):flat(), 1e-6)
+    local before2 = rows(s)
+    raises("nyto: bad argument #1 to 'add_randn_' (number expected, got string)", function() s:add_randn_("x") end)
+    assert_unchanged(s, before2)
     local big = s:randn():flat()
     assert.is_true(math.abs(big:mean():item()) < 0.5)
   end)

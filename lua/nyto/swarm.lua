@@ -319,6 +319,19 @@ return function(nyto, core)
   methods.randn_ = draw(0, "randn_", true)
   methods.rand_ = draw(1, "rand_", true)
 
+  -- s:add_randn_(sigma [, {generator=}]): s += sigma * (the draws of
+  -- s:randn with the same generator state), in one pass per dtype with the
+  -- noise made inside it (no noise arena)
+  function methods:add_randn_(sigma, opts)
+    local fname = "add_randn_"
+    local st = state(self, fname)
+    if type(sigma) ~= "number" then err("bad argument #1 to '%s' (number expected, got %s)", fname, nyto.type(sigma) or type(sigma)) end
+    local g = nyto._generator_opt(opts, fname)
+    local ss = swarm_segs(st)
+    for _, dt in ipairs(dtypes_of(st.size)) do core.prandom_add_(st.arena[dt], sigma, ss[dt], g) end
+    return self
+  end
+
   -- the [n, P] tensor of dtype dt: the arena itself
   local function flat_of(st, dt)
     return st.arena[dt]:tensor():view {st.n, st.size[dt]}

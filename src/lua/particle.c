@@ -564,6 +564,37 @@ static int l_prows(lua_State *L) {
   return 1;
 }
 
+/* core.prandom_add_(buf, sigma, segs [, gen]) -> buf: buf += sigma * N(0,1)
+ * on the segments, one pass: the draws are core.prandom's for the same
+ * generator state (element i at counter offset + i), made in L1-sized chunks
+ * inside the pass, so no buffer of noise is written and read back. */
+static int l_prandom_add_(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "add_randn_");
+  double sigma = luaL_checknumber(L, 2);
+  LSegs *s = segs_check(L, 3, a, "add_randn_");
+  LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "add_randn_");
+  lazy_force(L, nt_storage_id(a->t));
+  uint64_t c0 = gen_take(g, a->n);
+  enum { CH = 2048 };
+  for (int k = 0; k < s->nseg; k++) {
+    int64_t off = s->segs[k].off, len = s->segs[k].len;
+    for (int64_t j = 0; j < len; j += CH) {
+      int64_t m = len - j < CH ? len - j : CH;
+      if (a->dtype == NT_FLOAT64) {
+        double tmp[CH], *d = (double *)a->data + off + j;
+        nyto_random_fill(NT_FLOAT64, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
+        for (int64_t i = 0; i < m; i++) d[i] += sigma * tmp[i];
+      } else {
+        float tmp[CH], *d = (float *)a->data + off + j, fs = (float)sigma;
+        nyto_random_fill(NT_FLOAT32, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
+        for (int64_t i = 0; i < m; i++) d[i] += fs * tmp[i];
+      }
+    }
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
 static void particle_open(lua_State *L) {
   static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor},
                                    {"free", b_gc}, {NULL, NULL}};
@@ -585,7 +616,8 @@ static void particle_open(lua_State *L) {
                                    {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"prandom_", l_prandom_}, {"view", l_view},
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
-                                   {"buffer_slice", l_buffer_slice}, {"prows", l_prows}, {NULL, NULL}};
+                                   {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
+                                   {"prandom_add_", l_prandom_add_}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
   lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");
