@@ -206,6 +206,22 @@ describe("nyto.Swarm", function()
     end)
   end)
 
+  it("holds one arena per dtype", function()
+    local C = nyto.class("SwarmSpecMixed")
+    function C:init() self.a = nyto.Parameter(nyto.randn(3)); self.b = nyto.Parameter(nyto.randn({2}, {dtype = "float64"})) end
+    local m = C()
+    local ms = nyto.Swarm(m, 3, "randn")
+    assert.are.same({3, 3}, ms:flat():size())
+    assert.are.same({3, 2}, ms:flat("float64"):size())
+    local r = 2 * ms - m + nyto.tensor {1, 2, 3}
+    for i = 1, 3 do
+      H.assert_close(r[i].a, 2 * ms[i].a - m.a + i, 1e-6)
+      H.assert_close(r[i].b, 2 * ms[i].b - m.b + i, 1e-12)
+    end
+    assert.are.equal("float64", ms:mean().b:dtype())
+    raises("nyto: bad argument #1 to 'flat' (the species has no int64 parameters)", function() ms:flat("int64") end)
+  end)
+
   it("counts the arena once in nyto.stats", function()
     collectgarbage()
     collectgarbage()
