@@ -63,6 +63,7 @@ local D = {
   ["nyto.allclose"] = "nyto.allclose(a, b [, rtol [, atol]]): whether a and b are equal within tolerances",
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
+  ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
   ["nyto.is_particle_module"] = "nyto.is_particle_module(x): true for a ParticleModule",
   ["nyto.is_product"] = "nyto.is_product(x): true for a Product",
   -- tensor methods

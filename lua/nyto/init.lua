@@ -14,6 +14,7 @@ require "nyto.module" (nyto, core)
 require "nyto.product" (nyto, core)
 require "nyto.particle_module" (nyto, core)
 require "nyto.batched" (nyto, core)
+require "nyto.swarm" (nyto, core)
 require "nyto.serialize" (nyto, core)
 require "nyto.harden" (nyto, core)
 

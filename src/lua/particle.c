@@ -32,6 +32,8 @@ typedef struct LBuffer {
   double v;
   int op;
   int lidx; /* index in the deferred list */
+  int slice; /* a view of another buffer's range (a swarm member's row): t is
+                a handle on that storage, freed (never pooled) with the slice */
 } LBuffer;
 
 /* Every deferred Buffer, so that a write to memory a deferred one reads
@@ -166,7 +168,8 @@ static int b_gc(lua_State *L) {
   if (b->src) lazy_drop(b);
   if (b->t) {
     nyto_untrack(b->t);
-    nyto_buffer_release(b->t);
+    if (b->slice) nt_free(b->t);
+    else nyto_buffer_release(b->t);
     b->t = NULL;
     b->data = NULL;
   }
@@ -519,6 +522,116 @@ static int l_set_to_view(lua_State *L) {
   return 0;
 }
 
+/* core.buffer_slice(buf, off, n) -> a Buffer viewing elements [off, off+n)
+ * of buf: no copy (a swarm member's row of the arena).  The slice keeps its
+ * own handle on the storage, so the storage outlives the arena's Buffer. */
+static int l_buffer_slice(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "buffer_slice");
+  lua_Integer off = luaL_checkinteger(L, 2), n = luaL_checkinteger(L, 3);
+  if (off < 0 || n < 0 || off + n > a->n) return nyto_argerror(L, 2, "buffer_slice", "range outside the buffer");
+  LBuffer *d = buffer_newud(L);
+  nt_tensor *t;
+  int64_t sz[1] = {n};
+  if (nt_view_of(a->t, off, sz, 1, 0, &t) != 0) return tensor_fail(L, "buffer_slice");
+  d->t = t;
+  d->data = nt_data(t);
+  d->n = n;
+  d->dtype = a->dtype;
+  d->slice = 1;
+  nyto_track(t);
+  return 1;
+}
+
+/* core.prows(arena, P, x, op, segs, swapped [, dst]) -> dst: one pass over
+ * the rows of arena ([n, P] as a flat buffer), row r combined with x by op on
+ * segs (the species' segments, within P): x is a Buffer of P elements (a
+ * particle broadcast to every row; swapped: x op row) or a table of n numbers
+ * (row r with x[r]; the caller passes the reversed op for swapped).  Without
+ * dst, a new buffer whose gaps are the arena's. */
+static int l_prows(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "swarm operation");
+  lua_Integer P = luaL_checkinteger(L, 2);
+  int op = (int)luaL_checkinteger(L, 4);
+  LSegs *s = luaL_checkudata(L, 5, SEGS_MT);
+  int swapped = lua_toboolean(L, 6);
+  if (P <= 0 || a->n % P) return nyto_argerror(L, 2, "swarm operation", "row size does not divide the arena");
+  int64_t n = a->n / P;
+  if (s->nseg > 0 && s->segs[s->nseg - 1].off + s->segs[s->nseg - 1].len > P)
+    return nyto_argerror(L, 5, "swarm operation", "segments exceed the row");
+  LBuffer *x = NULL;
+  double *w = NULL;
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    if ((int64_t)lua_rawlen(L, 3) != n) return nyto_argerror(L, 3, "swarm operation", "one number per row expected");
+    w = lua_newuserdatauv(L, sizeof(double) * (size_t)n, 0);
+    for (int64_t r = 0; r < n; r++) {
+      lua_rawgeti(L, 3, r + 1);
+      w[r] = lua_tonumber(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_replace(L, 3); /* keep the array alive */
+  } else {
+    x = buffer_check(L, 3, "swarm operation");
+    if (x->n != P || x->dtype != a->dtype) return nyto_argerror(L, 3, "swarm operation", "particle of another layout");
+  }
+  LBuffer *d;
+  int fresh = lua_isnoneornil(L, 7);
+  if (!fresh) {
+    d = dest_check(L, 7, a, "swarm operation");
+    lua_settop(L, 7);
+  } else {
+    lua_settop(L, 6);
+    d = dest_new(L, a);
+  }
+  size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
+  for (int64_t r = 0; r < n; r++) {
+    char *dr = (char *)d->data + (size_t)(r * P) * es;
+    const char *ar = (const char *)a->data + (size_t)(r * P) * es;
+    if (fresh) {
+      int64_t pos = 0;
+      for (int k = 0; k < s->nseg; k++) {
+        if (s->segs[k].off > pos) nyto_kernel_copy(a->dtype, dr, ar, pos, s->segs[k].off - pos);
+        pos = s->segs[k].off + s->segs[k].len;
+      }
+      if (pos < P) nyto_kernel_copy(a->dtype, dr, ar, pos, P - pos);
+    }
+    if (w) nyto_kernel_scalar(a->dtype, dr, ar, w[r], op, s->segs, s->nseg);
+    else if (swapped) nyto_kernel_binary(a->dtype, dr, x->data, ar, op, s->segs, s->nseg);
+    else nyto_kernel_binary(a->dtype, dr, ar, x->data, op, s->segs, s->nseg);
+  }
+  return 1;
+}
+
+/* core.prandom_add_(buf, sigma, segs [, gen]) -> buf: buf += sigma * N(0,1)
+ * on the segments, one pass: the draws are core.prandom's for the same
+ * generator state (element i at counter offset + i), made in L1-sized chunks
+ * inside the pass, so no buffer of noise is written and read back. */
+static int l_prandom_add_(lua_State *L) {
+  LBuffer *a = buffer_check(L, 1, "add_randn_");
+  double sigma = luaL_checknumber(L, 2);
+  LSegs *s = segs_check(L, 3, a, "add_randn_");
+  LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "add_randn_");
+  lazy_force(L, nt_storage_id(a->t));
+  uint64_t c0 = gen_take(g, a->n);
+  enum { CH = 2048 };
+  for (int k = 0; k < s->nseg; k++) {
+    int64_t off = s->segs[k].off, len = s->segs[k].len;
+    for (int64_t j = 0; j < len; j += CH) {
+      int64_t m = len - j < CH ? len - j : CH;
+      if (a->dtype == NT_FLOAT64) {
+        double tmp[CH], *d = (double *)a->data + off + j;
+        nyto_random_fill(NT_FLOAT64, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
+        for (int64_t i = 0; i < m; i++) d[i] += sigma * tmp[i];
+      } else {
+        float tmp[CH], *d = (float *)a->data + off + j, fs = (float)sigma;
+        nyto_random_fill(NT_FLOAT32, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
+        for (int64_t i = 0; i < m; i++) d[i] += fs * tmp[i];
+      }
+    }
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
 static void particle_open(lua_State *L) {
   static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor},
                                    {"free", b_gc}, {NULL, NULL}};
@@ -539,7 +652,9 @@ static void particle_open(lua_State *L) {
                                    {"paffine", l_paffine}, {"pbinary", l_pbinary}, {"pclone", l_pclone},
                                    {"pcopy", l_pcopy}, {"prandom", l_prandom}, {"prandom_", l_prandom_}, {"view", l_view},
                                    {"set_to_view", l_set_to_view},
-                                   {"pshare", l_pshare}, {"pshares", l_pshares}, {NULL, NULL}};
+                                   {"pshare", l_pshare}, {"pshares", l_pshares},
+                                   {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
+                                   {"prandom_add_", l_prandom_add_}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
   lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");

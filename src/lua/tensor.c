@@ -1033,6 +1033,16 @@ static int arith(lua_State *L, int op, int rop, const char *fname) {
     if (rop >= 0) op = rop;
   } else {
     int bad = ua ? 2 : 1;
+    if (luaL_getmetafield(L, bad, "__nyto_rhs") != LUA_TNIL) {
+      /* an operand that takes tensors itself (a Swarm: `w * s`): its metamethod */
+      lua_pop(L, 1);
+      if (luaL_getmetafield(L, bad, fname) != LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+        return 1;
+      }
+    }
     const char *tn = luaL_typename(L, bad);
     if (luaL_getmetafield(L, bad, "__name") == LUA_TSTRING) tn = lua_tostring(L, -1);
     return nyto_argerror(L, bad, fname, lua_pushfstring(L, "number or Tensor expected, got %s", tn));
