@@ -58,6 +58,15 @@ describe("modules", function()
     assert.are.same({1, 2}, y:size())
   end)
 
+  it("a parameter named as a method is refused (as PyTorch's register_parameter), and changes nothing", function()
+    local m = nn.Linear(2, 2)
+    local before = #m:parameters()
+    assert.matches("^nyto: .*cannot assign to 'parameters': it is a method of class",
+      H.err_of(function() m.parameters = nyto.Parameter(nyto.randn(2)) end))
+    assert.equal(before, #m:parameters())
+    m:zero_grad() -- the method still works
+  end)
+
   it("non-string keys are refused with a nyto error", function()
     local m = nn.Linear(2, 2)
     assert.matches("^nyto: .*field names of nyto modules are strings or integers, got table",

@@ -357,7 +357,8 @@ return function(nyto, core)
         k = tostring(k)
       end
       -- a plain field may not shadow a method (m.forward = m would make m(x) call itself
-      -- forever); submodules and parameters may, as in PyTorch, except 'forward'
+      -- forever), nor may a new parameter (PyTorch's register_parameter refuses it too);
+      -- submodules may, as in PyTorch, except 'forward'
       local function shadows()
         local meth = lookup(cls, k)
         if type(meth) == "function" then
@@ -370,6 +371,7 @@ return function(nyto, core)
       -- inside a constructor parameters have no id yet: _p tells
       local is_p = s.pid[k] ~= nil or p[k] ~= nil
       if v ~= nil and getmetatable(v) == Tmt and is_param(v) then
+        if not is_p then shadows() end -- as PyTorch's register_parameter: no parameter named as a method
         if m[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a submodule; assign nil first)", k) end
         if b[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a buffer; assign nil first)", k) end
         if is_p then

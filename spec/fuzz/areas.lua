@@ -1,7 +1,7 @@
 -- spec/fuzz/areas.lua -- the fuzzer's generators, one table per API area.
 -- A generator is {name, function(G) -> fn, args [, weight]}; args may hold nils (set args.n).
--- A later feature (Swarm, distributed, strategies) adds its own table, as generator, save and
--- batched do below:
+-- A later feature (distributed, strategies) adds its own table, as generator, save, batched
+-- and swarm do below:
 --   A.swarm = { {"new", function(G) return nyto.Swarm, {G.maybe(G.module()), G.maybe(8), n = 2} end}, ... }
 -- and its name to A.order.  G (spec/fuzz/fuzz.lua) gives G.tensor(), G.module(), G.product(),
 -- G.pm(), G.hostile(), G.maybe(v [, p]), G.pick(list), G.R, G.SENTINEL, G.freed_tensor(),
@@ -366,6 +366,51 @@ area("batched", {
     end
     return nyto.batched_forward, {m, stacks, G.maybe(G.tensor(), 0.2), G.maybe({per_member = G.R() < 0.5}, 0.5), n = 4}
   end},
+})
+
+-- ---- swarms: a population of one species in one arena ----
+local function swarm(G)
+  local ok, s = pcall(nyto.Swarm, G.module(), G.pick {1, 2, 3})
+  if ok then return s end
+  return nyto.Swarm(nyto.nn.Linear(2, 2), 2)
+end
+local function swarm_operand(G, s)
+  return G.pick {function() return 0.5 end, function() return s[1] end, function() return s:clone() end,
+                 function() return nyto.randn(#s) end, function() return nyto.randn(#s + 1) end,
+                 function() return nyto.zeros(#s, {dtype = "int64"}) end, function() return swarm(G) end,
+                 G.hostile}()
+end
+area("swarm", {
+  {"new", function(G)
+    return nyto.Swarm, {G.maybe(G.module(), 0.3), G.maybe(G.pick {1, 3, 0, -2, 1.5}, 0.3),
+                        G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
+  end, 2},
+  {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"arith", function(G)
+    local op = G.pick {"+", "-", "*", "/", "^"}
+    local f = load("local a, b = ...; return a " .. op .. " b")
+    local s = swarm(G)
+    if G.R() < 0.5 then return f, {s, swarm_operand(G, s), n = 2} end
+    return f, {swarm_operand(G, s), s, n = 2}
+  end, 2},
+  {"inplace", function(G)
+    local name = G.pick {"add_", "sub_", "mul_", "div_", "pow_"}
+    local s = swarm(G)
+    return function(a, b) return a[name](a, b) end, {s, swarm_operand(G, s), n = 2}
+  end},
+  {"index", function(G)
+    local s = swarm(G)
+    return function(a, k) return a[k] end, {s, G.maybe(G.pick {1, -1, 0, 9, 1.5}, 0.3), n = 2}
+  end},
+  {"setindex", function(G)
+    local s = swarm(G)
+    return function(a, k, v) a[k] = v end, {s, G.maybe(G.pick {1, -1, 0, 9}, 0.3), G.maybe(s[1]:clone(), 0.5), n = 3}
+  end},
+  {"methods", function(G)
+    local s = swarm(G)
+    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward"}
+    return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
+  end, 2},
 })
 
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----
