@@ -8,7 +8,7 @@ return function(nyto, core)
   local Tmt = core.Tensor_mt
   local vmap_call = core.vmap_call
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
   local function is_tensor(x) return getmetatable(x) == Tmt end
   local function shape_str(sz) return "[" .. table.concat(sz, ", ") .. "]" end
 

@@ -15,7 +15,7 @@ return function(nyto, core)
   nyto.distributed = dist
   local check = true
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
 
   local ops = {sum = 0, avg = 1, min = 2, max = 3, product = 4}
 

@@ -15,7 +15,7 @@ return function(nyto, core)
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
   local ROP = {sub = "rsub", div = "rdiv", pow = "rpow", add = "add", mul = "mul"}
 
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 0) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
   local function is_tensor(x) return getmetatable(x) == Tmt end
 
   local Swarm = {__name = "nyto.Swarm"}

@@ -1,6 +1,6 @@
 -- nyto.timeit(fn [, opts]): median wall-clock time of fn() over several runs.
 return function(nyto, core)
-  local function err(fmt, ...) error("nyto: " .. string.format(fmt, ...), 3) end
+  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 3) end
 
   local function fmt_time(s)
     if s >= 1 then return string.format("%.3f s", s) end
