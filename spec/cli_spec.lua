@@ -1,19 +1,9 @@
 -- The nyto program (script runner and REPL) and embedding nyto in a host's
 -- own Lua state (examples/embed.c).  Runs the built programs in build/.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local H = require "helpers"
+local run = H.run
 
-local function script(text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local script = H.script
 
 describe("the nyto program", function()
   it("runs a script with arg set as lua5.4 does, nyto preloaded", function()

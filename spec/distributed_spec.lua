@@ -1,12 +1,8 @@
 -- nyto.distributed (lua/nyto/distributed.lua, src/torch/dist.cpp): ranks on
 -- c10d's TCPStore and Gloo over loopback, each run bounded by timeout(1).
 -- The rank programs are spec/dist/*.lua (and one Python rank, interop.py).
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local H = require "helpers"
+local run = H.run
 
 local function free_port()
   local p = assert(io.popen([[python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]]))
@@ -24,13 +20,7 @@ local function env(rank, world, port)
   return ("env RANK=%d WORLD_SIZE=%d MASTER_ADDR=127.0.0.1 MASTER_PORT=%d "):format(rank, world, port)
 end
 
-local function script(text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local script = H.script
 
 describe("nyto.distributed", function()
   it("torchrun, 2 ranks: every collective on tensors and particles, and its bad input", function()

@@ -2,12 +2,8 @@
 -- completion (lua/nyto/repl.lua) answers odd input without raising.
 local nyto = require "nyto"
 
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local H = require "helpers"
+local run = H.run
 
 describe("help", function()
   local H = require "nyto.help"

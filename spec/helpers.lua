@@ -78,4 +78,29 @@ function H.Lin(name)
   return Lin
 end
 
+-- run a shell command: its output (stderr too) and exit code
+function H.run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+-- write text to a new temporary file; its path
+function H.script(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+-- a whole file's bytes
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return H

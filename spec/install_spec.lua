@@ -3,12 +3,8 @@
 -- and examples/embed.c built against the installed nyto.pc, each with env -i
 -- (only the installed paths) and its working directory inside the temporary
 -- tree, so nothing can come from the source tree.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
+local H = require "helpers"
+local run = H.run
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 

@@ -5,12 +5,8 @@
 local nyto = require "nyto"
 local core = require "nyto.core"
 
-local function read(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local H = require "helpers"
+local read = H.read
 
 local META = read("docs/meta.lua")
 

@@ -4,12 +4,8 @@
 local nyto = require "nyto"
 local core = require "nyto.core"
 
-local function read(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local H = require "helpers"
+local read = H.read
 
 -- the rows docs/ops.md lists: name -> signature, and their order
 local function doc_rows(text)

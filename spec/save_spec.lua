@@ -13,9 +13,7 @@ local PY = "/usr/bin/python3"
 local function write(path, bytes)
   local f = assert(io.open(path, "wb")); f:write(bytes); f:close()
 end
-local function read(path)
-  local f = assert(io.open(path, "rb")); local s = f:read("a"); f:close(); return s
-end
+local read = H.read
 
 local function sample()
   return {

@@ -95,22 +95,19 @@ return function(nyto, core)
     return x
   end
 
-  function dist.send(x, dst)
-    need("send")
-    local ts = flats(x, "send")
-    peer(dst, 2, "send", "dst")
-    if dst == core.dist_rank() then err("bad argument #2 to 'send' (dst %d is this rank)", dst) end
-    for _, t in ipairs(ts) do core.dist_send(t, dst, check) end
+  -- send and recv: one message per flat buffer to or from another rank
+  local function point_to_point(fname, argname, op, returns_x)
+    return function(x, other)
+      need(fname)
+      local ts = flats(x, fname)
+      peer(other, 2, fname, argname)
+      if other == core.dist_rank() then err("bad argument #2 to '%s' (%s %d is this rank)", fname, argname, other) end
+      for _, t in ipairs(ts) do op(t, other, check) end
+      if returns_x then return x end
+    end
   end
-
-  function dist.recv(x, src)
-    need("recv")
-    local ts = flats(x, "recv")
-    peer(src, 2, "recv", "src")
-    if src == core.dist_rank() then err("bad argument #2 to 'recv' (src %d is this rank)", src) end
-    for _, t in ipairs(ts) do core.dist_recv(t, src, check) end
-    return x
-  end
+  dist.send = point_to_point("send", "dst", core.dist_send, false)
+  dist.recv = point_to_point("recv", "src", core.dist_recv, true) -- received in place
 
   -- a 1-based table in rank order: tensors for a tensor, particles (clones of x) for a particle
   function dist.all_gather(x)
