@@ -216,15 +216,7 @@ static int l_reset_peak(lua_State *L) {
   return 0;
 }
 
-/* An integer argument of a public function, or a nyto error naming it. */
-static lua_Integer nyto_checkint(lua_State *L, int i, const char *fname) {
-  int isint;
-  lua_Integer v = lua_tointegerx(L, i, &isint);
-  if (!isint || lua_type(L, i) != LUA_TNUMBER)
-    nyto_argerror(L, i, fname, lua_pushfstring(L, "integer expected, got %s",
-                                               lua_type(L, i) == LUA_TNUMBER ? "a non-integral number" : luaL_typename(L, i)));
-  return v;
-}
+/* nyto_checkint: particle.c */
 
 static int l_pool_limit(lua_State *L) {
   lua_Integer n = nyto_checkint(L, 1, "pool_limit");

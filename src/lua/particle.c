@@ -130,8 +130,9 @@ static LBuffer *buffer_peek(lua_State *L, int i, const char *fname) {
   return b;
 }
 
-/* Arguments of the core entries: nyto errors, never luaL's (scripts reach nyto.core). */
-static lua_Integer p_checkint(lua_State *L, int i, const char *fname) {
+/* An integer argument, or a nyto error naming it, never luaL's (scripts reach nyto.core):
+ * for the core entries here and the public functions of binding.c alike. */
+static lua_Integer nyto_checkint(lua_State *L, int i, const char *fname) {
   int isint;
   lua_Integer v = lua_tointegerx(L, i, &isint);
   if (!isint || lua_type(L, i) != LUA_TNUMBER)
@@ -179,7 +180,7 @@ static int b_gc(lua_State *L) {
 /* core.buffer(dtype, n) */
 static int l_buffer(lua_State *L) {
   int dtype = check_dtype(L, 1, "buffer");
-  lua_Integer n = p_checkint(L, 2, "buffer");
+  lua_Integer n = nyto_checkint(L, 2, "buffer");
   if (dtype != NT_FLOAT32 && dtype != NT_FLOAT64) return nyto_argerror(L, 1, "buffer", "particle buffers are float32 or float64");
   if (n < 0 || n > NYTO_MAX_NUMEL) return nyto_argerror(L, 2, "buffer", "size must be between 0 and 2^40");
   LBuffer *b = buffer_newud(L);
@@ -321,7 +322,7 @@ static int push_deferred(lua_State *L, LBuffer *a, double v, int op, LSegs *s, i
  * is deferred; on a deferred src with the same segments, both ops run in
  * one pass. */
 static int check_op(lua_State *L, int i) {
-  lua_Integer op = p_checkint(L, i, "particle operation");
+  lua_Integer op = nyto_checkint(L, i, "particle operation");
   if (op < NYTO_ADD || op > NYTO_RPOW) nyto_argerror(L, i, "particle operation", "unknown operation");
   return (int)op;
 }
@@ -465,7 +466,7 @@ static int l_pcopy(lua_State *L) {
  * (random.c, docs/design.md "Counter-based randomness"). */
 static int l_prandom(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "randn");
-  lua_Integer kind = p_checkint(L, 2, "randn");
+  lua_Integer kind = nyto_checkint(L, 2, "randn");
   if (kind != 0 && kind != 1) return nyto_argerror(L, 2, "randn", "kind must be 0 or 1");
   LSegs *s = segs_check(L, 3, a, "randn");
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn");
@@ -491,7 +492,7 @@ static int l_prandom_(lua_State *L) {
 /* core.view(buf, offset, shape, requires_grad) -> Tensor viewing the buffer */
 static int l_view(lua_State *L) {
   LBuffer *b = buffer_check(L, 1, "view");
-  lua_Integer off = p_checkint(L, 2, "view");
+  lua_Integer off = nyto_checkint(L, 2, "view");
   int64_t sizes[NT_MAXDIM];
   int nd = read_sizes(L, 3, 3, sizes, "view"); /* numel <= NYTO_MAX_NUMEL */
   int64_t numel = 1;
@@ -512,7 +513,7 @@ static int l_set_to_view(lua_State *L) {
   if (!u) return nyto_argerror(L, 1, "set_to_view", lua_pushfstring(L, "Tensor expected, got %s", luaL_typename(L, 1)));
   if (!u->t) return nyto_error(L, "nyto: attempt to use a freed Tensor");
   LBuffer *b = buffer_check(L, 2, "set_to_view");
-  lua_Integer off = p_checkint(L, 3, "set_to_view");
+  lua_Integer off = nyto_checkint(L, 3, "set_to_view");
   if (off < 0 || off > b->n || nt_numel(u->t) > b->n - off) return nyto_argerror(L, 3, "set_to_view", "range outside the buffer");
   lazy_force(L, nt_storage_id(b->t));
   nyto_untrack(u->t);
