@@ -55,6 +55,9 @@ describe("docs/meta.lua", function()
     assert.equal("", missing(public_functions(nyto.nn, true), "nyto.nn"))
     assert.equal("", missing(public_functions(nyto.optim, true), "optim", "nyto.optim"))
     assert.equal("", missing(public_functions(nyto.data, true), "data", "nyto.data"))
+    local _ = nyto.distributed, nyto.timeit -- lazy too
+    assert.equal("", missing(public_functions(nyto.distributed, true), "dist"))
+    assert.equal("", missing({"distributed", "timeit"}, "nyto"))
   end)
 
   it("annotates every method of Tensor and of the particle classes", function()
