@@ -71,6 +71,7 @@ return function(nyto, core)
         end
       end
       if v ~= nil and k == "forward" then shadows() end
+      V.catch_up(self) -- decide on the particle's newest structure
       local p, m, b, f = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b"), rawget(self, "_f")
       local s = rawget(self, "_s")
       -- inside a constructor parameters have no id yet: _p tells
@@ -79,6 +80,7 @@ return function(nyto, core)
         if not is_p then shadows() end -- as PyTorch's register_parameter: no parameter named as a method
         if m[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a submodule; assign nil first)", k) end
         if b[k] then err("bad argument to '__newindex' (cannot assign a Parameter to '%s': it is a buffer; assign nil first)", k) end
+        V.check_change(self, "add_param", k, v) -- nothing removed before the add is sure to work
         if is_p then
           if rawequal(p[k], v) then return end
           if replace_param(self, k, v) then return end
@@ -94,6 +96,7 @@ return function(nyto, core)
         if rawequal(m[k], v) then return end
         local register = registrable(self, k, v)
         if not register then shadows() end
+        if register then V.check_change(self, "add_module", k, v) end
         if m[k] then structural_change(self, "remove_module", k) end
         if register then
           f[k] = nil
@@ -179,6 +182,7 @@ return function(nyto, core)
     if type(name) ~= "string" then err("bad argument #1 to 'register_buffer' (string expected, got %s)", type(name)) end
     if t ~= nil and getmetatable(t) ~= Tmt then err("bad argument #2 to 'register_buffer' (Tensor expected, got %s)", type(t)) end
     if RESERVED[name] then err("'%s' is a reserved field name of nyto modules", name) end
+    V.catch_up(self)
     local s = rawget(self, "_s")
     if s.pid[name] or rawget(self, "_p")[name] or rawget(self, "_m")[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
     if rawget(self, "_b")[name] then rawget(self, "_b")[name] = t return end

@@ -90,6 +90,47 @@ local function check_tree_live(m, path)
   for _, cn in ipairs(s.mo) do check_tree_live(rawget(m, "_m")[cn], path .. "." .. cn) end
 end
 
+-- A structural change first brings the particle to its species' newest
+-- version (another particle of the species may have changed it), so that it
+-- decides on the current structure (issue 13, point 4).
+function V.catch_up(self)
+  local k = rawget(self, "_k")
+  if k and not k.freed and k.ver ~= k.species.ver then k:touch() end
+end
+
+-- Everything a change of entry `name` of module self (a particle's, or one
+-- being built) can fail on, checked before anything changes (issue 13,
+-- point 5): the value added is live, and every parameter tensor of the
+-- particle is live, apart from the entry being removed or replaced.
+function V.check_change(self, kind, name, value)
+  if kind == "add_module" then check_tree_live(value, name) end
+  if kind == "add_param" and not pcall(value.dtype, value) then
+    err("bad argument to '__newindex' (the Parameter assigned to '%s' is a freed Tensor)", name)
+  end
+  local k = rawget(self, "_k")
+  if not k then return end
+  local L = k.ver.layout
+  local sub = rawget(self, "_m")[name]
+  local sid = sub and rawget(sub, "_id")
+  for mid, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
+    for pn, t in pairs(rawget(m, "_p")) do
+      if not pcall(t.dtype, t) then
+        local skip = rawequal(m, self) and pn == name
+        local id = mid
+        while id and not skip do
+          if id == sid then skip = true end
+          id = L.mods[id] and L.mods[id].parent
+        end
+        if not skip then
+          local path = L.mods[mid] and L.mods[mid].path or ""
+          err("cannot change the structure of this particle: its parameter '%s' is a freed Tensor",
+              path == "" and pn or path .. "." .. pn)
+        end
+      end
+    end
+  end
+end
+
 -- apply one change to module m (no versioning); value already prepared
 local function apply_change(m, kind, name, value, ids)
   local s = rawget(m, "_s")
@@ -163,7 +204,7 @@ function V.structural_change(self, kind, name, value)
     k:touch()
     k = rawget(self, "_k") -- the replay may have removed self from the particle
   end
-  if kind == "add_module" then check_tree_live(value, name) end
+  V.check_change(self, kind, name, value)
   if not k then
     check_kernel(self, "change the structure of a module")
     -- not yet a particle (inside a constructor): plain bookkeeping; ids
