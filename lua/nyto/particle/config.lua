@@ -17,7 +17,8 @@ local Tmt = core.Tensor_mt
 local kernel_of = K.kernel_of
 
 -- the pids under a dotted name (a submodule: all its parameters; a parameter: one)
-local function pids_under(self, name, fname)
+-- (argn: the argument that holds the name; what: how the message names it)
+local function pids_under(self, name, fname, argn, what)
   kernel_of(self, fname)
   local targets = {}
   local valid = {}
@@ -52,7 +53,7 @@ local function pids_under(self, name, fname)
     table.sort(valid, function(a, b) return dist(a, name) < dist(b, name) end)
     local near = {}
     for i = 1, math.min(5, #valid) do near[i] = "'" .. valid[i] .. "'" end
-    err("bad argument to '%s' (no submodule or parameter named '%s'; valid names nearby: %s)", fname, name,
+    err("bad argument #%d to '%s' (%sno submodule or parameter named '%s'; valid names nearby: %s)", argn, fname, what or "", name,
         #near > 0 and table.concat(near, ", ") or "none")
   end
   return targets
@@ -114,11 +115,14 @@ function G.install_module(Module)
       err("bad argument #1 to 'set_param_config' (name must be a string, got %s)", type(opts.name))
     end
     for key, v in pairs(opts) do
+      if type(key) ~= "string" then
+        err("bad argument #1 to 'set_param_config' (option names are strings, got %s)", E.typename(key))
+      end
       if (key == "operational" or key == "clone") and type(v) ~= "boolean" then
         err("bad argument #1 to 'set_param_config' (%s must be a boolean, got %s)", key, type(v) == "string" and ('"' .. v .. '"') or type(v))
       end
     end
-    local pids = pids_under(self, opts.name, "set_param_config")
+    local pids = pids_under(self, opts.name, "set_param_config", 1, "option 'name': ")
     local configs = rawget(self, "_kk").species.configs
     local before = shared_pids(rawget(self, "_kk").species)
     for _, pid in ipairs(pids) do
@@ -132,7 +136,7 @@ function G.install_module(Module)
   function Module:apply_param_config(fn, name)
     if type(fn) ~= "function" then err("bad argument #1 to 'apply_param_config' (function expected, got %s)", type(fn)) end
     if name ~= nil and type(name) ~= "string" then err("bad argument #2 to 'apply_param_config' (string expected, got %s)", type(name)) end
-    local pids = pids_under(self, name, "apply_param_config")
+    local pids = pids_under(self, name, "apply_param_config", 2)
     local configs = rawget(self, "_kk").species.configs
     local before = shared_pids(rawget(self, "_kk").species)
     -- validate on copies, so a bad value or an error leaves every config as it was
@@ -143,6 +147,11 @@ function G.install_module(Module)
       fn(pid, c)
       if type(c.operational) ~= "boolean" or type(c.clone) ~= "boolean" then
         err("apply_param_config: operational and clone must stay booleans (parameter id %d)", pid)
+      end
+      for key in pairs(c) do
+        if type(key) ~= "string" then
+          err("apply_param_config: config field names are strings (parameter id %d, got %s)", pid, E.typename(key))
+        end
       end
       staged[i] = c
     end
@@ -162,8 +171,12 @@ function G.install_module(Module)
     if getmetatable(x) == Tmt then
       local ok, id = pcall(self.get_param_id, self, x) -- not a parameter of the particle: the error below
       pid = ok and id or nil
-    elseif type(x) == "string" then pid = pids_under(self, x, "param_config")[1] end
+    elseif type(x) == "string" then pid = pids_under(self, x, "param_config", 1)[1]
+    elseif math.type(x) ~= "integer" then
+      err("bad argument #1 to 'param_config' (parameter id, name or Parameter expected, got %s)", E.typename(x))
+    end
     local c = math.type(pid) == "integer" and k.species.configs[pid]
+    if not c and getmetatable(x) == Tmt then err("bad argument #1 to 'param_config' (the tensor is not a parameter of this particle)") end
     if not c then err("bad argument #1 to 'param_config' (no parameter %s)", tostring(x)) end
     return c
   end
