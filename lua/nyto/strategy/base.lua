@@ -44,6 +44,8 @@
 --   B.row(es, pop, i)               row i of pop as a [D] tensor (a copy)
 --   B.select(es, pop, idx)          a pop of rows idx (Lua table of 1-based indices)
 --   B.where(es, mask, a, b)         a new pop: row i from pop a where mask[i], else from b
+--   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
+--                                   tensor M holds, else from b (values copied exactly)
 --   B.mean(es, pop [, w])           the (weighted) mean of the rows, a [D] tensor
 --   B.member(es, vec)               vec as a solution (a particle or a [D] tensor copy)
 --   B.order(f)                      indices 1..#f sorted by f ascending (ties: lower index)
@@ -197,6 +199,10 @@ function B.where(es, mask, a, b)
   end
   local m = nyto.tensor(mask, {dtype = "bool"}):view {es.n, 1}
   return nyto.where(m, a, b)
+end
+
+function B.where_elem(es, M, a, b)
+  return B.from_flat(es, nyto.where(M, B.flat(es, a), B.flat(es, b)))
 end
 
 function B.mean(es, pop, w)
