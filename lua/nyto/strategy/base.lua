@@ -50,6 +50,7 @@
 --   B.member(es, vec)               vec as a solution (a particle or a [D] tensor copy)
 --   B.order(f)                      indices 1..#f sorted by f ascending (ties: lower index)
 --   B.err(fmt, ...), B.argerr(i, fname, fmt, ...)   raise `nyto: ...` errors
+--   B.repr(v)                       an option value for a message ("x" quoted, nan, a type)
 --   B.check_positive, B.check_nonneg, B.check_range(lo, hi, lo_open, hi_open),
 --   B.check_int(min [, max]), B.check_bool   option checkers: function(v) -> nil or reason
 local nyto = require "nyto"
@@ -67,9 +68,12 @@ local err, argerr = B.err, B.argerr
 
 local function repr(v)
   if type(v) == "string" then return ("%q"):format(v) end
+  if v ~= v then return "nan" end
   if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
   return tname(v)
 end
+
+B.repr = repr
 
 -- option checkers -----------------------------------------------------------------------
 local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end

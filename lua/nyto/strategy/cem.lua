@@ -15,7 +15,8 @@
 --     0.1 - 0.5 is used: the default here is 0.2, lr = 1 (Rubinstein's plain update).
 --
 -- Options: popsize (50), sigma (0.1: the initial sigma of every coordinate), elite_ratio
--- (0.2), lr (1: the smoothing of mu and sigma). es:center() is mu.
+-- (0.2; the elites are ceil(elite_ratio * popsize), at least 2), lr (1: the smoothing of mu
+-- and sigma). es:center() is mu.
 local B = require "nyto.strategy.base"
 
 return B.strategy("CEM", {
@@ -24,13 +25,6 @@ return B.strategy("CEM", {
     elite_ratio = {0.2, B.check_range(0, 1, true, false)},
     lr = {1.0, B.check_range(0, 1, true, false)},
   },
-
-  check = function(es, fname)
-    local m = math.ceil(es.o.elite_ratio * es.n)
-    if m < 2 then
-      B.argerr(2, fname, "option 'elite_ratio' keeps %d of %d members; at least 2 are needed (for sigma)", m, es.n)
-    end
-  end,
 
   init = function(es)
     local S = es.state
@@ -45,7 +39,7 @@ return B.strategy("CEM", {
 
   tell = function(es, pop, f)
     local S, o = es.state, es.o
-    local m = math.ceil(o.elite_ratio * es.n)
+    local m = math.max(2, math.ceil(o.elite_ratio * es.n)) -- at least 2 (a spread)
     local order = B.order(f)
     local elite = {}
     for i = 1, m do elite[i] = order[i] end

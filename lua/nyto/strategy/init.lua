@@ -4,7 +4,7 @@
 -- lua/nyto/strategy/base.lua.  This file holds the table and nyto.strategy.run.
 return function(nyto)
   local B = require "nyto.strategy.base"
-  local argerr, tname = B.argerr, B.tname
+  local argerr, tname, repr = B.argerr, B.tname, B.repr
 
   local FILES = {PSO = "pso", APSO = "apso", GA = "ga", DE = "de", CEM = "cem",
                  OpenES = "openes", SNES = "snes", PGPE = "pgpe", CMAES = "cmaes"}
@@ -25,16 +25,16 @@ return function(nyto)
     end
     opts = opts or {}
     for k in pairs(opts) do
-      if not RUN_OPTS[k] then argerr(3, fname, "unknown option %s", type(k) == "string" and ("%q"):format(k) or tname(k)) end
+      if not RUN_OPTS[k] then argerr(3, fname, "unknown option %s", repr(k)) end
     end
     local G = opts.generations
     if G == nil then G = 100 end
     if math.type(G) ~= "integer" or G < 1 then
-      argerr(3, fname, "option 'generations' must be an integer >= 1, got %s", type(G) == "number" and tostring(G) or tname(G))
+      argerr(3, fname, "option 'generations' must be an integer >= 1, got %s", repr(G))
     end
     local target = opts.target
     if target ~= nil and (type(target) ~= "number" or target ~= target) then
-      argerr(3, fname, "option 'target' must be a number (not NaN), got %s", type(target) == "number" and tostring(target) or tname(target))
+      argerr(3, fname, "option 'target' must be a number (not NaN), got %s", repr(target))
     end
     for _, k in ipairs {"batched"} do
       if opts[k] ~= nil and type(opts[k]) ~= "boolean" then

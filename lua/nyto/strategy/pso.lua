@@ -15,7 +15,8 @@
 -- population arithmetic, for both.
 --
 -- Options: popsize (50), sigma (0.1: the initial positions are center + sigma * N(0, I)),
--- inertia w (0.7298), c1 (1.49618), c2 (1.49618). Velocities start at 0.
+-- inertia w (0.7298; in [0, 1], 1 being the original 1995 PSO), c1 (1.49618), c2 (1.49618).
+-- Velocities start at 0.
 local B = require "nyto.strategy.base"
 
 local function inf_tensor(n) return require("nyto").full({n}, math.huge, {dtype = "float64"}) end
@@ -23,7 +24,7 @@ local function inf_tensor(n) return require("nyto").full({n}, math.huge, {dtype 
 return B.strategy("PSO", {
   popsize = 50,
   options = {
-    inertia = {0.7298, B.check_range(0, 1e3)},
+    inertia = {0.7298, B.check_range(0, 1)},
     c1 = {1.49618, B.check_nonneg},
     c2 = {1.49618, B.check_nonneg},
   },
