@@ -418,7 +418,7 @@ describe("nyto.strategy: state_dict", function()
     local function bad(msg, sd) raises(msg, es.load_state_dict, es, sd); same_state(before, es:state_dict()) end
     bad("nyto: bad argument #1 to 'load_state_dict' (state table expected, got number)", 3)
     local cem = nyto.strategy.CEM(nyto.zeros {3}, {popsize = 4}):state_dict()
-    bad("nyto: bad argument #1 to 'load_state_dict' (not a PSO state (strategy is \"CEM\"))", cem)
+    bad("nyto: bad argument #1 to 'load_state_dict' (a PSO state expected, got strategy \"CEM\")", cem)
     local other = nyto.strategy.PSO(nyto.zeros {3}, {popsize = 5}):state_dict()
     bad("nyto: bad argument #1 to 'load_state_dict' (popsize is 5, expected 4)", other)
     other = nyto.strategy.PSO(nyto.zeros {4}, {popsize = 4}):state_dict()

@@ -338,7 +338,7 @@ end
 function methods:load_state_dict(sd)
   local fname = "load_state_dict"
   if type(sd) ~= "table" then argerr(1, fname, "state table expected, got %s", tname(sd)) end
-  if sd.strategy ~= self.name then argerr(1, fname, "not a %s state (strategy is %s)", self.name, repr(sd.strategy)) end
+  if sd.strategy ~= self.name then argerr(1, fname, "a %s state expected, got strategy %s", self.name, repr(sd.strategy)) end
   for _, k in ipairs {"kind", "dtype"} do
     if sd[k] ~= self[k] then argerr(1, fname, "%s is %s, expected %s", k, repr(sd[k]), repr(self[k])) end
   end
