@@ -14,6 +14,12 @@
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
 --               returned (as the user may have changed it since).
+--   center(es) -> vec   (optional): the current mean; default es.state.mean.
+--   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
+--   methods = {...}     (optional): extra methods of the strategy's objects.
+-- Fields of es a strategy may read: es.name, es.kind ("particle" | "tensor"), es.D, es.n,
+-- es.dtype, es.o (options, resolved), es.g (the Generator), es.generation, es.state
+-- (es.state.mean starts as the center's flat vector), es.template (particle centers: a clone).
 -- Base does: option parsing (unknown keys, ranges), the center (a particle or a 1-D float
 -- tensor), fitness validation before any state changes (a failed tell changes nothing),
 -- tell-before-ask, es.generation, best tracking, the generator (es.g: every random draw of a
