@@ -50,6 +50,8 @@
 --   B.row(es, pop, i)               row i of pop as a [D] tensor (a copy)
 --   B.select(es, pop, idx)          a pop of rows idx (Lua table of 1-based indices)
 --   B.where(es, mask, a, b)         a new pop: row i from pop a where mask[i], else from b
+--   B.copy_rows_(es, dst, mask, src) rows of dst where mask[i] := rows of src, in place
+--                                   (dst must be the strategy's own); returns dst
 --   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
 --                                   tensor M holds, else from b (values copied exactly)
 --   B.mean(es, pop [, w])           the (weighted) mean of the rows, a [D] tensor
@@ -209,6 +211,19 @@ function B.where(es, mask, a, b)
   end
   local m = nyto.tensor(mask, {dtype = "bool"}):view {es.n, 1}
   return nyto.where(m, a, b)
+end
+
+function B.copy_rows_(es, dst, mask, src)
+  local idx = {}
+  for i = 1, es.n do if mask[i] then idx[#idx + 1] = i end end
+  if #idx == 0 then return dst end
+  if is_particle(es) then
+    dst:scatter_(idx, src:select(idx))
+  else
+    local m = nyto.tensor(mask, {dtype = "bool"}):view {es.n, 1}
+    dst:copy_(nyto.where(m, src, dst))
+  end
+  return dst
 end
 
 function B.where_elem(es, M, a, b)
