@@ -584,6 +584,39 @@ describe("nyto.strategy.run", function()
     end
   end)
 
+  it("plot: calls nyto.plot with the best and mean fitness per generation; its failures are warnings", function()
+    local orig = rawget(nyto, "plot")
+    local got
+    rawset(nyto, "plot", function(a) got = a; return true end)
+    local es = nyto.strategy.PSO(nyto.ones {2}, {popsize = 4, generator = nyto.Generator(1)})
+    local fs = {}
+    nyto.strategy.run(es, function(pop)
+      local f = sphere(pop)
+      fs[#fs + 1] = f:totable()
+      return f
+    end, {generations = 6, batched = true, plot = "out.png"})
+    assert.are.equal("out.png", got.path)
+    assert.are.equal("best", got.series[1].name)
+    assert.are.equal("mean", got.series[2].name)
+    local best = math.huge
+    for g = 1, 6 do
+      local sum = 0
+      for _, v in ipairs(fs[g]) do best = math.min(best, v); sum = sum + v end
+      assert.are.equal(best, got.series[1].y[g])
+      assert.is_true(math.abs(sum / 4 - got.series[2].y[g]) < 1e-12)
+    end
+    local warned = {}
+    nyto.on_warning(function(m) warned[#warned + 1] = m end)
+    rawset(nyto, "plot", function() return nil, "nyto: plot: gnuplot not found" end)
+    nyto.strategy.run(es, function(pop) return sphere(pop) end, {generations = 1, batched = true, plot = "out.png"})
+    rawset(nyto, "plot", function() error("nyto: bad argument #1 to 'plot' (boom)", 0) end)
+    nyto.strategy.run(es, function(pop) return sphere(pop) end, {generations = 1, batched = true, plot = "out.png"})
+    nyto.on_warning(nil)
+    rawset(nyto, "plot", orig)
+    assert.are.same({"nyto: strategy.run: plot not written: plot: gnuplot not found",
+                     "nyto: strategy.run: plot failed: bad argument #1 to 'plot' (boom)"}, warned)
+  end)
+
   it("bad arguments", function()
     local es = nyto.strategy.PSO(nyto.zeros {2}, {popsize = 4, generator = nyto.Generator(1)})
     local fn = function() return 1 end
