@@ -272,6 +272,23 @@ describe("nyto.strategy: particle centers", function()
     end
   end)
 
+  it("a non-operational parameter keeps the center's values in every member, best and center", function()
+    nyto.manual_seed(2)
+    local net = nn.Linear(3, 2)
+    net:set_param_config {operational = false, name = "bias"}
+    local bias = net.bias:detach():clone()
+    for _, name in ipairs(NAMES) do
+      local es = nyto.strategy[name](net, {popsize = 6, sigma = 1, generator = nyto.Generator(1)})
+      for _ = 1, 4 do
+        local pop = es:ask()
+        for i = 1, 6 do assert.is_true(nyto.equal(pop[i].bias:detach(), bias), name) end
+        es:tell(sphere(pop:flat()))
+      end
+      assert.is_true(nyto.equal(es:best().bias:detach(), bias), name)
+      assert.is_true(nyto.equal(es:center().bias:detach(), bias), name)
+    end
+  end)
+
   it("evolves a small network: the best member's loss, recomputed by its own forward, falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)
