@@ -1,4 +1,5 @@
 /* io.c -- whole-file reads, gunzipped with zlib when the file is gzip. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

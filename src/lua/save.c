@@ -439,6 +439,13 @@ static int l_set_rng_state(lua_State *L) {
   return 0;
 }
 
+/* core.save_sync(on) -> the previous setting (bench/save_load.sh only) */
+static int l_save_sync(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, nyto_save_set_sync(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static void save_open(lua_State *L) {
   /* core table at -1 */
   luaL_newmetatable(L, SAVEBOX_MT);
@@ -448,6 +455,6 @@ static void save_open(lua_State *L) {
   static const luaL_Reg fs[] = {{"st_save", l_st_save}, {"st_load", l_st_load}, {"pt_save", l_pt_save},
                                 {"pt_load", l_pt_load}, {"json_decode", l_json_decode},
                                 {"json_array", l_json_array}, {"rng_state", l_rng_state},
-                                {"set_rng_state", l_set_rng_state}, {NULL, NULL}};
+                                {"set_rng_state", l_set_rng_state}, {"save_sync", l_save_sync}, {NULL, NULL}};
   luaL_setfuncs(L, fs, 0);
 }
