@@ -289,6 +289,24 @@ describe("nyto.strategy: particle centers", function()
     end
   end)
 
+  it("the population is the user's after tell: freeing it (<close>) each generation is safe", function()
+    nyto.manual_seed(4)
+    local net = net3()
+    for _, name in ipairs(NAMES) do
+      local a = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
+      local b = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
+      for _ = 1, 5 do
+        do
+          local pop <close> = a:ask()
+          a:tell(sphere(pop:flat()))
+        end
+        local pop = b:ask()
+        b:tell(sphere(pop:flat()))
+      end
+      same_state(a:state_dict(), b:state_dict())
+    end
+  end)
+
   it("evolves a small network: the best member's loss, recomputed by its own forward, falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)
