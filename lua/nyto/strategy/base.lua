@@ -63,15 +63,16 @@
 --   B.check_positive, B.check_nonneg, B.check_range(lo, hi, lo_open, hi_open),
 --   B.check_int(min [, max]), B.check_bool   option checkers: function(v) -> nil or reason
 local nyto = require "nyto"
+local E = require "nyto.errors"
 
 local B = {}
 
 local function tname(x) return nyto.type(x) or math.type(x) and "number" or type(x) end
 B.tname = tname
 
-function B.err(fmt, ...) error(nyto._cut("nyto: " .. fmt:format(...)), 0) end
+function B.err(fmt, ...) error(E.cut("nyto: " .. fmt:format(...)), 0) end
 function B.argerr(i, fname, fmt, ...)
-  error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, fmt:format(...))), 0)
+  error(E.cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, fmt:format(...))), 0)
 end
 local err, argerr = B.err, B.argerr
 
