@@ -13,8 +13,9 @@
 -- PNG is then copied to `path` by Lua, so the path is never in the script either.  The
 -- directory and its files are removed on every path out, errors included.
 return function(nyto, core)
+  local E = require "nyto.errors"
   local function err(fmt, ...)
-    error(nyto._cut("nyto: bad argument #1 to 'plot' (" .. string.format(fmt, ...) .. ")"), 0)
+    error(E.cut("nyto: bad argument #1 to 'plot' (" .. string.format(fmt, ...) .. ")"), 0)
   end
 
   local OPTIONS = {path = true, series = true, title = true, xlabel = true, ylabel = true,
@@ -161,7 +162,7 @@ return function(nyto, core)
     return true
   end
 
-  local function fail(fmt, ...) return nil, nyto._cut("nyto: plot: " .. string.format(fmt, ...)) end
+  local function fail(fmt, ...) return nil, E.cut("nyto: plot: " .. string.format(fmt, ...)) end
 
   -- draws into dir; returns true or nil, message
   local function draw(a, dir)
