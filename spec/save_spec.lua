@@ -455,6 +455,65 @@ print(json.dumps(out))
   end)
 end)
 
+describe("swarms", function()
+  local function species() return nyto.nn.Sequential(nyto.nn.Linear(3, 4), nyto.nn.ReLU(), nyto.nn.Linear(4, 2)) end
+
+  for _, ext in ipairs {"safetensors", "pt"} do
+    it("nyto.save(swarm) and nyto.Swarm.load(path or value, net) give the same members (." .. ext .. ")", function()
+      nyto.manual_seed(5)
+      local net = species()
+      local s = nyto.Swarm(net, 5, "randn")
+      local path = P("swarm." .. ext)
+      assert.is_true(nyto.save(s, path))
+      local v = nyto.load(path)
+      assert.are.equal(5, #v.members)
+      for i = 1, 5 do assert_same_value(v.members[i], s[i]:state_dict(), "member " .. i) end
+      for _, src in ipairs {path, v} do
+        local t = nyto.Swarm.load(src, net)
+        assert.are.equal("Swarm", nyto.type(t))
+        assert.are.equal(5, #t)
+        assert(nyto.equal(t:flat(), s:flat()), "the arenas differ")
+        local x = nyto.randn(2, 3)
+        for i = 1, 5 do H.assert_close(t[i](x), s[i](x), 0) end
+        assert.is_false(t[3]["1"].weight:data_ptr() == s[3]["1"].weight:data_ptr())
+      end
+    end)
+  end
+
+  it("Swarm.load: a missing file gives nil, message; bad values raise and make nothing", function()
+    local net = species()
+    local v, msg = nyto.Swarm.load(P("no-such-swarm.pt"), net)
+    assert.is_nil(v)
+    assert.are.equal("nyto: " .. P("no-such-swarm.pt") .. ": No such file or directory", msg)
+    local s = nyto.Swarm(net, 2)
+    nyto.save(s, P("two.pt"))
+    local good = s:state_dict()
+    local m2 = {}
+    for k, t in pairs(good.members[2]) do m2[k] = t end
+    m2["1.bias"] = nil
+    local wrong = {members = {good.members[1], m2}}
+    local shape = nyto.load(P("two.pt"))
+    shape.members[2]["3.weight"] = nyto.zeros(3, 3)
+    for _, c in ipairs {
+      {{42, net}, "bad argument #1 to 'Swarm.load' (path or table expected, got number)"},
+      {{good, "net"}, "bad argument #2 to 'Swarm.load' (particle expected, got string)"},
+      {{good, nyto.ParticleModule(net)}, "bad argument #2 to 'Swarm.load' (ParticleModule swarms are not supported yet)"},
+      {{{members = {}}, net}, "bad argument #1 to 'Swarm.load' (no members: a swarm's state dict is {members = {sd1, sd2, ...}})"},
+      {{{}, net}, "bad argument #1 to 'Swarm.load' (no members: a swarm's state dict is {members = {sd1, sd2, ...}})"},
+      {{{members = {good.members[1], x = 1}}, net}, "bad argument #1 to 'Swarm.load' (members is not a sequence: key x)"},
+      {{wrong, net}, "bad argument #1 to 'Swarm.load' (member 2: missing key '1.bias')"},
+      {{shape, net}, "bad argument #1 to 'Swarm.load' (member 2: shape of '3.weight' is [3, 3], expected [2, 4])"},
+    } do
+      assert.are.equal("nyto: " .. c[2], err_of(nyto.Swarm.load, table.unpack(c[1])))
+    end
+    -- another species: its first missing key (weight or bias) named, with the path
+    local e = err_of(nyto.Swarm.load, P("two.pt"), nyto.nn.Linear(3, 2))
+    local head = "nyto: bad argument #1 to 'Swarm.load' (" .. P("two.pt") .. ": member 1: missing key '"
+    assert.are.equal(head, e:sub(1, #head))
+    assert(e:sub(#head + 1) == "weight')" or e:sub(#head + 1) == "bias')", e)
+  end)
+end)
+
 describe("atomic writes", function()
   it("after a SIGKILL at any moment the path holds the old or the new file, and no temporaries pile up", function()
     -- 4 writers start at once (libtorch's start-up is paid once), save a 1 MiB

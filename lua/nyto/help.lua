@@ -64,6 +64,8 @@ local D = {
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
   ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
+  ["nyto.Swarm.load"] = "nyto.Swarm.load(path_or_value, net): a swarm of net's species from what nyto.save(swarm, path) wrote (nil, message for a missing file)",
+  ["Swarm:state_dict"] = "s:state_dict(): {members = {state dict of each member}}, what nyto.save(s, path) writes",
   ["nyto.is_particle_module"] = "nyto.is_particle_module(x): true for a ParticleModule",
   ["nyto.is_product"] = "nyto.is_product(x): true for a Product",
   -- tensor methods
