@@ -842,6 +842,7 @@ function nyto.set_rng_state(state) end
 ---@class nyto.SwarmClass
 ---@overload fun(net: Module, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module)): Swarm
 ---@field of fun(particles: Module[]): Swarm copies particles of one species
+---@field load fun(path_or_value: string|table, net: Module): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
 ---@operator add(Swarm|Module|Tensor|number): Swarm
@@ -914,6 +915,8 @@ function Swarm:param_stacks() end
 ---@return Tensor
 function Swarm:forward(x, opts) end
 function Swarm:free() end
+---@return {members: table<string, Tensor>[]} # one state dict per member (views of the arena)
+function Swarm:state_dict() end
 
 ---@class nyto.distributed
 local dist = {}

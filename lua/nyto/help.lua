@@ -66,6 +66,8 @@ local D = {
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
   ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
+  ["nyto.Swarm.load"] = "nyto.Swarm.load(path_or_value, net): a swarm of net's species from what nyto.save(swarm, path) wrote (nil, message for a missing file)",
+  ["Swarm:state_dict"] = "s:state_dict(): {members = {state dict of each member}}, what nyto.save(s, path) writes",
   ["nyto.strategy"] = "nyto.strategy: ask/tell strategies (PSO, APSO, GA, DE, CEM, ...) on particles and vectors (docs/api.md, Strategies)",
   -- strategies (lua/nyto/strategy/)
   ["strategy.PSO"] = "nyto.strategy.PSO(center [, {popsize=50, sigma=0.1, inertia=0.7298, c1=1.49618, c2=1.49618, maximize=, generator=}]): particle swarm optimisation",

@@ -386,6 +386,12 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"load", function(G)
+    local s = swarm(G)
+    local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
+                      function() return {members = {}} end, G.hostile}()
+    return nyto.Swarm.load, {G.maybe(v, 0.3), G.maybe(G.pick {G.module(), s[1]}, 0.3), n = 2}
+  end},
   {"arith", function(G)
     local op = G.pick {"+", "-", "*", "/", "^"}
     local f = load("local a, b = ...; return a " .. op .. " b")
@@ -408,7 +414,8 @@ area("swarm", {
   end},
   {"methods", function(G)
     local s = swarm(G)
-    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward"}
+    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward",
+                         "state_dict"}
     return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
   end, 2},
 })
