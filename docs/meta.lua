@@ -1872,6 +1872,15 @@ function nyto.outer(input, other) end
 function Tensor:outer(other) end
 
 ---@param input Tensor
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function nyto.eigh(input) end
+
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function Tensor:eigh() end
+
+---@param input Tensor
 ---@param ... integer|integer[] sizes
 ---@return Tensor
 function nyto.view(input, ...) end
