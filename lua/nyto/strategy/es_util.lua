@@ -1,0 +1,76 @@
+-- nyto.strategy.es_util: numerics shared by the distribution-based strategies
+-- (OpenES, SNES, PGPE, CMA-ES; issue 17).  An internal module: require it.
+--
+-- Noise layout (what a seeds-only distributed run needs, Salimans et al. 2017
+-- section 2.1): every strategy here draws the standard normals of one
+-- generation in ONE call `nyto.randn(rows, D, {generator = g})` at ask().
+-- Element j of a draw is a pure function of (seed, stream, offset + j)
+-- (src/core/philox.c), and a draw of n elements advances the offset by n
+-- rounded up to a multiple of 4.  So with o0 the generator's offset when the
+-- strategy was made, R = rows * D and R4 = R rounded up to a multiple of 4,
+-- the noise of generation t (0-based) is the elements [o0 + t*R4, o0 + (t+1)*R4)
+-- of (seed, stream), and row k (1-based; for OpenES and PGPE the pair k, the
+-- members 2k-1 and 2k) starts at o0 + t*R4 + (k-1)*D.  A worker regenerates
+-- row k of generation t from (seed, stream, o0, t, k) alone:
+--   g:set_state{generator = "philox4x32-10", seed = seed, stream = stream,
+--               offset = o0 + t*R4 + (k-1)*D};  eps_k = nyto.randn(D, {generator = g})
+-- (noise_offset below computes that offset).
+local nyto = require "nyto"
+
+local U = {}
+
+-- the offset of row k (1-based) of generation t (0-based): see the layout above
+function U.noise_offset(o0, t, rows, D, k)
+  local R4 = (rows * D + 3) // 4 * 4
+  return o0 + t * R4 + (k - 1) * D
+end
+
+-- 0-based ranks of the minimisation fitness f (a table of n numbers): rank 0
+-- the smallest; ties broken by index, so the ranking is deterministic; -inf
+-- first, +inf last.  Returns ranks[i] and order (order[r+1] = the member of rank r).
+function U.ranks(f)
+  local n = #f
+  local order = {}
+  for i = 1, n do order[i] = i end
+  table.sort(order, function(a, b)
+    if f[a] ~= f[b] then return f[a] < f[b] end
+    return a < b
+  end)
+  local ranks = {}
+  for r, i in ipairs(order) do ranks[i] = r - 1 end
+  return ranks, order
+end
+
+-- centred ranks (Salimans et al. 2017, "fitness shaping", the authors'
+-- compute_centered_ranks): rank r in [0, n-1] -> r/(n-1) - 0.5, so the best
+-- (smallest f) member gets -0.5 and the worst +0.5 (a loss-sign utility)
+function U.centered_ranks(f)
+  local n = #f
+  local ranks = U.ranks(f)
+  local out = {}
+  for i = 1, n do out[i] = ranks[i] / (n - 1) - 0.5 end
+  return out
+end
+
+-- NES utilities (Wierstra et al. 2014, section 3.1, eq. in "fitness shaping"):
+-- u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j max(0, ln(lambda/2 + 1) - ln j) - 1/lambda,
+-- k = 1 the best.  Returns u indexed by member.
+function U.nes_utilities(f)
+  local n = #f
+  local _, order = U.ranks(f)
+  local raw, sum = {}, 0
+  for k = 1, n do
+    raw[k] = math.max(0, math.log(n / 2 + 1) - math.log(k))
+    sum = sum + raw[k]
+  end
+  local u = {}
+  for k = 1, n do u[order[k]] = raw[k] / sum - 1 / n end
+  return u
+end
+
+-- sum_i w[i] * rows[i] for an [n, D] tensor and n weights: a [D] tensor
+function U.weighted_sum(rows, w)
+  return nyto.mv(rows:t(), nyto.tensor(w, {dtype = rows:dtype()}))
+end
+
+return U
