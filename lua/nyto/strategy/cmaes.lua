@@ -18,18 +18,10 @@
 -- Noise layout: nyto.strategy.es_util (one row z_k per member, drawn as float32
 -- normals and widened).
 local nyto = require "nyto"
-local shim = require "nyto.strategy.dist_shim"
+local B = require "nyto.strategy.base"
 local U = require "nyto.strategy.es_util"
 
 local F64 = {dtype = "float64"}
-
-local algo = {default_sigma = 0.3,
-              state = {"m", "step", "pc", "ps", "C", "B", "Dv", "invsqrtC", "eigeneval", "counteval"}}
-algo.options = {
-  diagonal = {"boolean", false},
-  elite_ratio = {"unit_open", 0.5},
-}
-function algo.default_popsize(D) return 4 + math.floor(3 * math.log(D)) end
 
 -- the constants of Table 1 for dimension n, population lambda, mu parents
 local function constants(n, lambda, mu, table1, diagonal)
@@ -77,104 +69,116 @@ local function constants(n, lambda, mu, table1, diagonal)
   return c
 end
 
-function algo.init(self, x0, o)
-  local n, lambda = x0:numel(), self.popsize
-  local mu = math.floor(lambda * o.elite_ratio)
-  if mu < 1 then
-    shim.err("bad argument #2 to 'CMAES' (option 'elite_ratio' selects no parent: floor(%d * %s) = 0)", lambda, tostring(o.elite_ratio))
-  end
-  self.mu_parents = mu
-  self.K = constants(n, lambda, mu, o.elite_ratio == 0.5 and mu == lambda // 2, o.diagonal)
-  self.m = x0:double()
-  self.step = o.sigma -- sigma, the step size (a number)
-  self.pc = nyto.zeros(n, F64) -- evolution path p_c
-  self.ps = nyto.zeros(n, F64) -- conjugate evolution path p_sigma
-  if o.diagonal then
-    self.C = nyto.ones(n, F64) -- the diagonal of C
-    self.B, self.invsqrtC = nyto.zeros(1, F64), nyto.zeros(1, F64) -- unused
-    self.Dv = nyto.ones(n, F64)
-  else
-    self.C = nyto.eye(n, F64)
-    self.B = nyto.eye(n, F64)
-    self.Dv = nyto.ones(n, F64) -- D: square roots of C's eigenvalues
-    self.invsqrtC = nyto.eye(n, F64) -- C^(-1/2) = B D^-1 B^T
-  end
-  self.eigeneval, self.counteval = 0, 0
+-- C = B D^2 B^T from the symmetric part of C (eigenvalues clamped at a tiny
+-- positive); C^(-1/2) = B D^-1 B^T
+local function decompose(S)
+  local C = (S.C + S.C:t()) * 0.5
+  local d, Bm = nyto.eigh(C)
+  S.C, S.B, S.Dv = C, Bm, nyto.sqrt(d:clamp(1e-300))
+  S.invsqrtC = nyto.mm(Bm / S.Dv:view {1, -1}, Bm:t())
 end
 
-function algo.mean(self) return self.m end
+return B.strategy("CMAES", {
+  popsize = function(D) return 4 + math.floor(3 * math.log(D)) end,
+  sigma = 0.3,
+  options = {
+    diagonal = {false, B.check_bool},
+    elite_ratio = {0.5, B.check_range(0, 1, true, true)},
+  },
 
--- (38)-(40): z_k ~ N(0, I), y_k = B D z_k, x_k = m + sigma y_k
-function algo.sample(self, g)
-  local n = self.m:numel()
-  local z = nyto.randn(self.popsize, n, {generator = g, dtype = "float64"})
-  local y
-  if self.options.diagonal then y = z * self.Dv -- D = sqrt(diag C), B = I
-  else y = nyto.mm(z * self.Dv, self.B:t()) end -- rows: (B D z_k)^T
-  return y * self.step + self.m, y
-end
+  check = function(es, fname)
+    local mu = math.floor(es.n * es.o.elite_ratio)
+    if mu < 1 then
+      B.argerr(2, fname, "option 'elite_ratio' selects no parent: floor(%d * %s) = 0", es.n, tostring(es.o.elite_ratio))
+    end
+  end,
 
-local function decompose(self)
-  -- C = B D^2 B^T: the symmetric part of C, eigenvalues clamped at a tiny positive
-  local C = (self.C + self.C:t()) * 0.5
-  local d, B = nyto.eigh(C)
-  d = d:clamp(1e-300)
-  self.C, self.B, self.Dv = C, B, nyto.sqrt(d)
-  self.invsqrtC = nyto.mm(B / self.Dv, B:t()) -- B D^-1 B^T
-end
+  init = function(es)
+    local S, o, n, lambda = es.state, es.o, es.D, es.n
+    local mu = math.floor(lambda * o.elite_ratio)
+    es.mu_parents = mu
+    es.K = constants(n, lambda, mu, mu == lambda // 2 and o.elite_ratio == 0.5, o.diagonal)
+    S.mean = U.cast(S.mean, "float64") -- m, float64 whatever the center's dtype
+    S.step = o.sigma -- sigma, the step size
+    S.pc = nyto.zeros(n, F64) -- evolution path p_c
+    S.ps = nyto.zeros(n, F64) -- conjugate evolution path p_sigma
+    S.Dv = nyto.ones(n, F64) -- D: the square roots of C's eigenvalues
+    if o.diagonal then
+      S.C = nyto.ones(n, F64) -- the diagonal of C (B = I)
+    else
+      S.C, S.B, S.invsqrtC = nyto.eye(n, F64), nyto.eye(n, F64), nyto.eye(n, F64)
+    end
+    S.eigeneval, S.counteval = 0, 0 -- evaluations at the last decomposition, and in all
+    S.y = nyto.zeros({lambda, n}, F64) -- the pending generation's y_k
+  end,
 
-function algo.update(self, f, _, y)
-  local K, o, n, lambda, mu = self.K, self.options, self.m:numel(), self.popsize, self.mu_parents
-  local _, order = U.ranks(f)
-  local ysel = y:index_select(1, nyto.tensor(order, {dtype = "int64"})) -- y_{i:lambda}, best first
-  self.counteval = self.counteval + lambda
-  -- (41): <y>_w = sum_{i=1}^{mu} w_i y_{i:lambda}
-  local wpos = {}
-  for i = 1, mu do wpos[i] = K.w[i] end
-  local yw = U.weighted_sum(ysel:narrow(1, 1, mu), wpos)
-  -- (42): m <- m + c_m sigma <y>_w
-  self.m = self.m + yw * (K.cm * self.step)
-  -- C^(-1/2) <y>_w and C^(-1/2) y_{i:lambda} (with the decomposition that sampled y)
-  local cy, cysel
-  if o.diagonal then cy, cysel = yw / self.Dv, ysel / self.Dv
-  else cy, cysel = nyto.mv(self.invsqrtC, yw), nyto.mm(ysel, self.invsqrtC) end
-  -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
-  self.ps = self.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
-  local psn = self.ps:norm():item()
-  -- h_sigma (below (45)): ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
-  local gen = self.counteval / lambda
-  local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * gen)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
-  -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
-  self.pc = self.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
-  -- (46): w°_i = w_i (if w_i >= 0) or w_i n / ||C^(-1/2) y_{i:lambda}||^2
-  local norms2 = (cysel * cysel):sum(2):totable()
-  local wo = {}
-  for i = 1, lambda do
-    local w = K.w[i]
-    wo[i] = w >= 0 and w or w * n / math.max(norms2[i], 1e-300)
-  end
-  local wot = nyto.tensor(wo, F64)
-  -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
-  --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
-  -- delta(h_sigma) = (1 - h_sigma) c_c (2 - c_c)
-  local delta = (1 - hsig) * K.cc * (2 - K.cc)
-  local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
-  if o.diagonal then
-    local rankmu = nyto.mv((ysel * ysel):t(), wot)
-    self.C = (self.C * keep + self.pc * self.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
-  else
-    local rankmu = nyto.mm((ysel * wot:unsqueeze(2)):t(), ysel)
-    self.C = self.C * keep + nyto.outer(self.pc, self.pc) * K.c1 + rankmu * K.cmu
-  end
-  -- (44): sigma <- sigma exp(c_sigma / d_sigma (||p_sigma|| / E||N(0,I)|| - 1))
-  self.step = self.step * math.exp(K.cs / K.ds * (psn / K.chiN - 1))
-  -- C = B D^2 B^T, refreshed every lambda / ((c_1 + c_mu) n 10) evaluations
-  if o.diagonal then
-    self.Dv = nyto.sqrt(self.C)
-  elseif self.counteval - self.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
-    self.eigeneval = self.counteval
-    decompose(self)
-  end
-end
+  -- (38)-(40): z_k ~ N(0, I), y_k = B D z_k ~ N(0, C), x_k = m + sigma y_k
+  ask = function(es)
+    local S = es.state
+    local z = U.noise(es, es.n, "float64")
+    local y
+    if es.o.diagonal then y = z * S.Dv:view {1, -1} -- B = I, D = sqrt(diag C)
+    else y = nyto.mm(z * S.Dv:view {1, -1}, S.B:t()) end -- rows (B D z_k)^T
+    S.y = y
+    return U.pop(es, y * S.step + S.mean:view {1, -1})
+  end,
 
-return shim.define("CMAES", algo)
+  tell = function(es, _, f)
+    local S, K, o = es.state, es.K, es.o
+    local n, lambda, mu = es.D, es.n, es.mu_parents
+    local order = B.order(f)
+    local ysel = S.y:index_select(1, nyto.tensor(order, {dtype = "int64"})) -- y_{i:lambda}, best first
+    S.counteval = S.counteval + lambda
+    -- (41): <y>_w = sum_{i=1}^{mu} w_i y_{i:lambda}
+    local wpos = {}
+    for i = 1, mu do wpos[i] = K.w[i] end
+    local yw = U.weighted_sum(ysel:narrow(1, 1, mu), wpos)
+    -- (42): m <- m + c_m sigma <y>_w
+    S.mean = S.mean + yw * (K.cm * S.step)
+    -- C^(-1/2) <y>_w and C^(-1/2) y_{i:lambda}, with the decomposition that sampled y
+    local cy, cysel
+    if o.diagonal then cy, cysel = yw / S.Dv, ysel / S.Dv:view {1, -1}
+    else cy, cysel = nyto.mv(S.invsqrtC, yw), nyto.mm(ysel, S.invsqrtC) end
+    -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
+    S.ps = S.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
+    local psn = S.ps:norm():item()
+    -- h_sigma (after (45)): 1 if ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
+    local g1 = S.counteval / lambda
+    local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
+    -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
+    S.pc = S.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
+    -- (46): w°_i = w_i if w_i >= 0, else w_i n / ||C^(-1/2) y_{i:lambda}||^2
+    local norms2 = (cysel * cysel):sum(2):totable()
+    local wo = {}
+    for i = 1, lambda do
+      local w = K.w[i]
+      wo[i] = w >= 0 and w or w * n / math.max(norms2[i], 1e-300)
+    end
+    local wot = nyto.tensor(wo, F64)
+    -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
+    --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
+    -- delta(h_sigma) = (1 - h_sigma) c_c (2 - c_c)
+    local delta = (1 - hsig) * K.cc * (2 - K.cc)
+    local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
+    if o.diagonal then
+      local rankmu = nyto.mv((ysel * ysel):t(), wot) -- the diagonal of sum_i w°_i y_i y_i^T
+      S.C = (S.C * keep + S.pc * S.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
+    else
+      local rankmu = nyto.mm((ysel * wot:view {-1, 1}):t(), ysel)
+      S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
+    end
+    -- (44): sigma <- sigma exp(c_sigma / d_sigma (||p_sigma|| / E||N(0,I)|| - 1))
+    S.step = S.step * math.exp(K.cs / K.ds * (psn / K.chiN - 1))
+    -- B and D: every generation for sep-CMA-ES (D = sqrt(diag C)); for the full C when
+    -- more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last decomposition
+    if o.diagonal then
+      S.Dv = nyto.sqrt(S.C)
+    elseif S.counteval - S.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
+      S.eigeneval = S.counteval
+      decompose(S)
+    end
+  end,
+
+  -- the mean m, in the center's dtype
+  center = function(es) return U.cast(es.state.mean, es.dtype) end,
+})

@@ -14,10 +14,33 @@
 -- row k of generation t from (seed, stream, o0, t, k) alone:
 --   g:set_state{generator = "philox4x32-10", seed = seed, stream = stream,
 --               offset = o0 + t*R4 + (k-1)*D};  eps_k = nyto.randn(D, {generator = g})
--- (noise_offset below computes that offset).
+-- (noise_offset below computes that offset).  The noise is drawn over the flat
+-- vector for both kinds of center, so a particle center runs the course of its
+-- flat vector bit for bit, and the layout does not depend on the species.
 local nyto = require "nyto"
+local B = require "nyto.strategy.base"
 
 local U = {}
+
+-- t as dtype dt (a no-op when it already is)
+function U.cast(t, dt)
+  if t:dtype() == dt then return t end
+  return dt == "float64" and t:double() or t:float()
+end
+
+-- the standard normals of one generation: an [rows, D] tensor of dtype dt from es.g
+function U.noise(es, rows, dt)
+  return nyto.randn({rows, es.D}, {generator = es.g, dtype = dt or es.dtype})
+end
+
+-- an [n, D] tensor of samples as the population handed to the user (a Swarm
+-- of the center's species, or the tensor itself in the center's dtype)
+function U.pop(es, X) return B.from_flat(es, U.cast(X, es.dtype)) end
+
+-- antithetic rows: [k, D] tensors a and b -> [2k, D] with rows 2i-1 = a_i, 2i = b_i
+function U.interleave(a, b)
+  return nyto.stack({a, b}, 2):view {a:size(1) * 2, a:size(2)}
+end
 
 -- the offset of row k (1-based) of generation t (0-based): see the layout above
 function U.noise_offset(o0, t, rows, D, k)
