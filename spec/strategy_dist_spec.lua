@@ -362,3 +362,234 @@ describe("the updates recomputed by hand in plain Lua numbers", function()
     end)
   end
 end)
+
+local function raises(msg, fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "expected an error: " .. msg)
+  assert.are.equal(msg, e)
+end
+local function net3() return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)) end
+local function flat_of(p) return nyto.Swarm(p, 1):flat():view {-1}:clone() end
+local function pop_flat(es, pop) return es.kind == "particle" and pop:flat() or pop end
+local function same_state(a, b, where)
+  where = where or "state"
+  assert.are.equal(type(a), type(b), where)
+  if nyto.is_tensor(a) then
+    assert.is_true(nyto.equal(a, b), where)
+  elseif type(a) == "table" then
+    for k, v in pairs(a) do same_state(v, b[k], where .. "." .. tostring(k)) end
+    for k in pairs(b) do assert.is_not_nil(a[k], where .. "." .. tostring(k)) end
+  else
+    assert.are.equal(a, b, where)
+  end
+end
+local VARIANTS = { -- name, extra options
+  {"OpenES", {}}, {"SNES", {}}, {"PGPE", {}}, {"CMAES", {}}, {"CMAES", {diagonal = true}},
+}
+local function opts_of(extra, o)
+  for k, v in pairs(extra) do o[k] = v end
+  return o
+end
+
+describe("particle and tensor centers", function()
+  it("each strategy on a particle runs on Swarms, bit for bit the course of its flat vector", function()
+    nyto.manual_seed(3)
+    local net = net3()
+    local c = flat_of(net)
+    local function f_of(X) return (X * X):sum(2) + X:select(2, 1) end
+    for _, v in ipairs(VARIANTS) do
+      local name = v[1]
+      local a = S[name](net, opts_of(v[2], {popsize = 6, generator = nyto.Generator(9)}))
+      local b = S[name](c, opts_of(v[2], {popsize = 6, generator = nyto.Generator(9)}))
+      for _ = 1, 6 do
+        local pa, pb = a:ask(), b:ask()
+        assert.are.equal("Swarm", nyto.type(pa), name)
+        assert.are.equal(6, #pa)
+        assert.are.equal("float32", pb:dtype())
+        assert.is_true(nyto.equal(pa:flat(), pb), name)
+        a:tell(f_of(pa:flat()))
+        b:tell(f_of(pb))
+      end
+      local ba, fa = a:best()
+      local bb, fb = b:best()
+      assert.are.equal("Module", nyto.type(ba))
+      assert.are.equal(fb, fa)
+      assert.is_true(nyto.equal(flat_of(ba), bb), name)
+      assert.are.equal("Module", nyto.type(a:center()), name)
+      assert.is_true(nyto.equal(flat_of(a:center()), b:center()), name)
+      assert.are.equal("float32", b:center():dtype(), name)
+      assert.are.equal(6, a.generation)
+    end
+  end)
+
+  it("evolves a small network scored in one batched forward: the best member's loss falls", function()
+    nyto.manual_seed(5)
+    local net = nn.Linear(3, 2)
+    local X = nyto.randn(32, 3)
+    local Y = nyto.mm(X, nyto.tensor {{1, -2, 0.5}, {0, 1, 1}}:t())
+    local function loss1(m) return ((m(X) - Y) ^ 2):mean():item() end
+    local l0 = loss1(net)
+    local cfg = {OpenES = {sigma = 0.1, lr = 0.05}, SNES = {sigma = 0.5}, PGPE = {sigma = 0.3, max_speed = 0.2},
+                 CMAES = {sigma = 0.5}}
+    for _, v in ipairs(VARIANTS) do
+      local name = v[1]
+      local es = S[name](net, opts_of(v[2], opts_of(cfg[name], {popsize = 16, generator = nyto.Generator(1)})))
+      local best, f = nyto.strategy.run(es, function(pop) return ((pop(X) - Y) ^ 2):mean(3):mean(2) end,
+                                        {generations = 40, batched = true})
+      assert.are.equal("Module", nyto.type(best))
+      assert.is_true(math.abs(loss1(best) - f) < 1e-5, name)
+      assert.is_true(f < 0.2 * l0, ("%s: %g vs %g"):format(name, f, l0))
+    end
+  end)
+end)
+
+describe("determinism and the noise layout", function()
+  it("maximize = true runs the course of minimising -f; best is reported in the user's sign", function()
+    for _, v in ipairs(VARIANTS) do
+      local name = v[1]
+      local c = nyto.tensor({1, 2, 3, 4}, F64)
+      local a = S[name](c, opts_of(v[2], {popsize = 8, maximize = true, generator = nyto.Generator(5)}))
+      local b = S[name](c, opts_of(v[2], {popsize = 8, generator = nyto.Generator(5)}))
+      for _ = 1, 10 do
+        local pa, pb = a:ask(), b:ask()
+        assert.is_true(nyto.equal(pa, pb), name)
+        a:tell(-sphere(pa))
+        b:tell(sphere(pb))
+      end
+      local ba, fa = a:best()
+      local bb, fb = b:best()
+      assert.are.equal(-fb, fa, name)
+      assert.is_true(nyto.equal(ba, bb), name)
+      assert.is_true(nyto.equal(a:center(), b:center()), name)
+    end
+  end)
+
+  it("a seeded run is bit-identical on a rerun and on 1 or 2 threads", function()
+    local n0 = nyto.num_threads()
+    local function course(v, center, threads)
+      nyto.num_threads(threads)
+      local es = S[v[1]](center, opts_of(v[2], {popsize = 8, generator = nyto.Generator(11)}))
+      local out = {}
+      for g = 1, 3 do
+        local X = pop_flat(es, es:ask())
+        out[g] = X:clone()
+        es:tell(sphere(X))
+      end
+      return out
+    end
+    local big = nyto.zeros {20000} -- 8 x 20000 draws: past the 131072-element threshold of the pool
+    for _, v in ipairs(VARIANTS) do
+      if not (v[1] == "CMAES" and not v[2].diagonal) then -- full CMA-ES: 20000^2 is too big
+        for _, center in ipairs {big, nn.Linear(200, 100)} do
+          local a, b, c = course(v, center, 1), course(v, center, 2), course(v, center, 2)
+          for g = 1, 3 do
+            assert.is_true(nyto.equal(a[g], b[g]), v[1] .. " threads")
+            assert.is_true(nyto.equal(b[g], c[g]), v[1] .. " rerun")
+          end
+        end
+      end
+    end
+    local a, b = course(VARIANTS[4], nyto.zeros {30}, 1), course(VARIANTS[4], nyto.zeros {30}, 2)
+    for g = 1, 3 do assert.is_true(nyto.equal(a[g], b[g]), "CMAES threads") end
+    nyto.num_threads(n0)
+  end)
+
+  it("a member's noise is regenerated from (seed, stream, start offset, generation, row) alone", function()
+    -- es_util's layout: row k of generation t starts at o0 + t * R4 + (k - 1) * D, R4 = rows * D
+    -- rounded up to a multiple of 4 (rows = n/2 pairs for OpenES and PGPE, n for SNES and CMA-ES)
+    local U = require "nyto.strategy.es_util"
+    local D, n, sigma = 5, 6, 0.1
+    local g = nyto.Generator(77, 3)
+    g:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = 8}
+    local theta = nyto.tensor({1, 2, 3, 4, 5}, F64)
+    local es = S.OpenES(theta, {popsize = n, sigma = sigma, generator = g})
+    for _ = 1, 2 do es:tell(sphere(es:ask())) end -- generations 0 and 1
+    local c = es:center()
+    local X = es:ask() -- generation 2
+    for k = 1, n // 2 do
+      local w = nyto.Generator(77, 3)
+      w:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = U.noise_offset(8, 2, n // 2, D, k)}
+      local eps = nyto.randn({D}, {generator = w, dtype = "float64"})
+      assert.is_true(nyto.equal(X:select(1, 2 * k - 1), c + eps * sigma), "pair " .. k)
+      assert.is_true(nyto.equal(X:select(1, 2 * k), c - eps * sigma), "pair " .. k)
+    end
+    -- SNES: one row per member
+    local g2 = nyto.Generator(5)
+    local sn = S.SNES(nyto.zeros(D, F64), {popsize = 4, generator = g2})
+    sn:tell(sphere(sn:ask()))
+    local mu, std = sn:center(), sn:state_dict().state.std
+    local Z = sn:ask()
+    for k = 1, 4 do
+      local w = nyto.Generator(5)
+      w:set_state {generator = "philox4x32-10", seed = 5, stream = 0, offset = U.noise_offset(0, 1, 4, D, k)}
+      assert.is_true(nyto.equal(Z:select(1, k), nyto.randn({D}, {generator = w, dtype = "float64"}) * std + mu), "row " .. k)
+    end
+  end)
+end)
+
+describe("state_dict", function()
+  local dir
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+
+  local function check(v, center, ext, pending)
+    local name = v[1]
+    local function f_of(es, pop) return sphere(pop_flat(es, pop)) end
+    local a = S[name](center, opts_of(v[2], {popsize = 6, generator = nyto.Generator(21)}))
+    for _ = 1, 4 do a:tell(f_of(a, a:ask())) end
+    local pop
+    if pending then pop = a:ask() end
+    local path = dir .. "/es." .. ext
+    assert.is_true(nyto.save(a, path))
+    local b = S[name](center, opts_of(v[2], {popsize = 6, generator = nyto.Generator(99)}))
+    b:load_state_dict(nyto.load(path))
+    assert.are.equal(a.generation, b.generation)
+    same_state(a:state_dict(), b:state_dict())
+    if pending then
+      -- the saved ask is told on both sides with the same fitness
+      local f = f_of(a, pop)
+      a:tell(f)
+      b:tell(f)
+    end
+    for _ = 1, 4 do
+      local xa, xb = a:ask(), b:ask()
+      assert.is_true(nyto.equal(pop_flat(a, xa), pop_flat(b, xb)), name .. " " .. ext)
+      a:tell(f_of(a, xa))
+      b:tell(f_of(b, xb))
+    end
+    same_state(a:state_dict(), b:state_dict())
+    local _, fa = a:best()
+    local _, fb = b:best()
+    assert.are.equal(fa, fb)
+  end
+
+  it("state_dict -> nyto.save -> nyto.load -> load_state_dict continues identically (.safetensors, .pt)", function()
+    for _, v in ipairs(VARIANTS) do
+      check(v, nyto.tensor({1, -1, 0.5}, F64), "safetensors", false)
+      check(v, nyto.tensor {1, -1, 0.5}, "pt", true)
+      nyto.manual_seed(1)
+      check(v, net3(), "safetensors", true)
+    end
+  end)
+
+  it("load_state_dict refuses another strategy's or another size's state and changes nothing", function()
+    local es = S.CMAES(nyto.zeros {3}, {popsize = 4, generator = nyto.Generator(1)})
+    es:tell(sphere(es:ask()))
+    local before = es:state_dict()
+    local function bad(msg, sd) raises(msg, es.load_state_dict, es, sd); same_state(before, es:state_dict()) end
+    bad("nyto: bad argument #1 to 'load_state_dict' (not a CMAES state (strategy is \"SNES\"))",
+        S.SNES(nyto.zeros {3}, {popsize = 4}):state_dict())
+    local sd = es:state_dict()
+    sd.state.C = nyto.eye(4, F64)
+    bad("nyto: bad argument #1 to 'load_state_dict' (state entry 'C' must be a float64 tensor of shape [3, 3], got float64 [4, 4])", sd)
+    -- a sep-CMA-ES state (no B, a diagonal C) into a full CMA-ES: the first entry found wrong is named
+    sd = S.CMAES(nyto.zeros {3}, {popsize = 4, diagonal = true}):state_dict()
+    local e = H.raises("^nyto: bad argument #1 to 'load_state_dict' %(state entry '%a+' ", es.load_state_dict, es, sd)
+    assert.is_truthy(e:find("is missing") or e:find("must be a float64 tensor of shape %[3, 3%]"), e)
+    same_state(before, es:state_dict())
+  end)
+end)

@@ -138,7 +138,7 @@ return B.strategy("CMAES", {
     -- C^(-1/2) <y>_w and C^(-1/2) y_{i:lambda}, with the decomposition that sampled y
     local cy, cysel
     if o.diagonal then cy, cysel = yw / S.Dv, ysel / S.Dv:view {1, -1}
-    else cy, cysel = nyto.mv(S.invsqrtC, yw), nyto.mm(ysel, S.invsqrtC) end
+    else cy, cysel = U.matvec(S.invsqrtC, yw), nyto.mm(ysel, S.invsqrtC) end
     -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
     S.ps = S.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
     local psn = S.ps:norm():item()
@@ -161,7 +161,7 @@ return B.strategy("CMAES", {
     local delta = (1 - hsig) * K.cc * (2 - K.cc)
     local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
     if o.diagonal then
-      local rankmu = nyto.mv((ysel * ysel):t(), wot) -- the diagonal of sum_i w°_i y_i y_i^T
+      local rankmu = U.weighted_sum(ysel * ysel, wo) -- the diagonal of sum_i w°_i y_i y_i^T
       S.C = (S.C * keep + S.pc * S.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
     else
       local rankmu = nyto.mm((ysel * wot:view {-1, 1}):t(), ysel)

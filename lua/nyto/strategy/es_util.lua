@@ -91,9 +91,19 @@ function U.nes_utilities(f)
   return u
 end
 
--- sum_i w[i] * rows[i] for an [n, D] tensor and n weights: a [D] tensor
+-- sum_i w[i] * rows[i] for an [n, D] tensor and n weights: a [D] tensor.  Not
+-- nyto.mv: OpenBLAS's gemv gives other bits on 1 and 2 threads for some sizes
+-- (D = 20100 here); a product then a sum over dim 1 is one elementwise pass and
+-- a reduction that libtorch splits over the D outputs only, in the same order on
+-- any thread count (spec/strategy_dist_spec.lua checks 1 vs 2 threads).
 function U.weighted_sum(rows, w)
-  return nyto.mv(rows:t(), nyto.tensor(w, {dtype = rows:dtype()}))
+  local n = rows:size(1)
+  return (rows * nyto.tensor(w, {dtype = rows:dtype()}):view {n, 1}):sum(1)
+end
+
+-- A x for a square [D, D] A and a [D] x, in the same order on any thread count
+function U.matvec(A, x)
+  return (A * x:view {1, -1}):sum(2)
 end
 
 return U
