@@ -14,6 +14,12 @@
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
 --               returned (as the user may have changed it since).
+--   center(es) -> vec   (optional): the current mean; default es.state.mean.
+--   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
+--   methods = {...}     (optional): extra methods of the strategy's objects.
+-- Fields of es a strategy may read: es.name, es.kind ("particle" | "tensor"), es.D, es.n,
+-- es.dtype, es.o (options, resolved), es.g (the Generator), es.generation, es.state
+-- (es.state.mean starts as the center's flat vector), es.template (particle centers: a clone).
 -- Base does: option parsing (unknown keys, ranges), the center (a particle or a 1-D float
 -- tensor), fitness validation before any state changes (a failed tell changes nothing),
 -- tell-before-ask, es.generation, best tracking, the generator (es.g: every random draw of a
@@ -44,6 +50,8 @@
 --   B.row(es, pop, i)               row i of pop as a [D] tensor (a copy)
 --   B.select(es, pop, idx)          a pop of rows idx (Lua table of 1-based indices)
 --   B.where(es, mask, a, b)         a new pop: row i from pop a where mask[i], else from b
+--   B.copy_rows_(es, dst, mask, src) rows of dst where mask[i] := rows of src, in place
+--                                   (dst must be the strategy's own); returns dst
 --   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
 --                                   tensor M holds, else from b (values copied exactly)
 --   B.mean(es, pop [, w])           the (weighted) mean of the rows, a [D] tensor
@@ -205,6 +213,19 @@ function B.where(es, mask, a, b)
   return nyto.where(m, a, b)
 end
 
+function B.copy_rows_(es, dst, mask, src)
+  local idx = {}
+  for i = 1, es.n do if mask[i] then idx[#idx + 1] = i end end
+  if #idx == 0 then return dst end
+  if is_particle(es) then
+    dst:scatter_(idx, src:select(idx))
+  else
+    local m = nyto.tensor(mask, {dtype = "bool"}):view {es.n, 1}
+    dst:copy_(nyto.where(m, src, dst))
+  end
+  return dst
+end
+
 function B.where_elem(es, M, a, b)
   return B.from_flat(es, nyto.where(M, B.flat(es, a), B.flat(es, b)))
 end
@@ -338,7 +359,7 @@ end
 function methods:load_state_dict(sd)
   local fname = "load_state_dict"
   if type(sd) ~= "table" then argerr(1, fname, "state table expected, got %s", tname(sd)) end
-  if sd.strategy ~= self.name then argerr(1, fname, "not a %s state (strategy is %s)", self.name, repr(sd.strategy)) end
+  if sd.strategy ~= self.name then argerr(1, fname, "a %s state expected, got strategy %s", self.name, repr(sd.strategy)) end
   for _, k in ipairs {"kind", "dtype"} do
     if sd[k] ~= self[k] then argerr(1, fname, "%s is %s, expected %s", k, repr(sd[k]), repr(self[k])) end
   end

@@ -34,7 +34,7 @@ return B.strategy("CEM", {
   -- x_i = mu + sigma * z_i, z_i ~ N(0, I)
   ask = function(es)
     local S = es.state
-    return B.bcast(es, S.mean) + B.bcast(es, S.std) * B.randn(es)
+    return B.randn(es):mul_(B.bcast(es, S.std)):add_(B.bcast(es, S.mean))
   end,
 
   tell = function(es, pop, f)

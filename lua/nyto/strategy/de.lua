@@ -63,8 +63,9 @@ return B.strategy("DE", {
     -- eq. 2: v_i = x_r1 + F (x_r2 - x_r3)
     local v = B.select(es, x, r1) + o.F * (B.select(es, x, r2) - B.select(es, x, r3))
     -- eq. 3-4: binomial crossover
-    local M = nyto.rand({n, D}, {generator = es.g, dtype = "float64"}):le(o.CR)
-    M = nyto.logical_or(M, nyto.one_hot(nyto.tensor(jr, {dtype = "int64"}), D):bool())
+    local M = nyto.rand({n, D}, {generator = es.g, dtype = es.dtype}):le(o.CR)
+    local J = nyto.arange(1, D + 1):view {1, D}:eq(nyto.tensor(jr, {dtype = "int64"}):view {n, 1})
+    M = nyto.logical_or(M, J)
     return B.where_elem(es, M, v, x)
   end,
 

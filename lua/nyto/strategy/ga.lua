@@ -74,7 +74,11 @@ return B.strategy("GA", {
       mut[i] = o.mutation
     end
     local a, b = B.select(es, x, ia), B.select(es, x, ib)
-    local child = a + B.rows(es, cx) * (B.rand(es) * (b - a)) + B.rows(es, mut) * B.randn(es)
+    -- in place on the new arenas: d = c_i * u * (b - a); child = a + d + m_i * N(0, I)
+    local d = b:sub_(a)
+    d:mul_(B.rand(es)):mul_(B.rows(es, cx))
+    local child = a:add_(d)
+    child:add_(B.rows(es, mut) * B.randn(es))
     S.x = child
   end,
 

@@ -34,7 +34,7 @@ return B.strategy("PSO", {
     -- x_i(0) = center + sigma * N(0, I); v_i(0) = 0
     S.x = B.bcast(es, mean) + es.o.sigma * B.randn(es)
     S.v = S.x * 0
-    S.pbest = S.x       -- p_i: each particle's best position (replaced, never written in place)
+    S.pbest = S.x:clone() -- p_i: each particle's best position (the strategy's own copy)
     S.pbest_f = inf_tensor(es.n)
     S.gbest = mean:clone() -- g: the swarm's best position (a [D] vector)
     S.gbest_f = inf_tensor(1)
@@ -51,7 +51,7 @@ return B.strategy("PSO", {
       improved[i] = f[i] < pf[i]
       if improved[i] then pf[i] = f[i] end
     end
-    local pbest = B.where(es, improved, x, S.pbest)
+    local pbest = B.copy_rows_(es, S.pbest, improved, x)
     -- global best: g <- argmin_i f(p_i) when it improves on g
     local gi = B.order(pf)[1]
     local gbest, gbest_f = S.gbest, S.gbest_f
@@ -60,11 +60,14 @@ return B.strategy("PSO", {
       gbest_f = require("nyto").tensor({pf[gi]}, {dtype = "float64"})
     end
     -- Shi & Eberhart 1998, eq. (1): v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g - x_i), with
-    -- r1, r2 uniform on [0, 1) drawn per element (per particle and dimension; r1 first)
-    local r1, r2 = B.rand(es), B.rand(es)
-    local g = B.bcast(es, gbest)
-    local v = o.inertia * S.v + o.c1 * r1 * (pbest - x) + o.c2 * r2 * (g - x)
-    -- eq. (2): x_i <- x_i + v_i
+    -- r1, r2 uniform on [0, 1) drawn per element (per particle and dimension; r1 first).
+    -- In place on temporaries and on the strategy's own v: one arena per term, not per op.
+    local a = pbest - x
+    a:mul_(B.rand(es)):mul_(o.c1)                   -- c1 r1 (p_i - x_i)
+    local b = B.bcast(es, gbest) - x
+    b:mul_(B.rand(es)):mul_(o.c2)                   -- c2 r2 (g - x_i)
+    local v = S.v:mul_(o.inertia):add_(a):add_(b)  -- w v_i + ...
+    -- eq. (2): x_i <- x_i + v_i (a new population: the one ask returned stays the user's)
     S.x, S.v, S.pbest, S.pbest_f = x + v, v, pbest, require("nyto").tensor(pf, {dtype = "float64"})
     S.gbest, S.gbest_f = gbest, gbest_f
   end,
