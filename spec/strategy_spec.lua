@@ -272,6 +272,23 @@ describe("nyto.strategy: particle centers", function()
     end
   end)
 
+  it("a non-operational parameter keeps the center's values in every member, best and center", function()
+    nyto.manual_seed(2)
+    local net = nn.Linear(3, 2)
+    net:set_param_config {operational = false, name = "bias"}
+    local bias = net.bias:detach():clone()
+    for _, name in ipairs(NAMES) do
+      local es = nyto.strategy[name](net, {popsize = 6, sigma = 1, generator = nyto.Generator(1)})
+      for _ = 1, 4 do
+        local pop = es:ask()
+        for i = 1, 6 do assert.is_true(nyto.equal(pop[i].bias:detach(), bias), name) end
+        es:tell(sphere(pop:flat()))
+      end
+      assert.is_true(nyto.equal(es:best().bias:detach(), bias), name)
+      assert.is_true(nyto.equal(es:center().bias:detach(), bias), name)
+    end
+  end)
+
   it("evolves a small network: the best member's loss, recomputed by its own forward, falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)
@@ -582,6 +599,39 @@ describe("nyto.strategy.run", function()
       nyto.on_warning(nil)
       assert.are.equal("nyto: strategy.run: nyto.plot is not available; /tmp/never.png was not written", warned)
     end
+  end)
+
+  it("plot: calls nyto.plot with the best and mean fitness per generation; its failures are warnings", function()
+    local orig = rawget(nyto, "plot")
+    local got
+    rawset(nyto, "plot", function(a) got = a; return true end)
+    local es = nyto.strategy.PSO(nyto.ones {2}, {popsize = 4, generator = nyto.Generator(1)})
+    local fs = {}
+    nyto.strategy.run(es, function(pop)
+      local f = sphere(pop)
+      fs[#fs + 1] = f:totable()
+      return f
+    end, {generations = 6, batched = true, plot = "out.png"})
+    assert.are.equal("out.png", got.path)
+    assert.are.equal("best", got.series[1].name)
+    assert.are.equal("mean", got.series[2].name)
+    local best = math.huge
+    for g = 1, 6 do
+      local sum = 0
+      for _, v in ipairs(fs[g]) do best = math.min(best, v); sum = sum + v end
+      assert.are.equal(best, got.series[1].y[g])
+      assert.is_true(math.abs(sum / 4 - got.series[2].y[g]) < 1e-12)
+    end
+    local warned = {}
+    nyto.on_warning(function(m) warned[#warned + 1] = m end)
+    rawset(nyto, "plot", function() return nil, "nyto: plot: gnuplot not found" end)
+    nyto.strategy.run(es, function(pop) return sphere(pop) end, {generations = 1, batched = true, plot = "out.png"})
+    rawset(nyto, "plot", function() error("nyto: bad argument #1 to 'plot' (boom)", 0) end)
+    nyto.strategy.run(es, function(pop) return sphere(pop) end, {generations = 1, batched = true, plot = "out.png"})
+    nyto.on_warning(nil)
+    rawset(nyto, "plot", orig)
+    assert.are.same({"nyto: strategy.run: plot not written: plot: gnuplot not found",
+                     "nyto: strategy.run: plot failed: bad argument #1 to 'plot' (boom)"}, warned)
   end)
 
   it("bad arguments", function()

@@ -54,6 +54,7 @@ local D = {
   ["nyto.gc_mode"] = "nyto.gc_mode(): \"incremental\" or \"generational\"",
   ["nyto.set_gc_mode"] = "nyto.set_gc_mode(mode): switch the Lua collector's mode through nyto",
   ["nyto.on_warning"] = "nyto.on_warning(fn): call fn(message) for nyto's warnings (nil: to stderr)",
+  ["nyto.plot"] = "nyto.plot{path=, series={{y=, x=, name=}, ...}, title=, xlabel=, ylabel=, logy=, width=, height=}: line chart to PNG through gnuplot; true, or nil and a message when gnuplot is missing or fails",
   ["nyto.timeit"] = "nyto.timeit(fn [, {runs=, min_time=, warmup=, quiet=}]): median wall time of fn() in seconds, printed; also returns the sorted times",
   ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released as soon as they are dropped",
   ["nyto.PMProduct"] = "nyto.PMProduct(x): the product class of ParticleModule",

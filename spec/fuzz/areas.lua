@@ -494,6 +494,25 @@ area("strategy", {
                           target = G.pick {0, 0 / 0, "x"}}, 0.3)
     return nyto.strategy.run, {es, fn, opts, n = 3}
   end, mutates_on_error = true},
+-- ---- plots (gnuplot runs only when every argument is good: rare, into a temporary file) ----
+area("plot", {
+  {"plot", function(G)
+    local y = G.maybe(G.pick {{1, 2, 3}, {0.5}, {1, 0 / 0, math.huge}}, 0.3)
+    if G.R() < 0.2 then y = G.tensor() end
+    local opts = {series = G.maybe({{y = y, x = G.maybe(nil, 0.2), name = G.maybe("s", 0.2)}}, 0.2),
+                  title = G.maybe(nil, 0.15), logy = G.maybe(nil, 0.15), width = G.maybe(320, 0.15)}
+    if G.R() < 0.1 then opts[G.pick {"colour", 1, true}] = 1 end
+    local base = os.tmpname()
+    opts.path = G.maybe(base .. ".png", 0.2)
+    local arg = G.R() < 0.1 and G.hostile() or opts
+    return function(o)
+      local r = table.pack(pcall(nyto.plot, o))
+      os.remove(base .. ".png")
+      os.remove(base)
+      if not r[1] then error(r[2], 0) end
+      return table.unpack(r, 2, r.n)
+    end, {arg, n = 1}
+  end, 0.5},
 })
 
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----

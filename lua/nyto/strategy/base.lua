@@ -62,15 +62,16 @@
 --   B.check_positive, B.check_nonneg, B.check_range(lo, hi, lo_open, hi_open),
 --   B.check_int(min [, max]), B.check_bool   option checkers: function(v) -> nil or reason
 local nyto = require "nyto"
+local E = require "nyto.errors"
 
 local B = {}
 
 local function tname(x) return nyto.type(x) or math.type(x) and "number" or type(x) end
 B.tname = tname
 
-function B.err(fmt, ...) error(nyto._cut("nyto: " .. fmt:format(...)), 0) end
+function B.err(fmt, ...) error(E.cut("nyto: " .. fmt:format(...)), 0) end
 function B.argerr(i, fname, fmt, ...)
-  error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, fmt:format(...))), 0)
+  error(E.cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, fmt:format(...))), 0)
 end
 local err, argerr = B.err, B.argerr
 
@@ -154,6 +155,8 @@ end
 
 function B.member(es, v)
   if not is_particle(es) then return v:clone() end
+  -- non-operational parameters keep the center's values (a mean of them may round)
+  if es.opmask then v = nyto.where(es.opmask, v, es.center_flat) end
   local s = B.from_flat(es, v:view {1, es.D})
   return s[1] -- its kernel keeps the one-row arena alive
 end
@@ -471,6 +474,11 @@ function B.strategy(name, impl)
     if kind == "particle" then
       es.template = center:clone()
       es.shape = nyto.Swarm(es.template, es.n)
+      -- the operational elements: where swarm arithmetic changes a row (it copies the rest)
+      local s1 = nyto.Swarm(es.template, 1)
+      local a, b = (s1 * 0):flat(dt):view {-1}, (s1 * 0 + 1):flat(dt):view {-1}
+      local mask = b:ne(a)
+      if not mask:all():item() then es.opmask, es.center_flat = mask, v:clone() end
     end
     es.state_proto_vec = v
     es.state = {mean = v:clone()}

@@ -4,6 +4,7 @@
 -- lua/nyto/strategy/base.lua.  This file holds the table and nyto.strategy.run.
 return function(nyto)
   local B = require "nyto.strategy.base"
+  local E = require "nyto.errors"
   local argerr, tname, repr = B.argerr, B.tname, B.repr
 
   local FILES = {PSO = "pso", APSO = "apso", GA = "ga", DE = "de", CEM = "cem",
@@ -87,13 +88,19 @@ return function(nyto)
     if plot then
       local plotfn = nyto.plot
       if plotfn == nil then
-        nyto._warn("strategy.run: nyto.plot is not available; " .. plot .. " was not written")
+        E.warn("strategy.run: nyto.plot is not available; " .. plot .. " was not written")
       else
+        -- a log scale when every finite value is positive and they span more than 100x
+        local lo, hi = math.huge, -math.huge
+        for _, h in ipairs {best_hist, mean_hist} do
+          for _, v in ipairs(h) do if finite(v) then lo, hi = math.min(lo, v), math.max(hi, v) end end
+        end
         local ok, res, msg = pcall(plotfn, {
           path = plot, title = es.name .. " fitness per generation", xlabel = "generation", ylabel = "fitness",
+          logy = lo > 0 and hi > 100 * lo,
           series = {{name = "best", y = best_hist}, {name = "mean", y = mean_hist}}})
-        if not ok then nyto._warn("strategy.run: plot failed: " .. tostring(res):gsub("^nyto: ", ""))
-        elseif res == nil then nyto._warn("strategy.run: plot not written: " .. tostring(msg):gsub("^nyto: ", "")) end
+        if not ok then E.warn("strategy.run: plot failed: " .. tostring(res):gsub("^nyto: ", ""))
+        elseif res == nil then E.warn("strategy.run: plot not written: " .. tostring(msg):gsub("^nyto: ", "")) end
       end
     end
     return es:best()
