@@ -422,6 +422,24 @@ describe("particle and tensor centers", function()
     end
   end)
 
+  it("a non-operational parameter keeps the center's values in every member, best and center", function()
+    nyto.manual_seed(2)
+    local net = nn.Linear(3, 2)
+    net:set_param_config {operational = false, name = "bias"}
+    local bias = net.bias:detach():clone()
+    for _, v in ipairs(VARIANTS) do
+      local name = v[1]
+      local es = S[name](net, opts_of(v[2], {popsize = 6, sigma = 1, generator = nyto.Generator(1)}))
+      for _ = 1, 4 do
+        local pop = es:ask()
+        for i = 1, 6 do assert.is_true(nyto.equal(pop[i].bias:detach(), bias), name) end
+        es:tell(sphere(pop:flat()))
+      end
+      assert.is_true(nyto.equal(es:best().bias:detach(), bias), name)
+      assert.is_true(nyto.equal(es:center().bias:detach(), bias), name)
+    end
+  end)
+
   it("evolves a small network scored in one batched forward: the best member's loss falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)

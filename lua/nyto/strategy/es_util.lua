@@ -34,8 +34,16 @@ function U.noise(es, rows, dt)
 end
 
 -- an [n, D] tensor of samples as the population handed to the user (a Swarm
--- of the center's species, or the tensor itself in the center's dtype)
-function U.pop(es, X) return B.from_flat(es, U.cast(X, es.dtype)) end
+-- of the center's species, or the tensor itself in the center's dtype).  A
+-- particle center's non-operational parameters keep the center's values in
+-- every member (as Swarm arithmetic keeps them; base's best() and center() do
+-- too): the search distribution still spans them, but no member, best or
+-- center shows it, and no fitness depends on it.
+function U.pop(es, X)
+  X = U.cast(X, es.dtype)
+  if es.opmask then X = nyto.where(es.opmask:view {1, es.D}, X, es.center_flat:view {1, es.D}) end
+  return B.from_flat(es, X)
+end
 
 -- antithetic rows: [k, D] tensors a and b -> [2k, D] with rows 2i-1 = a_i, 2i = b_i
 function U.interleave(a, b)
