@@ -1002,6 +1002,31 @@ function strategy.DE(center, opts) end
 ---@param opts? nyto.StrategyOptions|{elite_ratio?: number, lr?: number}
 ---@return Strategy
 function strategy.CEM(center, opts) end
+
+---Salimans et al. 2017's evolution strategy: antithetic pairs, centred ranks, Adam on the center.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, weight_decay?: number, beta1?: number, beta2?: number, epsilon?: number}
+---@return Strategy
+function strategy.OpenES(center, opts) end
+
+---Separable natural evolution strategies (Wierstra et al. 2014, Algorithm 6).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, sigma_lr?: number}
+---@return Strategy
+function strategy.SNES(center, opts) end
+
+---PGPE with symmetric sampling and the ClipUp optimizer (Sehnke et al. 2010; Toklu et al. 2020).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{max_speed?: number, lr?: number, momentum?: number, sigma_lr?: number, sigma_max_change?: number}
+---@return Strategy
+function strategy.PGPE(center, opts) end
+
+---CMA-ES (Hansen's tutorial, 2016); `diagonal = true` gives sep-CMA-ES (Ros & Hansen 2008).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, diagonal?: boolean}
+---@return Strategy
+function strategy.CMAES(center, opts) end
+
 ---Runs ask/tell until `generations` or the best reaches `target`; returns the best and its fitness.
 ---@param es Strategy
 ---@param fn fun(member: Module|Tensor): number|fun(pop: Swarm|Tensor): (number[]|Tensor)
@@ -1972,6 +1997,15 @@ function nyto.outer(input, other) end
 ---@param other Tensor
 ---@return Tensor
 function Tensor:outer(other) end
+
+---@param input Tensor
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function nyto.eigh(input) end
+
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function Tensor:eigh() end
 
 ---@param input Tensor
 ---@param ... integer|integer[] sizes

@@ -421,11 +421,15 @@ area("swarm", {
 })
 
 -- ---- strategies: ask/tell on particles and vectors (lua/nyto/strategy/) ----
-local STRATS = {"PSO", "APSO", "GA", "DE", "CEM"}
+local STRATS = {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"}
 local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1}, maximize = {true, false, 1},
                     inertia = {0.5, 2}, c1 = {1, -1}, alpha = {0.5, 3}, noise = {0, -1}, decay = {0.9, 2},
                     tournament = {1, 3, 0}, crossover = {0.5, 2}, mutation = {0.1, -1}, elite = {0, 1, 4},
-                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2}, lr = {0.5, 0}, nope = {1}}
+                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2, 0.1}, lr = {0.5, 0}, nope = {1},
+                    -- OpenES, SNES, PGPE, CMAES
+                    weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
+                    sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do
