@@ -64,6 +64,7 @@ local D = {
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
   ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
+  ["Swarm:axpby_randn_"] = "s:axpby_randn_(a, x, b, sigma [, {generator=}]): s = a s + b x + sigma N(0,1) in one pass (x a particle or a swarm; the noise of s:randn); the APSO step",
   ["nyto.is_particle_module"] = "nyto.is_particle_module(x): true for a ParticleModule",
   ["nyto.is_product"] = "nyto.is_product(x): true for a Product",
   -- tensor methods

@@ -355,6 +355,7 @@ return function(nyto, core)
     end
     local bufs
     if is_swarm(x) then
+      if ST[x].freed then err("bad argument #2 to '%s' (attempt to use a freed Swarm)", fname) end
       local sx = state(x, fname)
       if sx.tk.species ~= st.tk.species then err("bad argument #2 to '%s' (swarm of another species)", fname) end
       if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
