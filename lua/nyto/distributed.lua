@@ -15,7 +15,8 @@ return function(nyto, core)
   nyto.distributed = dist
   local check = true
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local err = E.err
 
   local ops = {sum = 0, avg = 1, min = 2, max = 3, product = 4}
 
@@ -58,7 +59,7 @@ return function(nyto, core)
   local function flats(x, fname)
     if getmetatable(x) == Tmt then return {x} end
     if type(x) == "table" and rawget(x, "_k") then
-      local k = nyto._kernel_of(x, fname)
+      local k = require("nyto.particle.kernel").kernel_of(x, fname)
       local dts = {}
       for dt in pairs(k.bufs) do dts[#dts + 1] = dt end
       table.sort(dts, function(a, b) return tostring(a) < tostring(b) end)
