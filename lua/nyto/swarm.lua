@@ -367,15 +367,15 @@ return function(nyto, core)
       if sx.tk.species ~= st.tk.species then err("bad argument #2 to '%s' (swarm of another species)", fname) end
       if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
       bufs = sx.arena
-      if sx.arena == st.arena then bufs = nyto._clone_bufs(bufs) end -- s itself: read a copy
+      if sx.arena == st.arena then bufs = O.clone_bufs(bufs) end -- s itself: read a copy
     elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
       local k = species_kernel(st, x, 2, fname)
       bufs = k.bufs
-      if k.swarm == st then bufs = nyto._clone_bufs(bufs) end -- a member of s, written row by row: read a copy
+      if k.swarm == st then bufs = O.clone_bufs(bufs) end -- a member of s, written row by row: read a copy
     else
       err("bad argument #2 to '%s' (particle or swarm expected, got %s)", fname, nyto.type(x) or type(x))
     end
-    local g = nyto._generator_opt(opts, fname)
+    local g = O.generator_opt(opts, fname)
     local segs = segs_of(st.tk)
     for _, dt in ipairs(dtypes_of(st.size)) do
       core.paxpby_randn_(st.arena[dt], st.size[dt], a, bufs[dt], b, sigma, segs[dt], g)
