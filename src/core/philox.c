@@ -192,7 +192,10 @@ __attribute__((target("avx2"))) static inline void philox8(uint64_t block, uint6
   out[3] = _mm256_permute2x128_si256(u2, u3, 0x31);
 }
 
-/* the octave's coefficients by gathers (AVX2 has no 32-entry permute) */
+/* AVX2 has no 32-entry permute: the top 8 octaves (e = 23..30, all 8 lanes
+ * there with probability (1 - 2^-7)^8 = 94%) take the coefficients by vpermps
+ * from one register each (NP_C[k] + 23), the rest by gathers; both give the
+ * same coefficients, so the same bits */
 __attribute__((target("avx2,fma"))) static inline __m256 normal8(__m256i r) {
   __m256i m = _mm256_or_si256(_mm256_and_si256(r, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(1));
   __m256i b = _mm256_castps_si256(_mm256_cvtepi32_ps(m));
@@ -200,8 +203,15 @@ __attribute__((target("avx2,fma"))) static inline __m256 normal8(__m256i r) {
   __m256 t = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x7fffff)),
                                                                 _mm256_set1_epi32(0x3f800000))),
                            _mm256_set1_ps(1.5f));
-  __m256 x = _mm256_i32gather_ps(NP_C[5], e, 4);
-  for (int k = 4; k >= 0; k--) x = _mm256_fmadd_ps(x, t, _mm256_i32gather_ps(NP_C[k], e, 4));
+  __m256i j = _mm256_sub_epi32(e, _mm256_set1_epi32(23));
+  __m256 x;
+  if (_mm256_testz_si256(j, _mm256_set1_epi32(~7))) { /* every lane in [23, 30] */
+    x = _mm256_permutevar8x32_ps(_mm256_loadu_ps(NP_C[5] + 23), j);
+    for (int k = 4; k >= 0; k--) x = _mm256_fmadd_ps(x, t, _mm256_permutevar8x32_ps(_mm256_loadu_ps(NP_C[k] + 23), j));
+  } else {
+    x = _mm256_i32gather_ps(NP_C[5], e, 4);
+    for (int k = 4; k >= 0; k--) x = _mm256_fmadd_ps(x, t, _mm256_i32gather_ps(NP_C[k], e, 4));
+  }
   return _mm256_xor_ps(x, _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32((int)0x80000000))));
 }
 
