@@ -25,6 +25,8 @@ for i = 1, n do loop[i] = net:randn() end
 local g = nyto.Generator(1)
 local arena = core.buffer("float32", n * P)
 local full = core.segments {0, n * P}
+local row = core.buffer("float32", P)
+local row_segs = core.segments {0, P}
 
 local fns = {
   swarm = function()
@@ -54,9 +56,12 @@ local fns = {
   loop = function()
     for i = 1, n do loop[i] = loop[i] * 0.5 + best * 0.5 + loop[i]:randn {generator = g} * 0.1 end
   end,
+  -- the C passes: the arena alone (s = 0.5 s + 0.1), and the step's own
+  -- bytes (read s and a broadcast row of P, write s: s = s + best)
   c_pass = function() core.paffine(arena, 0.5, 0.1, full, arena) end,
+  c_pass_best = function() core.prows(arena, P, row, core.OP_ADD, row_segs, false, arena) end,
 }
-local order = {"axpby", "swarm", "swarm_fused", "swarm_alloc", "randn_only", "loop", "c_pass"}
+local order = {"axpby", "swarm", "swarm_fused", "swarm_alloc", "randn_only", "loop", "c_pass", "c_pass_best"}
 local ts = {}
 for _, k in ipairs(order) do ts[k] = {} end
 for r = 1, reps do
