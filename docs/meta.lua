@@ -895,6 +895,14 @@ function Swarm:rand_(opts) end
 ---@param opts? {generator: Generator?}
 ---@return Swarm
 function Swarm:add_randn_(sigma, opts) end
+---s = a s + b x + sigma * (the draws of s:randn from the same generator state), one pass
+---@param a number
+---@param x Module|Swarm a particle of the species (broadcast) or a swarm of the same size
+---@param b number
+---@param sigma number
+---@param opts? {generator: Generator?}
+---@return Swarm
+function Swarm:axpby_randn_(a, x, b, sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
 ---@return Module
 function Swarm:mean(w) end

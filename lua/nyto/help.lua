@@ -69,6 +69,7 @@ local D = {
   ["nyto.Swarm.load"] = "nyto.Swarm.load(path_or_value, net): a swarm of net's species from what nyto.save(swarm, path) wrote (nil, message for a missing file)",
   ["Swarm:state_dict"] = "s:state_dict(): {members = {state dict of each member}}, what nyto.save(s, path) writes",
   ["nyto.strategy"] = "nyto.strategy: ask/tell strategies (PSO, APSO, GA, DE, CEM, OpenES, SNES, PGPE, CMAES) on particles and vectors (docs/api.md, Strategies)",
+  ["Swarm:axpby_randn_"] = "s:axpby_randn_(a, x, b, sigma [, {generator=}]): s = a s + b x + sigma N(0,1) in one pass (x a particle or a swarm; the noise of s:randn); the APSO step",
   -- strategies (lua/nyto/strategy/)
   ["strategy.PSO"] = "nyto.strategy.PSO(center [, {popsize=50, sigma=0.1, inertia=0.7298, c1=1.49618, c2=1.49618, maximize=, generator=}]): particle swarm optimisation",
   ["strategy.APSO"] = "nyto.strategy.APSO(center [, {popsize=50, sigma=0.1, alpha=0.5, noise=0.2*sigma, decay=0.97, ...}]): accelerated PSO, W_i = (1-alpha) W_i + alpha W_best + noise",

@@ -339,6 +339,50 @@ return function(nyto, core)
     return self
   end
 
+  -- s:axpby_randn_(a, x, b, sigma [, {generator=}]): s = a s + b x + sigma *
+  -- (the draws of s:randn with the same generator state), x a particle of the
+  -- species (broadcast to every member) or a swarm of the same species and
+  -- size: one pass per dtype (read s and x, write s), the noise made in
+  -- registers inside it; the APSO step is s:axpby_randn_(1 - beta, best,
+  -- beta, alpha).  Every argument is checked before s changes.
+  function methods:axpby_randn_(a, x, b, sigma, opts)
+    local fname = "axpby_randn_"
+    local st = state(self, fname)
+    for _, c in ipairs {{a, 1, "a"}, {b, 3, "b"}, {sigma, 4, "sigma"}} do
+      if type(c[1]) ~= "number" then
+        err("bad argument #%d to '%s' (%s: number expected, got %s)", c[2], fname, c[3], nyto.type(c[1]) or type(c[1]))
+      end
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      err("bad argument #5 to '%s' (options table expected, got %s)", fname, nyto.type(opts) or type(opts))
+    end
+    if opts and opts.generator ~= nil and nyto.type(opts.generator) ~= "Generator" then
+      err("bad argument #5 to '%s' (option 'generator' must be a Generator, got %s)", fname,
+          nyto.type(opts.generator) or type(opts.generator))
+    end
+    local bufs
+    if is_swarm(x) then
+      if ST[x].freed then err("bad argument #2 to '%s' (attempt to use a freed Swarm)", fname) end
+      local sx = state(x, fname)
+      if sx.tk.species ~= st.tk.species then err("bad argument #2 to '%s' (swarm of another species)", fname) end
+      if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
+      bufs = sx.arena
+      if sx.arena == st.arena then bufs = O.clone_bufs(bufs) end -- s itself: read a copy
+    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+      local k = species_kernel(st, x, 2, fname)
+      bufs = k.bufs
+      if k.swarm == st then bufs = O.clone_bufs(bufs) end -- a member of s, written row by row: read a copy
+    else
+      err("bad argument #2 to '%s' (particle or swarm expected, got %s)", fname, nyto.type(x) or type(x))
+    end
+    local g = O.generator_opt(opts, fname)
+    local segs = segs_of(st.tk)
+    for _, dt in ipairs(dtypes_of(st.size)) do
+      core.paxpby_randn_(st.arena[dt], st.size[dt], a, bufs[dt], b, sigma, segs[dt], g)
+    end
+    return self
+  end
+
   -- the [n, P] tensor of dtype dt: the arena itself
   local function flat_of(st, dt)
     return st.arena[dt]:tensor():view {st.n, st.size[dt]}

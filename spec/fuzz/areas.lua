@@ -418,6 +418,13 @@ area("swarm", {
                          "state_dict"}
     return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
   end, 2},
+  {"axpby_randn_", function(G)
+    local s = swarm(G)
+    local num = function() return G.maybe(G.pick {0.5, -1, 0, 1e30, 0 / 0}, 0.3) end
+    return function(a, ...) return a:axpby_randn_(...) end,
+           {s, num(), G.maybe(swarm_operand(G, s), 0.3), num(), num(),
+            G.maybe({generator = G.maybe(nyto.Generator(1), 0.3)}, 0.3), n = 6}
+  end},
 })
 
 -- ---- strategies: ask/tell on particles and vectors (lua/nyto/strategy/) ----
