@@ -7,6 +7,7 @@
 -- the particle loops per dtype: over the arena with the species' segments
 -- repeated n times (numbers, swarms), or row by row (core.prows: broadcast
 -- particles, coefficient tensors).  docs/design.md "Swarms".
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local S = require "nyto.particle.species"
   local Z = require "nyto.particle.lazy"
@@ -96,7 +97,7 @@ return function(nyto, core)
     if nyto.type(x) == "ParticleModule" then
       err("bad argument #%d to '%s' (ParticleModule swarms are not supported yet)", i, fname)
     end
-    if nyto.type(x) ~= "Module" or not rawget(x, "_kk") then
+    if nyto.type(x) ~= "Module" or not rawget(x, _kk) then
       err("bad argument #%d to '%s' (particle expected, got %s)", i, fname, nyto.type(x) or type(x))
     end
     local k = kernel_of(x, fname)
@@ -146,7 +147,7 @@ return function(nyto, core)
     if nyto.type(net) == "ParticleModule" then
       err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname)
     end
-    if nyto.type(net) ~= "Module" or not rawget(net, "_kk") then
+    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
       err("bad argument #1 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
     if math.type(n) ~= "integer" then err("bad argument #2 to '%s' (integer expected, got %s)", fname, math.type(n) or type(n)) end
@@ -173,7 +174,7 @@ return function(nyto, core)
     end
     local p1 = list[1]
     if nyto.type(p1) == "ParticleModule" then err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname) end
-    if nyto.type(p1) ~= "Module" or not rawget(p1, "_kk") then
+    if nyto.type(p1) ~= "Module" or not rawget(p1, _kk) then
       err("bad argument #1 to '%s' (element 1: particle expected, got %s)", fname, nyto.type(p1) or type(p1))
     end
     local k1 = kernel_of(p1, fname)
@@ -490,9 +491,9 @@ return function(nyto, core)
   local function params_of(module)
     local out = {}
     local function walk(m)
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for _, pn in ipairs(s.po) do out[#out + 1] = {pid = s.pid[pn], t = m[pn]} end
-      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn]) end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, _m)[cn]) end
     end
     walk(module)
     return out

@@ -110,9 +110,10 @@ end
 area("module", {
   {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
   {"setfield", function(G)
-    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
-    -- of the instance and stay writable (issue 13, point 7: not done)
-    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    -- the names of the raw internal fields (_s, _p, _m, ...) are refused: the fields live
+    -- under private keys (lua/nyto/particle/records.lua)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free",
+                        "_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"}
     if G.R() < 0.2 then key = G.hostile() end
     local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
     return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
@@ -207,9 +208,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
-    -- writable (issue 13, point 7: not done)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are read-only
+    return function(pm, k, v) pm[k] = v end,
+      {G.pm(), G.pick {"fc", "x", "forward", "training", "root_module", "particle_kernel"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
