@@ -61,7 +61,9 @@ do
   end
 end
 
-local threads = tonumber(os.getenv("NYTO_THREADS") or "") or 2
+-- threads: NYTO_THREADS, else 2 shared by the ranks on this machine (torchrun's LOCAL_WORLD_SIZE)
+local local_ranks = opt.islands and math.tointeger(tonumber(os.getenv("LOCAL_WORLD_SIZE") or "")) or 1
+local threads = tonumber(os.getenv("NYTO_THREADS") or "") or math.max(1, 2 // math.max(1, local_ranks))
 nyto.num_threads(threads)
 
 -- islands: one swarm per rank, each its own seed
