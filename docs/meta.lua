@@ -23,6 +23,7 @@
 ---@field optim nyto.optim optimizers (torch.optim)
 ---@field data nyto.data datasets and the DataLoader
 ---@field distributed nyto.distributed ranks on torch.distributed's Gloo backend (loaded on first use)
+---@field strategy nyto.strategy ask/tell strategies on particles and vectors (loaded on first use)
 ---@field core table the C core (internal: its contract is undocumented and may change)
 ---@field Progress_mt table the metatable of `nyto.progress` bars (nyto.Progress)
 local nyto = {}
@@ -963,6 +964,104 @@ function dist.all_reduce_grads(net) end
 ---@return number median
 ---@return number[] times
 function nyto.timeit(fn, opts) end
+
+-- ---------------------------------------------------------------------------------------
+-- Strategies (docs/api.md "Strategies"; lua/nyto/strategy/)
+
+---@alias nyto.StrategyCenter Module|Tensor a particle (one floating dtype) or a 1-D float32/float64 tensor
+
+---Options every strategy takes; each strategy adds its own (docs/api.md "Strategies").
+---@class nyto.StrategyOptions
+---@field popsize? integer >= 2 (each strategy documents its default)
+---@field sigma? number > 0: the initial spread (PSO, APSO, GA, DE: of the first population)
+---@field maximize? boolean default false: minimise; true runs the course of minimising -f
+---@field generator? Generator every draw of the strategy (default: seeded from nyto.manual_seed's generator)
+
+---@class nyto.strategy
+local strategy = {}
+
+---Particle swarm optimisation (Kennedy & Eberhart 1995; inertia weight, Shi & Eberhart 1998).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{inertia?: number, c1?: number, c2?: number}
+---@return Strategy
+function strategy.PSO(center, opts) end
+---Accelerated PSO (Yang 2008): W_i = (1 - alpha) W_i + alpha W_best + noise.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{alpha?: number, noise?: number, decay?: number}
+---@return Strategy
+function strategy.APSO(center, opts) end
+---Genetic algorithm: tournament selection, intermediate crossover, Gaussian mutation, elitism.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{tournament?: integer, crossover?: number, mutation?: number, elite?: integer}
+---@return Strategy
+function strategy.GA(center, opts) end
+---Differential evolution DE/rand/1/bin (Storn & Price 1997).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{F?: number, CR?: number}
+---@return Strategy
+function strategy.DE(center, opts) end
+---The cross-entropy method with a diagonal Gaussian (Rubinstein 1999; de Boer et al. 2005).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, lr?: number}
+---@return Strategy
+function strategy.CEM(center, opts) end
+---Runs ask/tell until `generations` or the best reaches `target`; returns the best and its fitness.
+---@param es Strategy
+---@param fn fun(member: Module|Tensor): number|fun(pop: Swarm|Tensor): (number[]|Tensor)
+---@param opts? {generations?: integer, target?: number, progress?: boolean|table, batched?: boolean, plot?: string}
+---@return Module|Tensor best
+---@return number fitness
+function strategy.run(es, fn, opts) end
+
+---A strategy (`nyto.type(es) == "Strategy"`).
+---@class Strategy
+---@field generation integer the number of tells so far (0 at the start)
+---@field name string "PSO", "CEM", ...
+---@field n integer the popsize
+---@field D integer the number of scalars of the center
+local Strategy = {}
+---The population to score: a Swarm (particle center) or an [n, D] tensor.
+---@return Swarm|Tensor
+function Strategy:ask() end
+---Scores the population of the last ask; checks everything before it changes anything.
+---@param fitness number[]|Tensor popsize numbers (no NaN; +/-inf allowed)
+---@return Strategy
+function Strategy:tell(fitness) end
+---The best solution seen (a copy) and its fitness, in the user's sign; nil before the first tell.
+---@return Module|Tensor|nil
+---@return number|nil
+function Strategy:best() end
+---The current mean (a copy): a particle or a [D] tensor.
+---@return Module|Tensor
+function Strategy:center() end
+---A plain table of tensors, numbers, strings and booleans (nyto.save writes it), with the generator's state.
+---@return table
+function Strategy:state_dict() end
+---Copies a state_dict, checked (strategy, kind, sizes, dtypes) before anything changes.
+---@param sd table
+---@return Strategy
+function Strategy:load_state_dict(sd) end
+---@class nyto.PlotSeries
+---@field y number[]|Tensor values (a list or a 1-D real tensor)
+---@field x? number[]|Tensor x values (default 1..#y)
+---@field name? string legend entry
+
+---@class nyto.PlotOptions
+---@field path string the PNG file to write
+---@field series nyto.PlotSeries[] 1 to 64 series
+---@field title? string
+---@field xlabel? string
+---@field ylabel? string
+---@field logy? boolean y on a log scale (every y > 0)
+---@field width? integer pixels, default 800
+---@field height? integer pixels, default 500
+
+---A line chart to PNG through gnuplot: true, or nil and a `nyto: plot: ` message when gnuplot
+---is missing or fails or the file cannot be written. Bad arguments raise.
+---@param opts nyto.PlotOptions
+---@return true|nil ok
+---@return string? message
+function nyto.plot(opts) end
 
 -- BEGIN ops (generated by scripts/gen-ops-doc --meta from src/torch/ops.def)
 

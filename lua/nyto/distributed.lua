@@ -15,7 +15,8 @@ return function(nyto, core)
   nyto.distributed = dist
   local check = true
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local err = E.err
 
   local ops = {sum = 0, avg = 1, min = 2, max = 3, product = 4}
 
@@ -54,7 +55,8 @@ return function(nyto, core)
   function dist.world_size() need("world_size"); return core.dist_world_size() end
   function dist.barrier() need("barrier"); core.dist_barrier() end
 
-  local is_swarm = nyto._is_swarm
+  local kernel_of = require("nyto.particle.kernel").kernel_of
+  local function is_swarm(x) return nyto.type(x) == "Swarm" end
   local function sorted_dtypes(k)
     local dts = {}
     for dt in pairs(k.bufs) do dts[#dts + 1] = dt end
@@ -72,11 +74,11 @@ return function(nyto, core)
     if is_swarm(x) then
       live_swarm(x, fname)
       local out = {}
-      for i, dt in ipairs(sorted_dtypes(nyto._kernel_of(x[1], fname))) do out[i] = x:flat(dt) end
+      for i, dt in ipairs(sorted_dtypes(kernel_of(x[1], fname))) do out[i] = x:flat(dt) end
       return out
     end
     if type(x) == "table" and rawget(x, "_k") then
-      local k = nyto._kernel_of(x, fname)
+      local k = kernel_of(x, fname)
       local out = {}
       for i, dt in ipairs(sorted_dtypes(k)) do out[i] = k.bufs[dt]:tensor() end
       return out

@@ -8,7 +8,10 @@ return function(nyto, core)
   local Product = nyto.Product
   local is_module = nyto.is_module
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local C = require "nyto.class"
+  local O = require "nyto.particle.ops"
+  local err = E.err
   -- Prompt release: an operation on a ParticleModule first runs a full
   -- collection, so the particles a loop dropped are released before the new
   -- one is made (their buffers serve it from the pool).  This is what
@@ -17,13 +20,14 @@ return function(nyto, core)
   local collect = core.collect
 
   local PM = {__classname = "ParticleModule"}
-  local lookup = nyto._lookup
+  local lookup = C.lookup
 
   -- A freed ParticleModule gets this metatable: any use raises, free() and
   -- __close do nothing, and there is no __gc left to run (a class's __gc ran
   -- when it was freed: once per object).
   local function freed() err("attempt to use a freed ParticleModule") end
-  local FREED = {__name = "nyto.ParticleModule", __nyto_pm_freed = true}
+  local FREED = {__name = "nyto.ParticleModule"}
+  O.FREED_PM = FREED -- operand(x) tells a freed one
   FREED.__index = function(self, key)
     if key == "free" then return function() end end
     freed()
@@ -33,14 +37,8 @@ return function(nyto, core)
   FREED.__close = function() end
   FREED.__tostring = function() return "ParticleModule (freed)" end
 
-  local function is_pm(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pm") == true
-  end
-  local function is_freed_pm(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pm_freed") == true
-  end
+  local function is_pm(x) return O.operand(x) == "pm" end
+  local function is_freed_pm(x) return O.operand(x) == "freed_pm" end
   nyto.is_particle_module = is_pm
 
   -- x, or the root module of a ParticleModule x (a freed one raises)
@@ -63,32 +61,13 @@ return function(nyto, core)
     for _, m in ipairs(root:modules()) do rawset(m, "_k", k) end
   end
 
-  -- the class-level metamethods (__gc ...) of parent's chain that mt lacks
-  local function inherit_metamethods(mt, parent)
-    local c = parent
-    while c do
-      local imt = rawget(c, "__imt")
-      if imt then for key, v in pairs(imt) do if mt[key] == nil then mt[key] = v end end end
-      c = rawget(c, "__parent")
-    end
-    return mt
-  end
-
+  -- the class-level metamethods (__gc ...) of parent's chain that mt lacks;
   -- a base class made by make_imt: callable, printable, and its metamethods
-  -- defined later (PM.__gc = ...) reach its instances
-  local function base_class(cls, make_imt)
-    cls.__make_imt = make_imt
-    cls.__imt = make_imt(cls, nil)
-    return setmetatable(cls, {__call = function(c, ...) return c.__construct(c, ...) end,
-                              __tostring = function() return "class " .. cls.__classname end,
-                              __newindex = function(c, k, v)
-                                rawset(c, k, v)
-                                if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
-                              end})
-  end
+  -- defined later (PM.__gc = ...) reach its instances (lua/nyto/class.lua)
+  local inherit_metamethods, base_class = C.inherit_metamethods, C.base_class
 
   local function make_pm_mt(cls, parent)
-    local mt = {__name = "nyto.ParticleModule", __class = cls, __nyto_pm = true}
+    local mt = {__name = "nyto.ParticleModule", __class = cls}
     mt.__index = function(self, key)
       local v = lookup(cls, key)
       if v == nil and key == "training" then return rawget(self, "root_module").training end
@@ -182,9 +161,9 @@ return function(nyto, core)
   end
   -- a new ParticleModule of self's class (as clone()) holding src's values; self unchanged
   function PM:clone_from(src)
-    local _, vb = nyto._clone_from_check(rawget(self, "root_module"), root_of(src))
+    local _, vb = O.clone_from_check(rawget(self, "root_module"), root_of(src))
     local r = self:clone()
-    nyto._clone_from_copy(rawget(r, "root_module"), vb)
+    O.clone_from_copy(rawget(r, "root_module"), vb)
     return r
   end
   function PM:product()
@@ -223,10 +202,10 @@ return function(nyto, core)
   -- return instances of the same class, and init(self, product) runs for each.
   local PMP = {__classname = "PMProduct"}
   nyto.PMProduct = PMP
-  local unwrap = nyto._unwrap_product
-  local function is_pmp(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pmproduct") == true
+  local function is_pmp(x) return C.kind(x) == "PMProduct" end
+  local function unwrap(x)
+    if is_pmp(x) then return rawget(x, "product") end
+    return x
   end
   local function new_pmp(cls, product, pmclass)
     local self = setmetatable({product = product, pmclass = pmclass or PM}, cls.__imt)
@@ -238,7 +217,7 @@ return function(nyto, core)
   local function wrapped(self, r) return new_pmp(getmetatable(self).__class, r, self.pmclass) end
 
   local function make_pmp_mt(cls, parent)
-    local mt = {__name = "nyto.PMProduct", __class = cls, __nyto_product = true, __nyto_pmproduct = true}
+    local mt = {__name = "nyto.PMProduct", __class = cls}
     mt.__index = function(self, key) return lookup(cls, key) end
     for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
       mt["__" .. op] = function(a, b)

@@ -133,7 +133,7 @@ function R.eval(code)
   local dt = clock() - t0
   if not r[1] then report(r[2]) return end
   if r.n > 1 then print_values(r.n - 1, table.unpack(r, 2, r.n)) end
-  print("time: " .. nyto._fmt_time(dt))
+  print("time: " .. require("nyto.timeit").fmt_time(dt))
 end
 
 -- completion ----------------------------------------------------------------------

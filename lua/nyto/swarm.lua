@@ -8,14 +8,19 @@
 -- repeated n times (numbers, swarms), or row by row (core.prows: broadcast
 -- particles, coefficient tensors).  docs/design.md "Swarms".
 return function(nyto, core)
-  local particle_from, segs_of, kernel_of = nyto._particle_from, nyto._segs_of, nyto._kernel_of
+  local S = require "nyto.particle.species"
+  local Z = require "nyto.particle.lazy"
+  local K = require "nyto.particle.kernel"
+  local O = require "nyto.particle.ops"
+  local particle_from, segs_of, kernel_of = Z.particle_from, S.segs_of, K.kernel_of
   local pscalar, pbinary, prows, slice = core.pscalar, core.pbinary, core.prows, core.buffer_slice
   local Tmt = core.Tensor_mt
   local OP = {add = core.OP_ADD, sub = core.OP_SUB, mul = core.OP_MUL, div = core.OP_DIV, pow = core.OP_POW,
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
   local ROP = {sub = "rsub", div = "rdiv", pow = "rpow", add = "add", mul = "mul"}
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local err = E.err
   local function is_tensor(x) return getmetatable(x) == Tmt end
 
   local Swarm = {__name = "nyto.Swarm"}
@@ -148,7 +153,7 @@ return function(nyto, core)
     if n < 1 then err("bad argument #2 to '%s' (a swarm has at least 1 member, got %d)", fname, n) end
     check_init(init)
     local k = kernel_of(net, fname)
-    local tk = nyto._template_kernel(k)
+    local tk = Z.template_kernel(k)
     local st = new_state(tk, n, nil)
     st.arena = new_arena(st, n)
     for i = 1, n do copy_row(st, i, k) end
@@ -172,7 +177,7 @@ return function(nyto, core)
       err("bad argument #1 to '%s' (element 1: particle expected, got %s)", fname, nyto.type(p1) or type(p1))
     end
     local k1 = kernel_of(p1, fname)
-    local st = new_state(nyto._template_kernel(k1), #list, nil)
+    local st = new_state(Z.template_kernel(k1), #list, nil)
     local ks = {}
     for i, p in ipairs(list) do
       local ok, k = pcall(species_kernel, st, p, 1, fname)
@@ -225,6 +230,8 @@ return function(nyto, core)
     return w:totable()
   end
 
+  -- operands that are one particle (the one operand coercion, lua/nyto/particle/ops.lua)
+  local PARTICLE = {module = true, pm = true, freed_pm = true}
   -- buffers of op(swarm, x) (swapped: x op swarm); dst: in-place target
   local function op_arena(st, x, opname, swapped, dst, fname, xi)
     local out, arena = {}, st.arena
@@ -247,12 +254,12 @@ return function(nyto, core)
       local code = OP[swapped and ROP[opname] or opname]
       local segs = segs_of(st.tk)
       for dt, b in pairs(arena) do out[dt] = prows(b, st.size[dt], w, code, segs[dt], false, dst and dst[dt]) end
-    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+    elseif PARTICLE[O.operand(x)] then
       local k = species_kernel(st, x, xi, fname)
       local segs = segs_of(st.tk)
       local bufs = k.bufs
       -- a member of this swarm, written in place row by row: read a copy
-      if dst and k.swarm == st then bufs = nyto._clone_bufs(bufs) end
+      if dst and k.swarm == st then bufs = O.clone_bufs(bufs) end
       for dt, b in pairs(arena) do out[dt] = prows(b, st.size[dt], bufs[dt], OP[opname], segs[dt], swapped, dst and dst[dt]) end
     else
       err("bad argument #%d to '%s' (number, particle, swarm or coefficient tensor expected, got %s)", xi, fname,
@@ -303,7 +310,7 @@ return function(nyto, core)
   local function draw(kind, fname, inplace)
     return function(self, opts)
       local st = state(self, fname)
-      local g = nyto._generator_opt(opts, fname)
+      local g = O.generator_opt(opts, fname)
       local ss = swarm_segs(st)
       if inplace then
         for _, dt in ipairs(dtypes_of(st.size)) do core.prandom_(st.arena[dt], kind, ss[dt], g) end
@@ -326,7 +333,7 @@ return function(nyto, core)
     local fname = "add_randn_"
     local st = state(self, fname)
     if type(sigma) ~= "number" then err("bad argument #1 to '%s' (number expected, got %s)", fname, nyto.type(sigma) or type(sigma)) end
-    local g = nyto._generator_opt(opts, fname)
+    local g = O.generator_opt(opts, fname)
     local ss = swarm_segs(st)
     for _, dt in ipairs(dtypes_of(st.size)) do core.prandom_add_(st.arena[dt], sigma, ss[dt], g) end
     return self
@@ -514,5 +521,4 @@ return function(nyto, core)
   end
 
   nyto.Swarm = setmetatable({of = of}, {__call = function(_, net, n, init) return make(net, n, init) end})
-  nyto._is_swarm = is_swarm
 end

@@ -83,5 +83,10 @@ int nyto_blas_get_threads(void);
 unsigned char *nyto_read_file(const char *path, size_t *len, char *err, size_t errlen);
 /* lower the read cap (bytes, at most 2 GiB); returns the previous one */
 size_t nyto_read_set_limit(size_t max_bytes);
+/* Gunzip in[0, inlen): gzip members back to back (as gzip -d reads them);
+ * any other byte after a member is an error, as is more than limit bytes
+ * of output.  A malloc'd buffer, or NULL with err (which names `name`). */
+unsigned char *nyto_gunzip(const unsigned char *in, size_t inlen, size_t limit, size_t *outlen, const char *name,
+                           char *err, size_t errlen);
 
 #endif

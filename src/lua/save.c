@@ -5,12 +5,13 @@
 #include <cjson/cJSON.h>
 
 #include "nt_serialize.h"
+#include "nyto_pickle.h"
 #include "nyto_save.h"
 
 #define SAVEBOX_MT "nyto.SaveBox"
 
 typedef struct SaveBox {
-  int kind; /* 1 map, 2 safetensors entries, 3 loaded value tree, 4 saved value tree, 5 malloc, 6 cJSON */
+  int kind; /* 1 map, 4 saved value tree, 5 malloc, 6 cJSON, 7 map and pickle */
   const unsigned char *map;
   size_t maplen;
   nyto_st_entry *es;
@@ -19,6 +20,7 @@ typedef struct SaveBox {
   size_t nm;
   nt_value *v;
   void *p;
+  nyto_pickle pk;
 } SaveBox;
 
 static void saved_tree_free(nt_value *v) { /* tensors borrowed */
@@ -38,14 +40,11 @@ static void savebox_release(SaveBox *b) {
   b->es = NULL;
   b->meta = NULL;
   if (b->v) {
-    if (b->kind == 4) {
-      saved_tree_free(b->v);
-      free(b->v);
-    } else {
-      nt_value_free(b->v);
-    }
+    saved_tree_free(b->v);
+    free(b->v);
   }
   b->v = NULL;
+  nyto_pickle_free(&b->pk);
   if (b->p) {
     if (b->kind == 6) cJSON_Delete(b->p);
     else free(b->p);
@@ -244,44 +243,6 @@ static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const cha
   }
 }
 
-static void value_to_lua(lua_State *L, nt_value *v) {
-  luaL_checkstack(L, 6, "nyto.load");
-  switch (v->kind) {
-    case NT_V_NONE: lua_pushnil(L); break;
-    case NT_V_BOOL: lua_pushboolean(L, v->b); break;
-    case NT_V_INT: lua_pushinteger(L, (lua_Integer)v->i); break;
-    case NT_V_FLOAT: lua_pushnumber(L, (lua_Number)v->f); break;
-    case NT_V_STRING: lua_pushlstring(L, v->s, v->slen); break;
-    case NT_V_TENSOR: {
-      LTensor *u = tensor_newud(L);
-      nt_tensor *t = v->t;
-      v->t = NULL; /* taken */
-      tensor_own(L, u, t);
-      break;
-    }
-    case NT_V_LIST:
-    case NT_V_TUPLE:
-      lua_createtable(L, (int)v->n, 0);
-      for (size_t k = 0; k < v->n; k++) {
-        value_to_lua(L, &v->items[k]);
-        lua_rawseti(L, -2, (lua_Integer)k + 1);
-      }
-      break;
-    case NT_V_DICT:
-      lua_createtable(L, 0, (int)v->n);
-      for (size_t k = 0; k < v->n; k++) {
-        value_to_lua(L, &v->items[2 * k]);
-        if (lua_isnil(L, -1)) { /* a None key: dropped */
-          lua_pop(L, 1);
-          continue;
-        }
-        value_to_lua(L, &v->items[2 * k + 1]);
-        lua_rawset(L, -3);
-      }
-      break;
-  }
-}
-
 /* core.pt_save(path, value) -> true | nil, message */
 static int l_pt_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -302,19 +263,99 @@ static int l_pt_save(lua_State *L) {
   return 1;
 }
 
+/* The value of pickle node k.  ci: a table node + 1 -> value (a node met
+ * twice gives one value: shared and cyclic containers stay so); si: a table
+ * "<key>/<dtype>" -> the storage's tensor (copied once from the map).
+ * nyto_pickle_run checked the graph (no class in it, scalar keys, nesting
+ * of at most NYTO_PK_MAXDEPTH in this order). */
+static void pk_push(lua_State *L, SaveBox *box, uint32_t k, int ci, int si, const char *path) {
+  const nyto_pickle *P = &box->pk;
+  const nyto_pk_node *n = &P->nodes[k];
+  luaL_checkstack(L, 8, "nyto.load");
+  switch (n->kind) {
+    case NYTO_PK_NONE: lua_pushnil(L); return;
+    case NYTO_PK_BOOL: lua_pushboolean(L, n->i != 0); return;
+    case NYTO_PK_INT: lua_pushinteger(L, (lua_Integer)n->i); return;
+    case NYTO_PK_FLOAT: lua_pushnumber(L, (lua_Number)n->f); return;
+    case NYTO_PK_STR:
+    case NYTO_PK_BYTES: lua_pushlstring(L, n->s, n->slen); return;
+    default: break;
+  }
+  if (lua_rawgeti(L, ci, (lua_Integer)k + 1) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  if (n->kind == NYTO_PK_TENSOR) {
+    const nyto_pk_tensor *t = &P->tensors[n->i];
+    const nyto_pk_storage *s = &P->storages[t->storage];
+    lua_pushlstring(L, s->key, s->keylen);
+    lua_pushfstring(L, "/%d", s->dtype);
+    lua_concat(L, 2);
+    if (lua_rawget(L, si) == LUA_TNIL) {
+      lua_pop(L, 1);
+      int64_t numel = (int64_t)s->numel;
+      LTensor *u = tensor_newud(L);
+      nt_tensor *st;
+      if (nt_new(NT_EMPTY, &numel, 1, s->dtype, 0.0, &st) != 0) nyto_error(L, "nyto: %s: %s", path, nt_error());
+      tensor_own(L, u, st);
+      unsigned char *q = nt_data(st);
+      if (numel > 0 && !q) nyto_error(L, "nyto: %s: a storage without CPU data", path);
+      if (s->dtype == NYTO_PK_B8) {
+        for (int64_t i = 0; i < numel; i++) q[i] = s->data[i] != 0;
+      } else if (numel > 0) {
+        memcpy(q, s->data, (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : 8));
+      }
+      lua_pushlstring(L, s->key, s->keylen);
+      lua_pushfstring(L, "/%d", s->dtype);
+      lua_concat(L, 2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, si);
+    }
+    nt_tensor *base = tensor_check(L, -1, "load"), *v;
+    LTensor *u = tensor_newud(L);
+    if (nt_as_strided(base, t->sizes, t->strides, t->ndim, t->offset, &v) != 0)
+      nyto_error(L, "nyto: %s: %s", path, nt_error());
+    tensor_own(L, u, v);
+    lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, ci, (lua_Integer)k + 1);
+    return;
+  }
+  int dict = n->kind == NYTO_PK_DICT;
+  lua_createtable(L, dict ? 0 : (int)n->n, dict ? (int)(n->n / 2) : 0);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, ci, (lua_Integer)k + 1);
+  for (uint32_t j = 0; j < n->n; j++) {
+    if (!dict) {
+      pk_push(L, box, n->items[j], ci, si, path);
+      lua_rawseti(L, -2, (lua_Integer)j + 1);
+    } else if (j % 2 == 0) {
+      pk_push(L, box, n->items[j], ci, si, path);
+      if (lua_isnil(L, -1)) { /* a None key: dropped */
+        lua_pop(L, 1);
+        j++;
+        continue;
+      }
+      pk_push(L, box, n->items[j + 1], ci, si, path);
+      lua_rawset(L, -3);
+    }
+  }
+}
+
 /* core.pt_load(path) -> value | nil, message (missing) */
 static int l_pt_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   char err[512];
-  SaveBox *box = savebox_new(L, 3);
+  SaveBox *box = savebox_new(L, 7);
   int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
   if (rc == 1) return path_fail(L, path, err);
   if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
-  nt_value *v;
-  if (nt_pickle_load((const char *)box->map, box->maplen, &v) != 0)
-    return nyto_error(L, "nyto: %s: %s", path, nt_error());
-  box->v = v;
-  value_to_lua(L, v);
+  if (nyto_pt_parse(box->map, box->maplen, 0, &box->pk, err, sizeof err) != 0)
+    return nyto_error(L, "nyto: %s: %s", path, err);
+  lua_newtable(L);
+  int ci = lua_gettop(L);
+  lua_newtable(L);
+  int si = lua_gettop(L);
+  pk_push(L, box, box->pk.root, ci, si, path);
+  savebox_release(box); /* unmaps now rather than at a later collection */
   return 1;
 }
 
@@ -398,6 +439,13 @@ static int l_set_rng_state(lua_State *L) {
   return 0;
 }
 
+/* core.save_sync(on) -> the previous setting (bench/save_load.sh only) */
+static int l_save_sync(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, nyto_save_set_sync(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static void save_open(lua_State *L) {
   /* core table at -1 */
   luaL_newmetatable(L, SAVEBOX_MT);
@@ -407,6 +455,6 @@ static void save_open(lua_State *L) {
   static const luaL_Reg fs[] = {{"st_save", l_st_save}, {"st_load", l_st_load}, {"pt_save", l_pt_save},
                                 {"pt_load", l_pt_load}, {"json_decode", l_json_decode},
                                 {"json_array", l_json_array}, {"rng_state", l_rng_state},
-                                {"set_rng_state", l_set_rng_state}, {NULL, NULL}};
+                                {"set_rng_state", l_set_rng_state}, {"save_sync", l_save_sync}, {NULL, NULL}};
   luaL_setfuncs(L, fs, 0);
 }
