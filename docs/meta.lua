@@ -939,26 +939,32 @@ function dist.rank() end
 ---@return integer
 function dist.world_size() end
 function dist.barrier() end
----In place; one collective per flat buffer for a particle.
----@param x Tensor|Module
+---In place; one collective per flat buffer for a particle, per arena dtype for a swarm.
+---@param x Tensor|Module|Swarm
 ---@param op? "sum"|"avg"|"min"|"max"|"product"
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.all_reduce(x, op) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.broadcast(x, src) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param dst integer
 function dist.send(x, dst) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.recv(x, src) end
 ---A 1-based table in rank order.
----@param x Tensor|Module
----@return (Tensor|Module)[]
+---@param x Tensor|Module|Swarm
+---@return (Tensor|Module|Swarm)[]
 function dist.all_gather(x) end
+---Island model on a ring: the k best (lowest fitness; the first k without it) go to rank + 1 and replace its k worst.
+---@param s Swarm
+---@param k integer
+---@param fitness? number[]|Tensor
+---@return Swarm
+function dist.migrate(s, k, fitness) end
 ---Averages the particle's gradients over the ranks, one collective (as DDP).
 ---@param net Module
 function dist.all_reduce_grads(net) end

@@ -567,7 +567,7 @@ return function(nyto, core)
     if nyto.type(net) == "ParticleModule" then
       err("bad argument #2 to '%s' (ParticleModule swarms are not supported yet)", fname)
     end
-    if nyto.type(net) ~= "Module" or not rawget(net, "_kk") then
+    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
       err("bad argument #2 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
     local members = type(v) == "table" and v.members

@@ -532,6 +532,21 @@ area("plot", {
   end, 0.5},
 })
 
+-- ---- distributed, outside a process group: every call raises a nyto: error ----
+-- (init only with bad options, so that no call ever joins a group or waits)
+local dist_names = {"rank", "world_size", "barrier", "all_reduce", "broadcast", "all_gather", "send", "recv",
+                    "all_reduce_grads", "migrate", "destroy", "is_initialized"}
+area("distributed", {
+  {"uninitialized", function(G)
+    local f = nyto.distributed[G.pick(dist_names)]
+    local x = G.pick {G.hostile, G.tensor, G.module, function() return swarm(G) end}()
+    return f, {x, G.maybe(G.pick {0, 1, -1, "sum", "max", 2}, 0.3), G.maybe(G.hostile(), 0.5), n = 3}
+  end, 2},
+  {"init_bad", function(G)
+    return nyto.distributed.init, {G.pick {3, "x", {timeout = -1}, {timeout = "x"}, {timeout = 0}, {timeout = 0 / 0}}, n = 1}
+  end},
+})
+
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----
 if os.getenv("NYTO_FUZZ_SELFTEST") then
   area("selftest", {

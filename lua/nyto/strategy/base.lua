@@ -62,6 +62,7 @@
 --   B.repr(v)                       an option value for a message ("x" quoted, nan, a type)
 --   B.check_positive, B.check_nonneg, B.check_range(lo, hi, lo_open, hi_open),
 --   B.check_int(min [, max]), B.check_bool   option checkers: function(v) -> nil or reason
+local KK = select(8, require("nyto.particle.records").field_keys()) -- a module's kernel field (private key)
 local nyto = require "nyto"
 local E = require "nyto.errors"
 
@@ -111,7 +112,7 @@ local function center_of(c, fname)
     argerr(1, fname, "ParticleModule centers are not supported yet (Swarms of ParticleModules are not built): "
            .. "pass its root module")
   end
-  if t == "Module" and rawget(c, "_kk") then
+  if t == "Module" and rawget(c, KK) then
     local dt
     for _, p in ipairs(c:parameters()) do
       local d = p:dtype()
