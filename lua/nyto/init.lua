@@ -24,7 +24,7 @@ require "nyto.harden" (nyto, core)
 local lazy = {F = "nyto.F", nn = "nyto.nn", optim = "nyto.optim", data = "nyto.data",
               progress = "nyto.progress", Progress_mt = "nyto.progress",
               timeit = "nyto.timeit",
-              distributed = "nyto.distributed"}
+              distributed = "nyto.distributed", plot = "nyto.plot", strategy = "nyto.strategy"}
 setmetatable(nyto, {__index = function(t, key)
   local name = lazy[key]
   if name == nil then return nil end

@@ -968,7 +968,7 @@ static int l_op(lua_State *L) {
     if (args[2].kind == NT_A_TENSOR) lazy_before_write(L, args[2].t);
   }
   LTensor *u0 = inplace ? NULL : tensor_newud(L);
-  LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk) ? tensor_newud(L) : NULL;
+  LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk || op == NT_OP_eigh) ? tensor_newud(L) : NULL;
   nt_tensor *outs[4] = {0};
   int nout = 0;
   if (nt_call(op, args, nargs, outs, &nout) != 0) {
