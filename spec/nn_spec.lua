@@ -554,6 +554,17 @@ describe("nyto.nn", function()
         "  (3): Linear(in_features=4, out_features=2, bias=True)",
         ")"}, "\n"), tostring(seq))
     end)
+    it("a parameter at a position is no layer: calling the Sequential says so", function()
+      local seq = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+      seq[2] = nil
+      seq[2] = nyto.Parameter(nyto.zeros(3)) -- a parameter named "2", where a layer was
+      local ok, e = pcall(seq, nyto.randn(2, 3))
+      assert.is_false(ok)
+      assert.are.equal("nyto: Sequential: element 2 is a Tensor, not a module (a Sequential calls its submodules 1, 2, ... in turn)", e)
+      seq[2] = nil
+      assert.are.same({2, 3}, seq(nyto.randn(2, 3)):size())
+    end)
+
     it("keeps its children's values, takes an array, appends, and nests", function()
       local lin = nn.Linear(2, 2)
       local w = lin.weight:clone()
