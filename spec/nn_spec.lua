@@ -554,14 +554,15 @@ describe("nyto.nn", function()
         "  (3): Linear(in_features=4, out_features=2, bias=True)",
         ")"}, "\n"), tostring(seq))
     end)
-    it("a parameter at a position is no layer: calling the Sequential says so", function()
-      local seq = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
-      seq[2] = nil
-      seq[2] = nyto.Parameter(nyto.zeros(3)) -- a parameter named "2", where a layer was
+    it("a value at a position that is no module: calling the Sequential says so", function()
+      -- seq[k] falls back to the class: a class field at a position is read as element k
+      local Seq = nyto.class("NNSpecSeq", nn.Sequential)
+      local seq = Seq(nn.Linear(3, 3))
+      Seq[2] = nyto.zeros(3)
       local ok, e = pcall(seq, nyto.randn(2, 3))
       assert.is_false(ok)
       assert.are.equal("nyto: Sequential: element 2 is a Tensor, not a module (a Sequential calls its submodules 1, 2, ... in turn)", e)
-      seq[2] = nil
+      Seq[2] = nil
       assert.are.same({2, 3}, seq(nyto.randn(2, 3)):size())
     end)
 
