@@ -33,23 +33,6 @@ function U.noise(es, rows, dt)
   return nyto.randn({rows, es.D}, {generator = es.g, dtype = dt or es.dtype})
 end
 
--- an [n, D] tensor of samples as the population handed to the user (a Swarm
--- of the center's species, or the tensor itself in the center's dtype).  A
--- particle center's non-operational parameters keep the center's values in
--- every member (as Swarm arithmetic keeps them; base's best() and center() do
--- too): the search distribution still spans them, but no member, best or
--- center shows it, and no fitness depends on it.
-function U.pop(es, X)
-  X = U.cast(X, es.dtype)
-  if es.opmask then X = nyto.where(es.opmask:view {1, es.D}, X, es.center_flat:view {1, es.D}) end
-  return B.from_flat(es, X)
-end
-
--- antithetic rows: [k, D] tensors a and b -> [2k, D] with rows 2i-1 = a_i, 2i = b_i
-function U.interleave(a, b)
-  return nyto.stack({a, b}, 2):view {a:size(1) * 2, a:size(2)}
-end
-
 -- the offset of row k (1-based) of generation t (0-based): see the layout above
 function U.noise_offset(o0, t, rows, D, k)
   local R4 = (rows * D + 3) // 4 * 4
@@ -99,19 +82,69 @@ function U.nes_utilities(f)
   return u
 end
 
--- sum_i w[i] * rows[i] for an [n, D] tensor and n weights: a [D] tensor.  Not
--- nyto.mv: OpenBLAS's gemv gives other bits on 1 and 2 threads for some sizes
--- (D = 20100 here); a product then a sum over dim 1 is one elementwise pass and
--- a reduction that libtorch splits over the D outputs only, in the same order on
--- any thread count (spec/strategy_dist_spec.lua checks 1 vs 2 threads).
-function U.weighted_sum(rows, w)
-  local n = rows:size(1)
-  return (rows * nyto.tensor(w, {dtype = rows:dtype()}):view {n, 1}):sum(1)
+-- f(...) with OpenBLAS's pool at one thread, restored after (also when f
+-- raises).  The bits of OpenBLAS's gemv and gemm depend on the pool's size
+-- (nyto.mv of a [20100, 8] by [8] differed on 1 and 2 threads): every BLAS call
+-- of these strategies goes through here, so a seeded run is the same on any
+-- thread count.  On one thread a gemv is still one pass over its matrix.
+local blas_threads = nyto.core.blas_threads
+function U.serial(f, ...)
+  local old = blas_threads()
+  if old == nil or old <= 1 then return f(...) end
+  blas_threads(1)
+  local ok, a, b = pcall(f, ...)
+  blas_threads(old)
+  if not ok then error(a, 0) end
+  return a, b
 end
 
--- A x for a square [D, D] A and a [D] x, in the same order on any thread count
-function U.matvec(A, x)
-  return (A * x:view {1, -1}):sum(2)
+-- sum_i w[i] * rows[i] for an [n, D] tensor and n weights (a table): a [D] tensor
+function U.weighted_sum(rows, w)
+  return U.serial(nyto.mv, rows:t(), nyto.tensor(w, {dtype = rows:dtype()}))
+end
+function U.mm(a, b) return U.serial(nyto.mm, a, b) end
+function U.mv(a, x) return U.serial(nyto.mv, a, x) end
+
+-- The population buffer of a strategy: one [n, D] arena reused by every ask
+-- (a Swarm's on a particle center, a tensor on a vector center): the samples
+-- are written into it in place, so an ask allocates no population.  The
+-- population an ask returned is overwritten by the next ask (clone it to keep
+-- it), as PSO's positions are.  Returns {pop =, X = the [n, D] tensor to write}.
+function U.buffer(es)
+  local b = es._buf
+  if b then return b end
+  if es.kind == "particle" then
+    local s = nyto.Swarm(es.template, es.n)
+    b = {pop = s, X = s:flat(es.dtype)}
+  else
+    local X = nyto.zeros({es.n, es.D}, {dtype = es.dtype})
+    b = {pop = X, X = X}
+  end
+  es._buf = b
+  return b
+end
+
+-- the population of a filled buffer.  A particle center's non-operational
+-- parameters keep the center's values in every member (as Swarm arithmetic
+-- keeps them; base's best() and center() do too): the search distribution
+-- still spans them, but no member, best or center shows it, and no fitness
+-- depends on it.
+function U.finish(es, b)
+  if es.opmask then
+    b.X:copy_(nyto.where(es.opmask:view {1, es.D}, b.X, es.center_flat:view {1, es.D}))
+  end
+  return b.pop
+end
+
+-- antithetic pairs into the buffer: rows 2k-1 = c + alpha e_k, rows 2k = c - alpha e_k
+-- (c a [D] tensor, e an [n/2, D] tensor)
+function U.fill_pairs(es, c, e, alpha)
+  local b = U.buffer(es)
+  local Xv = b.X:view {es.n // 2, 2, es.D}
+  local cr = c:view {1, es.D}
+  Xv:select(2, 1):copy_(nyto.add(cr, e, alpha))
+  Xv:select(2, 2):copy_(nyto.add(cr, e, -alpha))
+  return U.finish(es, b)
 end
 
 return U

@@ -45,8 +45,7 @@ return B.strategy("OpenES", {
     local S, s = es.state, es.o.sigma
     local eps = U.noise(es, es.n // 2)
     S.eps = eps
-    local theta = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(theta + eps * s, theta - eps * s))
+    return U.fill_pairs(es, S.mean, eps, s)
   end,
 
   tell = function(es, _, f)

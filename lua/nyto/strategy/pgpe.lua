@@ -59,10 +59,9 @@ return B.strategy("PGPE", {
   -- symmetric sampling: eps_k = sigma .* z_k, members mu + eps_k and mu - eps_k
   ask = function(es)
     local S = es.state
-    local eps = U.noise(es, es.n // 2) * S.std:view {1, es.D}
+    local eps = U.noise(es, es.n // 2):mul_(S.std:view {1, es.D})
     S.eps = eps
-    local mu = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(mu + eps, mu - eps))
+    return U.fill_pairs(es, S.mean, eps, 1)
   end,
 
   tell = function(es, _, f)

@@ -34,7 +34,9 @@ return B.strategy("SNES", {
     local S = es.state
     local s = U.noise(es, es.n)
     S.s = s
-    return U.pop(es, s * S.std:view {1, es.D} + S.mean:view {1, es.D})
+    local b = U.buffer(es)
+    b.X:copy_(s):mul_(S.std:view {1, es.D}):add_(S.mean:view {1, es.D})
+    return U.finish(es, b)
   end,
 
   tell = function(es, _, f)
@@ -43,7 +45,9 @@ return B.strategy("SNES", {
     local u = U.nes_utilities(f)
     -- line 6: grad_mu J = sum_k u_k s_k;  grad_sigma J = sum_k u_k (s_k^2 - 1)
     local g_mu = U.weighted_sum(S.s, u)
-    local g_sigma = U.weighted_sum(S.s * S.s - 1, u)
+    local usum = 0
+    for k = 1, #u do usum = usum + u[k] end
+    local g_sigma = U.weighted_sum(S.s * S.s, u) - usum -- sum_k u_k s_k^2 - sum_k u_k
     -- line 7: mu <- mu + eta_mu sigma .* grad_mu;  sigma <- sigma .* exp(eta_sigma / 2 grad_sigma)
     S.mean = S.mean + S.std * g_mu * o.lr
     S.std = S.std * nyto.exp(g_sigma * (o.sigma_lr / 2))
