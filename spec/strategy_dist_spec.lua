@@ -440,6 +440,26 @@ describe("particle and tensor centers", function()
     end
   end)
 
+  it("one population arena, reused by every ask; a population the user freed is replaced", function()
+    for _, v in ipairs(VARIANTS) do
+      local es = S[v[1]](net3(), opts_of(v[2], {popsize = 4, generator = nyto.Generator(2)}))
+      local p1 = es:ask()
+      es:tell(sphere(p1:flat()))
+      local p2 = es:ask()
+      assert.are.equal(p1, p2, v[1]) -- the same Swarm, new values
+      es:tell(sphere(p2:flat()))
+      do
+        local p3 <close> = es:ask()
+        es:tell(sphere(p3:flat()))
+      end -- freed here
+      local p4 = es:ask()
+      assert.are_not.equal(p2, p4, v[1])
+      assert.are.equal(4, #p4)
+      es:tell(sphere(p4:flat()))
+      assert.are.equal(4, es.generation)
+    end
+  end)
+
   it("evolves a small network scored in one batched forward: the best member's loss falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)

@@ -112,7 +112,8 @@ function U.mv(a, x) return U.serial(nyto.mv, a, x) end
 -- it), as PSO's positions are.  Returns {pop =, X = the [n, D] tensor to write}.
 function U.buffer(es)
   local b = es._buf
-  if b then return b end
+  -- a Swarm the user freed (`local pop <close> = es:ask()`) is not written again: a new one
+  if b and (es.kind ~= "particle" or pcall(function() return #b.pop end)) then return b end
   if es.kind == "particle" then
     local s = nyto.Swarm(es.template, es.n)
     b = {pop = s, X = s:flat(es.dtype)}
