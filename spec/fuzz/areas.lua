@@ -494,6 +494,8 @@ area("strategy", {
                           target = G.pick {0, 0 / 0, "x"}}, 0.3)
     return nyto.strategy.run, {es, fn, opts, n = 3}
   end, mutates_on_error = true},
+})
+
 -- ---- plots (gnuplot runs only when every argument is good: rare, into a temporary file) ----
 area("plot", {
   {"plot", function(G)

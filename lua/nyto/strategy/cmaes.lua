@@ -1,6 +1,6 @@
 -- nyto.strategy.CMAES: the covariance matrix adaptation evolution strategy of
 --   N. Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772 (2016),
--- section 3 / Appendix A ("the (mu/mu_W, lambda)-CMA-ES" with the active
+-- Appendix A ("the (mu/mu_W, lambda)-CMA-ES", the summary with the active
 -- negative weights), every constant as Table 1 of the tutorial; and, with
 -- {diagonal = true}, sep-CMA-ES of
 --   R. Ros, N. Hansen, "A Simple Modification in CMA-ES Achieving Linear Time
@@ -25,7 +25,7 @@ local F64 = {dtype = "float64"}
 
 -- the constants of Table 1 for dimension n, population lambda, mu parents
 local function constants(n, lambda, mu, table1, diagonal)
-  -- (49): w'_i = ln((lambda + 1) / 2) - ln i (Table 1); with an explicit
+  -- Table 1: w'_i = ln((lambda + 1) / 2) - ln i; with an explicit
   -- elite_ratio, ln(mu + 1/2) - ln i, so that exactly mu weights are positive
   local base = table1 and math.log((lambda + 1) / 2) or math.log(mu + 0.5)
   local wp = {}
@@ -48,11 +48,11 @@ local function constants(n, lambda, mu, table1, diagonal)
   c.c1 = acov / ((n + 1.3) ^ 2 + mueff)
   c.cmu = math.min(1 - c.c1, acov * (mueff - 2 + 1 / mueff) / ((n + 2) ^ 2 + acov * mueff / 2))
   if diagonal then
-    -- Ros & Hansen 2008, section 3: c_cov^sep = (n + 2) / 3 * c_cov
+    -- Ros & Hansen 2008: c_cov^sep = (n + 2) / 3 * c_cov
     c.c1 = c.c1 * (n + 2) / 3
     c.cmu = math.min(1 - c.c1, c.cmu * (n + 2) / 3)
   end
-  -- (53)-(55): alpha_mu^-, alpha_mueff^-, alpha_posdef^-; weights (53)
+  -- Table 1: alpha_mu^-, alpha_mueff^-, alpha_posdef^- and the weights w_i
   local amu = 1 + c.c1 / c.cmu
   local amueff = 1 + 2 * mueff_neg / (mueff + 2)
   local aposdef = (1 - c.c1 - c.cmu) / (n * c.cmu)
@@ -144,7 +144,9 @@ return B.strategy("CMAES", {
     if o.diagonal then
       local invC = 1 / S.C
       cy = yw / S.Dv
-      ysq = y * y
+      -- y is not read again: squared in place (no [lambda, D] float64 temporary, 1 GB for
+      -- 64 x 1.86M); state.y holds y^2 until the next ask draws a new y
+      ysq = y:mul_(y)
       norms2 = U.mv(ysq, invC):totable() -- sum_j y_kj^2 / C_jj
     else
       cy = U.mv(S.invsqrtC, yw)

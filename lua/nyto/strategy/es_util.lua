@@ -2,7 +2,7 @@
 -- (OpenES, SNES, PGPE, CMA-ES; issue 17).  An internal module: require it.
 --
 -- Noise layout (what a seeds-only distributed run needs, Salimans et al. 2017
--- section 2.1): every strategy here draws the standard normals of one
+-- Algorithm 2): every strategy here draws the standard normals of one
 -- generation in ONE call `nyto.randn(rows, D, {generator = g})` at ask().
 -- Element j of a draw is a pure function of (seed, stream, offset + j)
 -- (src/core/philox.c), and a draw of n elements advances the offset by n
@@ -14,7 +14,9 @@
 -- row k of generation t from (seed, stream, o0, t, k) alone:
 --   g:set_state{generator = "philox4x32-10", seed = seed, stream = stream,
 --               offset = o0 + t*R4 + (k-1)*D};  eps_k = nyto.randn(D, {generator = g})
--- (noise_offset below computes that offset).  The noise is drawn over the flat
+-- (noise_offset below computes that offset).  This holds while the strategy is
+-- the only user of g and every ask is told (an ask replaced by another ask
+-- takes a generation's counters too); t is then es.generation at the ask.  The noise is drawn over the flat
 -- vector for both kinds of center, so a particle center runs the course of its
 -- flat vector bit for bit, and the layout does not depend on the species.
 local nyto = require "nyto"
@@ -66,7 +68,7 @@ function U.centered_ranks(f)
   return out
 end
 
--- NES utilities (Wierstra et al. 2014, section 3.1, eq. in "fitness shaping"):
+-- NES utilities (Wierstra et al. 2014, fitness shaping):
 -- u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j max(0, ln(lambda/2 + 1) - ln j) - 1/lambda,
 -- k = 1 the best.  Returns u indexed by member.
 function U.nes_utilities(f)

@@ -1,7 +1,7 @@
 -- nyto.strategy.OpenES: the evolution strategy of
 --   T. Salimans, J. Ho, X. Chen, S. Sidor, I. Sutskever, "Evolution Strategies
 --   as a Scalable Alternative to Reinforcement Learning", arXiv:1703.03864 (2017),
--- Algorithm 1 with the refinements of its sections 2.1-2.2: antithetic
+-- Algorithm 1 with the refinements the paper describes and uses: antithetic
 -- ("mirrored") sampling, centred-rank fitness shaping, Adam on the center and
 -- weight decay.  Defaults are the authors' (openai/evolution-strategies-starter:
 -- configs/humanoid.json and es_distributed/optimizers.py): sigma ("noise_stdev")

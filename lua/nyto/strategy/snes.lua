@@ -1,7 +1,7 @@
 -- nyto.strategy.SNES: separable natural evolution strategies, from
 --   D. Wierstra, T. Schaul, T. Glasmachers, Y. Sun, J. Peters, J. Schmidhuber,
 --   "Natural Evolution Strategies", JMLR 15 (2014) 949-980,
--- Algorithm 6 ("Separable NES (SNES)") with the utility shaping of section 3.1
+-- Algorithm 6 ("Separable NES (SNES)") with the paper's fitness shaping (utilities)
 -- and the default parameters of its Table 1 (SNES column):
 --   popsize lambda = 4 + floor(3 ln d), lr eta_mu = 1, sigma_lr eta_sigma = (3 + ln d) / (5 sqrt d).
 -- The paper's experiments start from the unit Gaussian: `sigma` (the initial
@@ -41,7 +41,7 @@ return B.strategy("SNES", {
 
   tell = function(es, _, f)
     local S, o = es.state, es.o
-    -- line 5: sort by fitness, utilities u_k (section 3.1), k = 1 the best
+    -- line 5: sort by fitness, utilities u_k (fitness shaping), k = 1 the best
     local u = U.nes_utilities(f)
     -- line 6: grad_mu J = sum_k u_k s_k;  grad_sigma J = sum_k u_k (s_k^2 - 1)
     local g_mu = U.weighted_sum(S.s, u)
