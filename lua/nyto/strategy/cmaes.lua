@@ -121,7 +121,8 @@ return B.strategy("CMAES", {
     else y = U.mm(z:mul_(S.Dv:view {1, -1}), S.B:t()) end -- rows (B D z_k)^T
     S.y = y
     local b = U.buffer(es)
-    b.X:copy_(nyto.add(S.mean:view {1, -1}, y, S.step)) -- cast to the center's dtype
+    -- x_k = (sigma y_k) + m in place, in the center's dtype (no [lambda, D] float64 temporary)
+    b.X:copy_(y):mul_(S.step):add_(U.cast(S.mean, es.dtype):view {1, -1})
     return U.finish(es, b)
   end,
 

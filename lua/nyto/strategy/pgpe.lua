@@ -79,7 +79,7 @@ return B.strategy("PGPE", {
     -- Sehnke et al. 2010, symmetric sampling (averaged over the pairs, as EvoTorch):
     -- grad_mu = sum_k (r+ - r-)/2 eps_k;  grad_sigma = sum_k ((r+ + r-)/2 - b) (eps_k^2 - sigma^2) / sigma
     local g_mu = U.weighted_sum(S.eps, wmu)
-    local g_sigma = (U.weighted_sum(S.eps * S.eps, wsig) - S.std * S.std * wsum) / S.std
+    local g_sigma = (U.weighted_sum(U.square(es, S.eps), wsig) - S.std * S.std * wsum) / S.std
     -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
     local gn = g_mu:norm():item()

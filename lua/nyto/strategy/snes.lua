@@ -47,7 +47,7 @@ return B.strategy("SNES", {
     local g_mu = U.weighted_sum(S.s, u)
     local usum = 0
     for k = 1, #u do usum = usum + u[k] end
-    local g_sigma = U.weighted_sum(S.s * S.s, u) - usum -- sum_k u_k s_k^2 - sum_k u_k
+    local g_sigma = U.weighted_sum(U.square(es, S.s), u) - usum -- sum_k u_k s_k^2 - sum_k u_k
     -- line 7: mu <- mu + eta_mu sigma .* grad_mu;  sigma <- sigma .* exp(eta_sigma / 2 grad_sigma)
     S.mean = S.mean + S.std * g_mu * o.lr
     S.std = S.std * nyto.exp(g_sigma * (o.sigma_lr / 2))
