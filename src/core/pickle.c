@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
+#include "nyto_core.h"
 #include "nyto_pickle.h"
 
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -821,16 +820,7 @@ typedef struct pt_ctx {
 static int crc_ok(pt_ctx *c, const nyto_zip_entry *e) {
   size_t k = (size_t)(e - c->es);
   if (!c->crc || c->checked[k]) return 1;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const unsigned char *p = c->buf + e->off;
-  uint64_t left = e->size;
-  while (left > 0) {
-    uInt w = left > (1u << 30) ? (1u << 30) : (uInt)left;
-    crc = crc32(crc, p, w);
-    p += w;
-    left -= w;
-  }
-  if ((uint32_t)crc != e->crc) return 0;
+  if (nyto_crc32(0, c->buf + e->off, (size_t)e->size) != e->crc) return 0;
   c->checked[k] = 1;
   return 1;
 }
@@ -1048,17 +1038,7 @@ void nyto_pkw_tensor_(nyto_pkw *w, int dtype, int ndim, const int64_t *sizes, co
 static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
 static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
 
-static uint32_t crc_of(const void *data, uint64_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const unsigned char *p = data;
-  while (n > 0) {
-    uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-    crc = crc32(crc, p, k);
-    p += k;
-    n -= k;
-  }
-  return (uint32_t)crc;
-}
+static uint32_t crc_of(const void *data, uint64_t n) { return nyto_crc32(0, data, (size_t)n); }
 
 int nyto_pkw_write(nyto_pkw *w, const char *path, char *err, size_t errlen) {
   put1(w, '.');
