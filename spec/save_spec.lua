@@ -450,8 +450,8 @@ print(json.dumps(out))
     -- a flipped byte in a tensor's data: its CRC-32 no longer matches
     local good, off = read(P("seq.pt")), ref.seq_data0 + 1
     write(P("flipped.pt"), good:sub(1, off - 1) .. string.char(good:byte(off) ~ 1) .. good:sub(off + 1))
-    assert.are.equal("nyto: " .. P("flipped.pt") .. ": pickle: storage 0: its record is damaged (its CRC-32 does not "
-                     .. "match) (byte 145)", err_of(nyto.load, P("flipped.pt")))
+    assert.are.equal("nyto: " .. P("flipped.pt") .. ": storage 0: its record is damaged (its CRC-32 does not match)",
+                     err_of(nyto.load, P("flipped.pt")))
   end)
 end)
 
