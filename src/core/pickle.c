@@ -178,7 +178,7 @@ typedef struct vm {
   size_t *marks;
   size_t nmarks, mcap;
   uint32_t *memo;
-  size_t memocap;
+  size_t memocap, nmemo; /* nmemo: keys set (MEMOIZE's next key, as Python's len(memo)) */
   nyto_pk_record_fn record;
   void *ctx;
   char *err;
@@ -273,6 +273,7 @@ static int memo_put(vm *m, uint64_t key) {
   size_t old = m->memocap;
   if (grow((void **)&m->memo, &m->memocap, (size_t)key + 1, sizeof *m->memo)) VFAIL("out of memory");
   for (size_t k = old; k < m->memocap; k++) m->memo[k] = UINT32_MAX;
+  if (m->memo[key] == UINT32_MAX) m->nmemo++;
   m->memo[key] = m->stack[m->sp - 1];
   return 0;
 }
@@ -688,8 +689,7 @@ static int run(vm *m) {
           if (v < 0) VFAIL("a negative memo key");
           key = (uint64_t)v;
         } else {
-          key = 0;
-          while (key < m->memocap && m->memo[key] != UINT32_MAX) key++;
+          key = m->nmemo;
         }
         if (memo_put(m, key)) return -1;
         break;
