@@ -218,7 +218,7 @@ describe(".pt bad input", function()
 end)
 
 describe("interop with PyTorch from Python", function()
-  local py_ok, py_out
+  local py_ok, py_out, swarm_py
   setup(function()
     nyto.manual_seed(1)
     nyto.save({w = nyto.randn(3, 4), i = H.I {1, 2}, b = nyto.tensor({true}, {dtype = "bool"}),
@@ -226,6 +226,8 @@ describe("interop with PyTorch from Python", function()
                big = math.mininteger, e = nyto.zeros(0, 3)}, P("nyto.pt"))
     nyto.save({["fc.weight"] = nyto.arange(0, 6):reshape(2, 3), ["fc.bias"] = nyto.tensor({1.5, -2}),
                steps = H.I {4}, mask = nyto.tensor({true, false}, {dtype = "bool"})}, P("nyto.safetensors"))
+    swarm_py = nyto.Swarm(nyto.nn.Linear(2, 2), 3, "randn")
+    nyto.save(swarm_py, P("swarm_py.pt"))
     write(P("check.py"), [==[
 import json, struct, sys, torch
 d = sys.argv[1]
@@ -249,6 +251,8 @@ for k, e in hdr.items():
              "data": list(struct.unpack("<%d%s" % (cnt, fmt[e["dtype"]]), raw[8 + n + b0:8 + n + b1]))}
 out["st"] = st
 out["meta"] = hdr.get("__metadata__", {})
+sw = torch.load(d + "/swarm_py.pt")
+out["swarm"] = [[m["weight"].tolist(), m["bias"].tolist()] for m in sw["members"]]
 # files for nyto: a torch.save'd state dict and a plain-Python safetensors
 torch.manual_seed(0)
 net = torch.nn.Linear(3, 2)
@@ -282,6 +286,16 @@ print(json.dumps(out))
     assert.are.same({"bytes", 0, 255}, r.bin) -- a string that is not UTF-8 text is bytes (protocol 3)
     assert.are.same({0, 3}, r.e)
     assert.are.equal(math.mininteger, math.tointeger(r.big))
+  end)
+
+  it("torch.load opens a saved swarm: a list of the members' state dicts", function()
+    assert(py_ok, py_out)
+    local sw = nyto.core.json_decode(py_out).swarm
+    assert.are.equal(3, #sw)
+    for i = 1, 3 do
+      H.assert_close(swarm_py[i].weight, nyto.tensor(sw[i][1]), 0)
+      H.assert_close(swarm_py[i].bias, nyto.tensor(sw[i][2]), 0)
+    end
   end)
 
   it("a plain-Python reader parses nyto's .safetensors under exactly the table's names", function()
