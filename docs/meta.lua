@@ -842,6 +842,7 @@ function nyto.set_rng_state(state) end
 ---@class nyto.SwarmClass
 ---@overload fun(net: Module, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module)): Swarm
 ---@field of fun(particles: Module[]): Swarm copies particles of one species
+---@field load fun(path_or_value: string|table, net: Module): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
 ---@operator add(Swarm|Module|Tensor|number): Swarm
@@ -922,6 +923,8 @@ function Swarm:param_stacks() end
 ---@return Tensor
 function Swarm:forward(x, opts) end
 function Swarm:free() end
+---@return {members: table<string, Tensor>[]} # one state dict per member (views of the arena)
+function Swarm:state_dict() end
 
 ---@class nyto.distributed
 local dist = {}
@@ -936,26 +939,32 @@ function dist.rank() end
 ---@return integer
 function dist.world_size() end
 function dist.barrier() end
----In place; one collective per flat buffer for a particle.
----@param x Tensor|Module
+---In place; one collective per flat buffer for a particle, per arena dtype for a swarm.
+---@param x Tensor|Module|Swarm
 ---@param op? "sum"|"avg"|"min"|"max"|"product"
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.all_reduce(x, op) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.broadcast(x, src) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param dst integer
 function dist.send(x, dst) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.recv(x, src) end
 ---A 1-based table in rank order.
----@param x Tensor|Module
----@return (Tensor|Module)[]
+---@param x Tensor|Module|Swarm
+---@return (Tensor|Module|Swarm)[]
 function dist.all_gather(x) end
+---Island model on a ring: the k best (lowest fitness; the first k without it) go to rank + 1 and replace its k worst.
+---@param s Swarm
+---@param k integer
+---@param fitness? number[]|Tensor
+---@return Swarm
+function dist.migrate(s, k, fitness) end
 ---Averages the particle's gradients over the ranks, one collective (as DDP).
 ---@param net Module
 function dist.all_reduce_grads(net) end
@@ -1007,6 +1016,31 @@ function strategy.DE(center, opts) end
 ---@param opts? nyto.StrategyOptions|{elite_ratio?: number, lr?: number}
 ---@return Strategy
 function strategy.CEM(center, opts) end
+
+---Salimans et al. 2017's evolution strategy: antithetic pairs, centred ranks, Adam on the center.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, weight_decay?: number, beta1?: number, beta2?: number, epsilon?: number}
+---@return Strategy
+function strategy.OpenES(center, opts) end
+
+---Separable natural evolution strategies (Wierstra et al. 2014, Algorithm 6).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, sigma_lr?: number}
+---@return Strategy
+function strategy.SNES(center, opts) end
+
+---PGPE with symmetric sampling and the ClipUp optimizer (Sehnke et al. 2010; Toklu et al. 2020).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{max_speed?: number, lr?: number, momentum?: number, sigma_lr?: number, sigma_max_change?: number}
+---@return Strategy
+function strategy.PGPE(center, opts) end
+
+---CMA-ES (Hansen's tutorial, 2016); `diagonal = true` gives sep-CMA-ES (Ros & Hansen 2008).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, diagonal?: boolean}
+---@return Strategy
+function strategy.CMAES(center, opts) end
+
 ---Runs ask/tell until `generations` or the best reaches `target`; returns the best and its fitness.
 ---@param es Strategy
 ---@param fn fun(member: Module|Tensor): number|fun(pop: Swarm|Tensor): (number[]|Tensor)
@@ -1977,6 +2011,15 @@ function nyto.outer(input, other) end
 ---@param other Tensor
 ---@return Tensor
 function Tensor:outer(other) end
+
+---@param input Tensor
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function nyto.eigh(input) end
+
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function Tensor:eigh() end
 
 ---@param input Tensor
 ---@param ... integer|integer[] sizes

@@ -68,9 +68,9 @@ describe("nyto.strategy: published behaviour (medians over seeds 1-5, float64 ve
     -- Expected: gbest PSO with w = 0.7298, c1 = c2 = 1.49618 (Clerc & Kennedy 2002; Eberhart &
     -- Shi 2000) does not solve Rastrigin: it stagnates in a local minimum near a lattice point,
     -- at a few units of f (the local minima sit near integers k of f: 0.995, 1.99, 2.98, ...).
-    -- Bratton & Kennedy 2007 ("Defining a standard for PSO", Table) report that gbest PSO
-    -- leaves errors of tens on the 30-D Rastrigin; the 10-D figures in the PSO literature are
-    -- a few units. nyto measured (40 particles, 500 generations = 20,000 evaluations): best
+    -- Bratton & Kennedy 2007 ("Defining a standard for PSO") find that the standard PSO does
+    -- not solve the 30-D Rastrigin either (mean errors far above 0); on 10-D the figures in
+    -- the PSO literature are a few units (not checked here against one table). nyto measured (40 particles, 500 generations = 20,000 evaluations): best
     -- per seed 1.00, 2.98, 2.98, 7.96, 7.96, median 2.98. Criterion: median < 10 (from an
     -- initial best of ~100), every run < 20.
     local f = runs("PSO", rastrigin, nyto.full({10}, 2, {dtype = "float64"}), {popsize = 40, sigma = 3}, 500)
@@ -289,6 +289,24 @@ describe("nyto.strategy: particle centers", function()
     end
   end)
 
+  it("the population is the user's after tell: freeing it (<close>) each generation is safe", function()
+    nyto.manual_seed(4)
+    local net = net3()
+    for _, name in ipairs(NAMES) do
+      local a = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
+      local b = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
+      for _ = 1, 5 do
+        do
+          local pop <close> = a:ask()
+          a:tell(sphere(pop:flat()))
+        end
+        local pop = b:ask()
+        b:tell(sphere(pop:flat()))
+      end
+      same_state(a:state_dict(), b:state_dict())
+    end
+  end)
+
   it("evolves a small network: the best member's loss, recomputed by its own forward, falls", function()
     nyto.manual_seed(5)
     local net = nn.Linear(3, 2)
@@ -333,7 +351,7 @@ describe("nyto.strategy: determinism", function()
       nyto.num_threads(threads)
       local es = nyto.strategy[name](center, {popsize = 8, generator = nyto.Generator(11)})
       local out = {}
-      for g = 1, 3 do
+      for g = 1, 2 do
         local pop = es:ask()
         local X = pop_flat(es, pop)
         out[g] = X:clone()
@@ -341,14 +359,14 @@ describe("nyto.strategy: determinism", function()
       end
       return out
     end
-    local big = nyto.zeros {20000} -- 8 x 20000 draws: past the 131072-element threshold
-    local net = nn.Linear(200, 100)
+    local big = nyto.zeros {16500} -- 8 x 16500 draws: past the 131072-element threshold
+    local net = nn.Linear(128, 128) -- 16512 parameters
     for _, name in ipairs(NAMES) do
       for _, center in ipairs {big, net} do
-        local a, b, c = course(name, center, 1), course(name, center, 2), course(name, center, 2)
-        for g = 1, 3 do
+        local a, b, c = course(name, center, 1), course(name, center, 2), course(name, center, 1)
+        for g = 1, 2 do
           assert.is_true(nyto.equal(a[g], b[g]), name .. " threads")
-          assert.is_true(nyto.equal(b[g], c[g]), name .. " rerun")
+          assert.is_true(nyto.equal(a[g], c[g]), name .. " rerun")
         end
       end
     end

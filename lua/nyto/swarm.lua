@@ -7,6 +7,7 @@
 -- the particle loops per dtype: over the arena with the species' segments
 -- repeated n times (numbers, swarms), or row by row (core.prows: broadcast
 -- particles, coefficient tensors).  docs/design.md "Swarms".
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local S = require "nyto.particle.species"
   local Z = require "nyto.particle.lazy"
@@ -96,7 +97,7 @@ return function(nyto, core)
     if nyto.type(x) == "ParticleModule" then
       err("bad argument #%d to '%s' (ParticleModule swarms are not supported yet)", i, fname)
     end
-    if nyto.type(x) ~= "Module" or not rawget(x, "_kk") then
+    if nyto.type(x) ~= "Module" or not rawget(x, _kk) then
       err("bad argument #%d to '%s' (particle expected, got %s)", i, fname, nyto.type(x) or type(x))
     end
     local k = kernel_of(x, fname)
@@ -146,7 +147,7 @@ return function(nyto, core)
     if nyto.type(net) == "ParticleModule" then
       err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname)
     end
-    if nyto.type(net) ~= "Module" or not rawget(net, "_kk") then
+    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
       err("bad argument #1 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
     if math.type(n) ~= "integer" then err("bad argument #2 to '%s' (integer expected, got %s)", fname, math.type(n) or type(n)) end
@@ -173,7 +174,7 @@ return function(nyto, core)
     end
     local p1 = list[1]
     if nyto.type(p1) == "ParticleModule" then err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname) end
-    if nyto.type(p1) ~= "Module" or not rawget(p1, "_kk") then
+    if nyto.type(p1) ~= "Module" or not rawget(p1, _kk) then
       err("bad argument #1 to '%s' (element 1: particle expected, got %s)", fname, nyto.type(p1) or type(p1))
     end
     local k1 = kernel_of(p1, fname)
@@ -490,9 +491,9 @@ return function(nyto, core)
   local function params_of(module)
     local out = {}
     local function walk(m)
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for _, pn in ipairs(s.po) do out[#out + 1] = {pid = s.pid[pn], t = m[pn]} end
-      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn]) end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, _m)[cn]) end
     end
     walk(module)
     return out
@@ -540,6 +541,57 @@ return function(nyto, core)
   end
   Swarm.__call = function(s, x, opts) return methods.forward(s, x, opts) end
 
+  -- {members = {state dict of member 1, ..., of member n}}: what nyto.save
+  -- writes for a swarm (the tensors are views of the arena, as a particle's)
+  function methods:state_dict()
+    local st = state(self, "state_dict")
+    local members = {}
+    for i = 1, st.n do members[i] = member(st, i):state_dict() end
+    return {members = members}
+  end
+
+  -- nyto.Swarm.load(path_or_value, net): a new swarm of net's species whose
+  -- member i loads members[i] of the value (nyto.load(path)'s for a path; a
+  -- missing file gives nil, message); nothing is made when any member fails
+  local function load(src, net)
+    local fname = "Swarm.load"
+    local v = src
+    if type(src) == "string" then
+      local msg
+      v, msg = nyto.load(src)
+      if v == nil then return nil, msg end
+    elseif type(src) ~= "table" or getmetatable(src) ~= nil then
+      err("bad argument #1 to '%s' (path or table expected, got %s)", fname, nyto.type(src) or type(src))
+    end
+    local where = type(src) == "string" and src .. ": " or ""
+    if nyto.type(net) == "ParticleModule" then
+      err("bad argument #2 to '%s' (ParticleModule swarms are not supported yet)", fname)
+    end
+    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
+      err("bad argument #2 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
+    end
+    local members = type(v) == "table" and v.members
+    if type(members) ~= "table" or getmetatable(members) ~= nil or #members < 1 then
+      err("bad argument #1 to '%s' (%sno members: a swarm's state dict is {members = {sd1, sd2, ...}})", fname, where)
+    end
+    local n = #members
+    for k in pairs(members) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        err("bad argument #1 to '%s' (%smembers is not a sequence: key %s)", fname, where, tostring(k))
+      end
+    end
+    local s = make(net, n, nil)
+    local st = ST[s]
+    for i = 1, n do
+      local ok, e = pcall(function() member(st, i):load_state_dict(members[i]) end)
+      if not ok then
+        methods.free(s)
+        err("bad argument #1 to '%s' (%smember %d: %s)", fname, where, i, tostring(e):match("%((.*)%)$") or tostring(e))
+      end
+    end
+    return s
+  end
+
   -- free the arena and the members handed out; any later use raises
   function methods:free()
     local st = ST[self]
@@ -564,5 +616,5 @@ return function(nyto, core)
     end
   end
 
-  nyto.Swarm = setmetatable({of = of}, {__call = function(_, net, n, init) return make(net, n, init) end})
+  nyto.Swarm = setmetatable({of = of, load = load}, {__call = function(_, net, n, init) return make(net, n, init) end})
 end

@@ -110,9 +110,10 @@ end
 area("module", {
   {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
   {"setfield", function(G)
-    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
-    -- of the instance and stay writable (issue 13, point 7: not done)
-    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    -- the names of the raw internal fields (_s, _p, _m, ...) are refused: the fields live
+    -- under private keys (lua/nyto/particle/records.lua)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free",
+                        "_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"}
     if G.R() < 0.2 then key = G.hostile() end
     local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
     return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
@@ -207,9 +208,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
-    -- writable (issue 13, point 7: not done)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are read-only
+    return function(pm, k, v) pm[k] = v end,
+      {G.pm(), G.pick {"fc", "x", "forward", "training", "root_module", "particle_kernel"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
@@ -386,6 +387,12 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"load", function(G)
+    local s = swarm(G)
+    local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
+                      function() return {members = {}} end, G.hostile}()
+    return nyto.Swarm.load, {G.maybe(v, 0.3), G.maybe(G.pick {G.module(), s[1]}, 0.3), n = 2}
+  end},
   {"arith", function(G)
     local op = G.pick {"+", "-", "*", "/", "^"}
     local f = load("local a, b = ...; return a " .. op .. " b")
@@ -408,7 +415,8 @@ area("swarm", {
   end},
   {"methods", function(G)
     local s = swarm(G)
-    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward"}
+    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward",
+                         "state_dict"}
     return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
   end, 2},
   {"axpby_randn_", function(G)
@@ -421,11 +429,15 @@ area("swarm", {
 })
 
 -- ---- strategies: ask/tell on particles and vectors (lua/nyto/strategy/) ----
-local STRATS = {"PSO", "APSO", "GA", "DE", "CEM"}
+local STRATS = {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"}
 local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1}, maximize = {true, false, 1},
                     inertia = {0.5, 2}, c1 = {1, -1}, alpha = {0.5, 3}, noise = {0, -1}, decay = {0.9, 2},
                     tournament = {1, 3, 0}, crossover = {0.5, 2}, mutation = {0.1, -1}, elite = {0, 1, 4},
-                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2}, lr = {0.5, 0}, nope = {1}}
+                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2, 0.1}, lr = {0.5, 0}, nope = {1},
+                    -- OpenES, SNES, PGPE, CMAES
+                    weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
+                    sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do
@@ -497,6 +509,8 @@ area("strategy", {
                           target = G.pick {0, 0 / 0, "x"}}, 0.3)
     return nyto.strategy.run, {es, fn, opts, n = 3}
   end, mutates_on_error = true},
+})
+
 -- ---- plots (gnuplot runs only when every argument is good: rare, into a temporary file) ----
 area("plot", {
   {"plot", function(G)
@@ -516,6 +530,21 @@ area("plot", {
       return table.unpack(r, 2, r.n)
     end, {arg, n = 1}
   end, 0.5},
+})
+
+-- ---- distributed, outside a process group: every call raises a nyto: error ----
+-- (init only with bad options, so that no call ever joins a group or waits)
+local dist_names = {"rank", "world_size", "barrier", "all_reduce", "broadcast", "all_gather", "send", "recv",
+                    "all_reduce_grads", "migrate", "destroy", "is_initialized"}
+area("distributed", {
+  {"uninitialized", function(G)
+    local f = nyto.distributed[G.pick(dist_names)]
+    local x = G.pick {G.hostile, G.tensor, G.module, function() return swarm(G) end}()
+    return f, {x, G.maybe(G.pick {0, 1, -1, "sum", "max", 2}, 0.3), G.maybe(G.hostile(), 0.5), n = 3}
+  end, 2},
+  {"init_bad", function(G)
+    return nyto.distributed.init, {G.pick {3, "x", {timeout = -1}, {timeout = "x"}, {timeout = 0}, {timeout = 0 / 0}}, n = 1}
+  end},
 })
 
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----

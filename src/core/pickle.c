@@ -903,3 +903,276 @@ done:
   free(es);
   return rc;
 }
+
+/* ----------------------------------------------------- writing .pt ---- */
+#include "nyto_save.h"
+
+static void put(nyto_pkw *w, const void *p, size_t n);
+
+void nyto_pkw_init(nyto_pkw *w) {
+  memset(w, 0, sizeof *w);
+  put(w, "\x80\x02", 2); /* PROTO 2 (3 when there are bytes: set at the end) */
+}
+
+void nyto_pkw_free(nyto_pkw *w) {
+  free(w->buf);
+  free(w->tensors);
+  memset(w, 0, sizeof *w);
+}
+
+static void put(nyto_pkw *w, const void *p, size_t n) {
+  if (w->oom) return;
+  if (w->len + n > w->cap) {
+    size_t nc = w->cap ? w->cap : 256;
+    while (nc < w->len + n) {
+      if (nc > SIZE_MAX / 2) { w->oom = 1; return; }
+      nc *= 2;
+    }
+    unsigned char *q = realloc(w->buf, nc);
+    if (!q) { w->oom = 1; return; }
+    w->buf = q;
+    w->cap = nc;
+  }
+  memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+static void put1(nyto_pkw *w, unsigned char c) { put(w, &c, 1); }
+static void put32(nyto_pkw *w, uint32_t v) {
+  unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+  put(w, b, 4);
+}
+static void put_text(nyto_pkw *w, const char *s) { put(w, s, strlen(s)); }
+
+void nyto_pkw_none(nyto_pkw *w) { put1(w, 'N'); }
+void nyto_pkw_bool(nyto_pkw *w, int b) { put1(w, b ? 0x88 : 0x89); }
+
+void nyto_pkw_int(nyto_pkw *w, int64_t v) {
+  if (v >= 0 && v < 256) {
+    put1(w, 'K');
+    put1(w, (unsigned char)v);
+  } else if (v >= 0 && v < 65536) {
+    unsigned char b[3] = {'M', (unsigned char)v, (unsigned char)(v >> 8)};
+    put(w, b, 3);
+  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    put1(w, 'J');
+    put32(w, (uint32_t)(int32_t)v);
+  } else { /* LONG1 of 8 bytes, two's complement */
+    unsigned char b[10] = {0x8a, 8};
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int k = 0; k < 8; k++) b[2 + k] = (unsigned char)(u >> (8 * k));
+    put(w, b, 10);
+  }
+}
+
+void nyto_pkw_float(nyto_pkw *w, double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  unsigned char b[9] = {'G'};
+  for (int k = 0; k < 8; k++) b[1 + k] = (unsigned char)(u >> (8 * (7 - k)));
+  put(w, b, 9);
+}
+
+/* strict UTF-8, as Python decodes a pickle's str: no overlong forms, no
+ * surrogates, nothing past U+10FFFF */
+static int utf8_ok(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (len == 0 || c > 0xf4 || n - i < len) return 0;
+    uint32_t cp = c & (0xff >> (len + 1));
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+void nyto_pkw_string(nyto_pkw *w, const char *s, size_t len) {
+  if (len > UINT32_MAX) { w->oom = 1; return; }
+  if (utf8_ok((const unsigned char *)s, len)) {
+    put1(w, 'X');
+  } else {
+    put1(w, 'B'); /* BINBYTES: protocol 3 */
+    w->binary = 1;
+  }
+  put32(w, (uint32_t)len);
+  put(w, s, len);
+}
+
+void nyto_pkw_list_begin(nyto_pkw *w) { put(w, "](", 2); }
+void nyto_pkw_list_end(nyto_pkw *w) { put1(w, 'e'); }
+void nyto_pkw_dict_begin(nyto_pkw *w) { put(w, "}(", 2); }
+void nyto_pkw_dict_end(nyto_pkw *w) { put1(w, 'u'); }
+
+static const char *const storage_names[] = {"FloatStorage", "DoubleStorage", "LongStorage", "BoolStorage"};
+
+void nyto_pkw_tensor_(nyto_pkw *w, int dtype, int ndim, const int64_t *sizes, const void *data) {
+  if (w->oom) return;
+  if (grow((void **)&w->tensors, &w->captensors, w->ntensors + 1, sizeof *w->tensors)) { w->oom = 1; return; }
+  uint64_t numel = 1;
+  for (int d = 0; d < ndim; d++) numel *= (uint64_t)sizes[d];
+  char key[24];
+  snprintf(key, sizeof key, "%zu", w->ntensors);
+  w->tensors[w->ntensors].data = data;
+  w->tensors[w->ntensors].nbytes = numel * (uint64_t)elsize[dtype];
+  w->ntensors++;
+  put_text(w, "ctorch._utils\n_rebuild_tensor_v2\n((");
+  nyto_pkw_string(w, "storage", 7);
+  put_text(w, "ctorch\n");
+  put_text(w, storage_names[dtype]);
+  put1(w, '\n');
+  nyto_pkw_string(w, key, strlen(key));
+  nyto_pkw_string(w, "cpu", 3);
+  nyto_pkw_int(w, (int64_t)numel);
+  put(w, "tQ", 2);
+  nyto_pkw_int(w, 0);
+  put1(w, '(');
+  for (int d = 0; d < ndim; d++) nyto_pkw_int(w, sizes[d]);
+  put(w, "t(", 2);
+  int64_t stride = 1, strides[NYTO_PK_MAXDIM];
+  for (int d = ndim - 1; d >= 0; d--) {
+    strides[d] = stride;
+    stride *= sizes[d] > 0 ? sizes[d] : 1;
+  }
+  for (int d = 0; d < ndim; d++) nyto_pkw_int(w, strides[d]);
+  put_text(w, "t\x89" "ccollections\nOrderedDict\n)RtR");
+}
+
+static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
+
+static uint32_t crc_of(const void *data, uint64_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const unsigned char *p = data;
+  while (n > 0) {
+    uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+    crc = crc32(crc, p, k);
+    p += k;
+    n -= k;
+  }
+  return (uint32_t)crc;
+}
+
+int nyto_pkw_write(nyto_pkw *w, const char *path, char *err, size_t errlen) {
+  put1(w, '.');
+  if (w->oom) return fail(err, errlen, "out of memory");
+  if (w->binary) w->buf[1] = 3;
+  size_t nrec = w->ntensors + 3;
+  /* record k: name, data, size */
+  char (*names)[40] = calloc(nrec, sizeof *names);
+  const void **datas = calloc(nrec, sizeof *datas);
+  uint64_t *sizes = calloc(nrec, sizeof *sizes), *offs = calloc(nrec, sizeof *offs);
+  uint32_t *crcs = calloc(nrec, sizeof *crcs);
+  size_t *hlen = calloc(nrec, sizeof *hlen);
+  nyto_chunk *chunks = calloc(2 * nrec + 1, sizeof *chunks);
+  unsigned char *meta = NULL;
+  int rc = -1;
+  if (!names || !datas || !sizes || !offs || !crcs || !hlen || !chunks) {
+    fail(err, errlen, "out of memory");
+    goto done;
+  }
+  snprintf(names[0], sizeof names[0], "archive/data.pkl");
+  datas[0] = w->buf;
+  sizes[0] = w->len;
+  snprintf(names[1], sizeof names[1], "archive/byteorder");
+  datas[1] = "little";
+  sizes[1] = 6;
+  for (size_t k = 0; k < w->ntensors; k++) {
+    snprintf(names[2 + k], sizeof names[2 + k], "archive/data/%zu", k);
+    datas[2 + k] = w->tensors[k].data;
+    sizes[2 + k] = w->tensors[k].nbytes;
+  }
+  snprintf(names[nrec - 1], sizeof names[nrec - 1], "archive/version");
+  datas[nrec - 1] = "3\n";
+  sizes[nrec - 1] = 2;
+  /* the layout: each local header padded (an "FB" extra field, as PyTorch)
+   * so that its data starts on 64 bytes */
+  uint64_t at = 0, metalen = 0;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    uint64_t base = at + 30 + nl + 4;
+    hlen[k] = 30 + nl + 4 + (size_t)((64 - base % 64) % 64);
+    offs[k] = at;
+    at += hlen[k] + sizes[k];
+    metalen += hlen[k] + 46 + nl;
+  }
+  uint64_t cdoff = at;
+  metalen += 22;
+  if (at + metalen > 0xffffffffu || nrec > 0xffff) {
+    fail(err, errlen, "a .pt file of 4 GiB or more (zip64) is not written; use .safetensors");
+    goto done;
+  }
+  meta = malloc((size_t)metalen);
+  if (!meta) {
+    fail(err, errlen, "out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < nrec; k++) crcs[k] = sizes[k] ? crc_of(datas[k], sizes[k]) : 0;
+  unsigned char *p = meta;
+  int nc = 0;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    memset(p, 0, hlen[k]);
+    le32(p, 0x04034b50);
+    le16(p + 4, 20);
+    le16(p + 12, 0x21); /* 1980-01-01 */
+    le32(p + 14, crcs[k]);
+    le32(p + 18, (uint32_t)sizes[k]);
+    le32(p + 22, (uint32_t)sizes[k]);
+    le16(p + 26, (uint32_t)nl);
+    le16(p + 28, (uint32_t)(hlen[k] - 30 - nl));
+    memcpy(p + 30, names[k], nl);
+    le16(p + 30 + nl, 0x4246);
+    le16(p + 32 + nl, (uint32_t)(hlen[k] - 34 - nl));
+    memset(p + 34 + nl, 'Z', hlen[k] - 34 - nl);
+    chunks[nc].data = p;
+    chunks[nc++].len = hlen[k];
+    chunks[nc].data = datas[k];
+    chunks[nc++].len = (size_t)sizes[k];
+    p += hlen[k];
+  }
+  unsigned char *cd = p;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    memset(p, 0, 46);
+    le32(p, 0x02014b50);
+    le16(p + 4, 20);
+    le16(p + 6, 20);
+    le16(p + 14, 0x21);
+    le32(p + 16, crcs[k]);
+    le32(p + 20, (uint32_t)sizes[k]);
+    le32(p + 24, (uint32_t)sizes[k]);
+    le16(p + 28, (uint32_t)nl);
+    le32(p + 42, (uint32_t)offs[k]);
+    memcpy(p + 46, names[k], nl);
+    p += 46 + nl;
+  }
+  uint64_t cdsize = (uint64_t)(p - cd);
+  memset(p, 0, 22);
+  le32(p, 0x06054b50);
+  le16(p + 8, (uint32_t)nrec);
+  le16(p + 10, (uint32_t)nrec);
+  le32(p + 12, (uint32_t)cdsize);
+  le32(p + 16, (uint32_t)cdoff);
+  p += 22;
+  chunks[nc].data = cd;
+  chunks[nc++].len = (size_t)(p - cd);
+  rc = nyto_write_atomic(path, chunks, nc, err, errlen);
+done:
+  free(names);
+  free(datas);
+  free(sizes);
+  free(offs);
+  free(crcs);
+  free(hlen);
+  free(chunks);
+  free(meta);
+  return rc;
+}
