@@ -50,6 +50,9 @@ return function(nyto, core)
   -- iteration): a full one when the Lua heap has doubled since the last full
   -- one, as Lua's own generational pacing does (genmajormul 100)
   local heap_full = collectgarbage("count")
+  -- and when the last young collection left tensor bytes above twice what
+  -- the last full one left, plus 1 MiB (core.collect_young: the pacing's rule)
+  local full_due = false
   -- after the last collection here: the epoch and nyto's counts of full and
   -- young collections.  A full collection that ran since (the pacing's, for
   -- a particle as large as the Lua heap), or one that nyto did not run (Lua's
@@ -72,6 +75,7 @@ return function(nyto, core)
   end
   local function full()
     collect()
+    full_due = false
     forget()
     heap_full = collectgarbage("count")
     seen()
@@ -116,12 +120,12 @@ return function(nyto, core)
     -- one, and for a particle as large as the Lua heap, whose pass costs more
     -- than a full collection (as the pacing does, nyto_gc_pace_before)
     local heap = collectgarbage("count")
-    if old_other(a, b) or heap > 2 * heap_full or math.max(pm_bytes(a), pm_bytes(b)) >= heap * 1024 then
+    if full_due or old_other(a, b) or heap > 2 * heap_full or math.max(pm_bytes(a), pm_bytes(b)) >= heap * 1024 then
       full()
       return true
     end
     local e = epoch
-    collect_young()
+    full_due = collect_young()
     -- more than one collection: leaving Lua's state after a bad major ran a
     -- full one first (core.gc_settle); none: the mode is not generational
     if epoch > e + 1 then forget() elseif epoch == e then full() return true end
