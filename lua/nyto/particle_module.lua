@@ -244,7 +244,11 @@ return function(nyto, core)
       local f = Module.__imt["__" .. op]
       local fname = "__" .. op
       mt[fname] = function(a, b)
-        -- a or b is this class's instance; the other: a number or a ParticleModule
+        -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
+        local is_swarm = nyto._is_swarm
+        if is_swarm and (is_swarm(a) or is_swarm(b)) then
+          return getmetatable(is_swarm(a) and a or b)[fname](a, b) -- `best - s`: the swarm's
+        end
         for i, x in ipairs {a, b} do
           if is_freed_pm(x) then freed() end
           if type(x) ~= "number" and not is_pm(x) then
