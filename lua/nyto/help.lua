@@ -54,7 +54,7 @@ local D = {
   ["nyto.set_gc_mode"] = "nyto.set_gc_mode(mode): switch the Lua collector's mode through nyto",
   ["nyto.on_warning"] = "nyto.on_warning(fn): call fn(message) for nyto's warnings (nil: to stderr)",
   ["nyto.timeit"] = "nyto.timeit(fn [, {runs=, min_time=, warmup=, quiet=}]): median wall time of fn() in seconds, printed; also returns the sorted times",
-  ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released as soon as they are dropped",
+  ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released promptly, by the next operations after they are dropped (docs/memory.md)",
   ["nyto.PMProduct"] = "nyto.PMProduct(x): the product class of ParticleModule",
   ["nyto.Module"] = "nyto.Module: the base class of modules (nyto.class(name) derives from it)",
   ["nyto.Product"] = "nyto.Product: a lazy linear combination of particles (net:product())",
@@ -63,7 +63,7 @@ local D = {
   ["nyto.allclose"] = "nyto.allclose(a, b [, rtol [, atol]]): whether a and b are equal within tolerances",
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
-  ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
+  ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena; a ParticleModule's swarm hands out ParticleModules (docs/api.md, Swarms)",
   ["nyto.is_particle_module"] = "nyto.is_particle_module(x): true for a ParticleModule",
   ["nyto.is_product"] = "nyto.is_product(x): true for a Product",
   -- tensor methods
