@@ -133,6 +133,8 @@ return function(nyto, core)
     return true
   end
   -- a new ParticleModule, made at epoch e
+  -- set while an arithmetic operation makes its result (release just ran)
+  local in_op = false
   local function track(pm, e)
     serial = serial + 1
     young[serial], born[serial] = pm, e
@@ -245,19 +247,24 @@ return function(nyto, core)
       local fname = "__" .. op
       mt[fname] = function(a, b)
         -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
-        local is_swarm = nyto._is_swarm
-        if is_swarm and (is_swarm(a) or is_swarm(b)) then
-          return getmetatable(is_swarm(a) and a or b)[fname](a, b) -- `best - s`: the swarm's
-        end
-        for i, x in ipairs {a, b} do
-          if is_freed_pm(x) then freed() end
-          if type(x) ~= "number" and not is_pm(x) then
-            err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
+        if not ((type(a) == "number" or is_pm(a)) and (type(b) == "number" or is_pm(b))) then
+          local is_swarm = nyto._is_swarm
+          if is_swarm and (is_swarm(a) or is_swarm(b)) then
+            return getmetatable(is_swarm(a) and a or b)[fname](a, b) -- `best - s`: the swarm's
+          end
+          for i, x in ipairs {a, b} do
+            if is_freed_pm(x) then freed() end
+            if type(x) ~= "number" and not is_pm(x) then
+              err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
+            end
           end
         end
         local c = release(a, b)
         local e = epoch
-        return made(cls(f(root_of(a), root_of(b))), e, c)
+        in_op = true
+        local r = cls(f(root_of(a), root_of(b)))
+        in_op = false
+        return made(r, e, c)
       end
     end
     mt.__unm = function(a)
@@ -279,10 +286,14 @@ return function(nyto, core)
     -- a full collection now, if Lua's state asks for one, rather than one
     -- that makes this particle old (the particles it made old are forgotten:
     -- they wait for the next full collection once dropped)
-    sync()
-    local e0 = epoch
-    gc_settle()
-    if epoch ~= e0 then forget() seen() end
+    local op = in_op
+    in_op = false
+    if not op then
+      sync()
+      local e0 = epoch
+      gc_settle()
+      if epoch ~= e0 then forget() seen() end
+    end
     local e = epoch
     local self = setmetatable({root_module = root, particle_kernel = k}, cls.__imt)
     track(self, e)
