@@ -23,6 +23,7 @@
 ---@field optim nyto.optim optimizers (torch.optim)
 ---@field data nyto.data datasets and the DataLoader
 ---@field distributed nyto.distributed ranks on torch.distributed's Gloo backend (loaded on first use)
+---@field strategy nyto.strategy ask/tell strategies on particles and vectors (loaded on first use)
 ---@field core table the C core (internal: its contract is undocumented and may change)
 ---@field Progress_mt table the metatable of `nyto.progress` bars (nyto.Progress)
 local nyto = {}
@@ -841,6 +842,7 @@ function nyto.set_rng_state(state) end
 ---@class nyto.SwarmClass
 ---@overload fun(net: Module|ParticleModule, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module|ParticleModule)): Swarm
 ---@field of fun(particles: (Module|ParticleModule)[]): Swarm copies particles of one species (a ParticleModule first: a ParticleModule swarm)
+---@field load fun(path_or_value: string|table, net: Module|ParticleModule): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
 ---@operator add(Swarm|Module|ParticleModule|Tensor|number): Swarm
@@ -893,6 +895,14 @@ function Swarm:rand_(opts) end
 ---@param opts? {generator: Generator?}
 ---@return Swarm
 function Swarm:add_randn_(sigma, opts) end
+---s = a s + b x + sigma * (the draws of s:randn from the same generator state), one pass
+---@param a number
+---@param x Module|Swarm a particle of the species (broadcast) or a swarm of the same size
+---@param b number
+---@param sigma number
+---@param opts? {generator: Generator?}
+---@return Swarm
+function Swarm:axpby_randn_(a, x, b, sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
 ---@return Module|ParticleModule a ParticleModule for a ParticleModule's swarm
 function Swarm:mean(w) end
@@ -913,6 +923,8 @@ function Swarm:param_stacks() end
 ---@return Tensor
 function Swarm:forward(x, opts) end
 function Swarm:free() end
+---@return {members: table<string, Tensor>[]} # one state dict per member (views of the arena)
+function Swarm:state_dict() end
 
 ---@class nyto.distributed
 local dist = {}
@@ -927,26 +939,32 @@ function dist.rank() end
 ---@return integer
 function dist.world_size() end
 function dist.barrier() end
----In place; one collective per flat buffer for a particle.
----@param x Tensor|Module
+---In place; one collective per flat buffer for a particle, per arena dtype for a swarm.
+---@param x Tensor|Module|Swarm
 ---@param op? "sum"|"avg"|"min"|"max"|"product"
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.all_reduce(x, op) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.broadcast(x, src) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param dst integer
 function dist.send(x, dst) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.recv(x, src) end
 ---A 1-based table in rank order.
----@param x Tensor|Module
----@return (Tensor|Module)[]
+---@param x Tensor|Module|Swarm
+---@return (Tensor|Module|Swarm)[]
 function dist.all_gather(x) end
+---Island model on a ring: the k best (lowest fitness; the first k without it) go to rank + 1 and replace its k worst.
+---@param s Swarm
+---@param k integer
+---@param fitness? number[]|Tensor
+---@return Swarm
+function dist.migrate(s, k, fitness) end
 ---Averages the particle's gradients over the ranks, one collective (as DDP).
 ---@param net Module
 function dist.all_reduce_grads(net) end
@@ -957,6 +975,129 @@ function dist.all_reduce_grads(net) end
 ---@return number median
 ---@return number[] times
 function nyto.timeit(fn, opts) end
+
+-- ---------------------------------------------------------------------------------------
+-- Strategies (docs/api.md "Strategies"; lua/nyto/strategy/)
+
+---@alias nyto.StrategyCenter Module|Tensor a particle (one floating dtype) or a 1-D float32/float64 tensor
+
+---Options every strategy takes; each strategy adds its own (docs/api.md "Strategies").
+---@class nyto.StrategyOptions
+---@field popsize? integer >= 2 (each strategy documents its default)
+---@field sigma? number > 0: the initial spread (PSO, APSO, GA, DE: of the first population)
+---@field maximize? boolean default false: minimise; true runs the course of minimising -f
+---@field generator? Generator every draw of the strategy (default: seeded from nyto.manual_seed's generator)
+
+---@class nyto.strategy
+local strategy = {}
+
+---Particle swarm optimisation (Kennedy & Eberhart 1995; inertia weight, Shi & Eberhart 1998).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{inertia?: number, c1?: number, c2?: number}
+---@return Strategy
+function strategy.PSO(center, opts) end
+---Accelerated PSO (Yang 2008): W_i = (1 - alpha) W_i + alpha W_best + noise.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{alpha?: number, noise?: number, decay?: number}
+---@return Strategy
+function strategy.APSO(center, opts) end
+---Genetic algorithm: tournament selection, intermediate crossover, Gaussian mutation, elitism.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{tournament?: integer, crossover?: number, mutation?: number, elite?: integer}
+---@return Strategy
+function strategy.GA(center, opts) end
+---Differential evolution DE/rand/1/bin (Storn & Price 1997).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{F?: number, CR?: number}
+---@return Strategy
+function strategy.DE(center, opts) end
+---The cross-entropy method with a diagonal Gaussian (Rubinstein 1999; de Boer et al. 2005).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, lr?: number}
+---@return Strategy
+function strategy.CEM(center, opts) end
+
+---Salimans et al. 2017's evolution strategy: antithetic pairs, centred ranks, Adam on the center.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, weight_decay?: number, beta1?: number, beta2?: number, epsilon?: number}
+---@return Strategy
+function strategy.OpenES(center, opts) end
+
+---Separable natural evolution strategies (Wierstra et al. 2014, Algorithm 6).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, sigma_lr?: number}
+---@return Strategy
+function strategy.SNES(center, opts) end
+
+---PGPE with symmetric sampling and the ClipUp optimizer (Sehnke et al. 2010; Toklu et al. 2020).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{max_speed?: number, lr?: number, momentum?: number, sigma_lr?: number, sigma_max_change?: number}
+---@return Strategy
+function strategy.PGPE(center, opts) end
+
+---CMA-ES (Hansen's tutorial, 2016); `diagonal = true` gives sep-CMA-ES (Ros & Hansen 2008).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, diagonal?: boolean}
+---@return Strategy
+function strategy.CMAES(center, opts) end
+
+---Runs ask/tell until `generations` or the best reaches `target`; returns the best and its fitness.
+---@param es Strategy
+---@param fn fun(member: Module|Tensor): number|fun(pop: Swarm|Tensor): (number[]|Tensor)
+---@param opts? {generations?: integer, target?: number, progress?: boolean|table, batched?: boolean, plot?: string}
+---@return Module|Tensor best
+---@return number fitness
+function strategy.run(es, fn, opts) end
+
+---A strategy (`nyto.type(es) == "Strategy"`).
+---@class Strategy
+---@field generation integer the number of tells so far (0 at the start)
+---@field name string "PSO", "CEM", ...
+---@field n integer the popsize
+---@field D integer the number of scalars of the center
+local Strategy = {}
+---The population to score: a Swarm (particle center) or an [n, D] tensor.
+---@return Swarm|Tensor
+function Strategy:ask() end
+---Scores the population of the last ask; checks everything before it changes anything.
+---@param fitness number[]|Tensor popsize numbers (no NaN; +/-inf allowed)
+---@return Strategy
+function Strategy:tell(fitness) end
+---The best solution seen (a copy) and its fitness, in the user's sign; nil before the first tell.
+---@return Module|Tensor|nil
+---@return number|nil
+function Strategy:best() end
+---The current mean (a copy): a particle or a [D] tensor.
+---@return Module|Tensor
+function Strategy:center() end
+---A plain table of tensors, numbers, strings and booleans (nyto.save writes it), with the generator's state.
+---@return table
+function Strategy:state_dict() end
+---Copies a state_dict, checked (strategy, kind, sizes, dtypes) before anything changes.
+---@param sd table
+---@return Strategy
+function Strategy:load_state_dict(sd) end
+---@class nyto.PlotSeries
+---@field y number[]|Tensor values (a list or a 1-D real tensor)
+---@field x? number[]|Tensor x values (default 1..#y)
+---@field name? string legend entry
+
+---@class nyto.PlotOptions
+---@field path string the PNG file to write
+---@field series nyto.PlotSeries[] 1 to 64 series
+---@field title? string
+---@field xlabel? string
+---@field ylabel? string
+---@field logy? boolean y on a log scale (every y > 0)
+---@field width? integer pixels, default 800
+---@field height? integer pixels, default 500
+
+---A line chart to PNG through gnuplot: true, or nil and a `nyto: plot: ` message when gnuplot
+---is missing or fails or the file cannot be written. Bad arguments raise.
+---@param opts nyto.PlotOptions
+---@return true|nil ok
+---@return string? message
+function nyto.plot(opts) end
 
 -- BEGIN ops (generated by scripts/gen-ops-doc --meta from src/torch/ops.def)
 
@@ -1870,6 +2011,15 @@ function nyto.outer(input, other) end
 ---@param other Tensor
 ---@return Tensor
 function Tensor:outer(other) end
+
+---@param input Tensor
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function nyto.eigh(input) end
+
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function Tensor:eigh() end
 
 ---@param input Tensor
 ---@param ... integer|integer[] sizes

@@ -48,7 +48,7 @@ local function assert_unchanged(net, snap)
 end
 
 describe("nyto.batched_forward", function()
-  before_each(function() nyto.manual_seed(7); nyto._batched_forward_reset_warning() end)
+  before_each(function() nyto.manual_seed(7); require("nyto.errors").reset_warnings() end)
 
   it("MLP (Linear, ReLU, Tanh in a Sequential) equals the per-member loop, no warning", function()
     local net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, 4))

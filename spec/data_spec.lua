@@ -280,6 +280,30 @@ describe("nyto.data.fashion_mnist on synthetic files", function()
 end)
 
 describe("nyto.data.read_idx", function()
+  it("reads gzip members back to back; trailing garbage after the gzip data raises", function()
+    local p = tmp("two.idx")
+    local raw = idx_file(0x08, {2, 3}, bytes {0, 1, 2, 253, 254, 255})
+    write(p .. ".a", raw:sub(1, 7))
+    write(p .. ".b", raw:sub(8))
+    assert(os.execute(("gzip -c '%s.a' > '%s.gz' && gzip -c '%s.b' >> '%s.gz'"):format(p, p, p, p)))
+    assert.same({{0, 1, 2}, {253, 254, 255}}, nyto.data.read_idx(p .. ".gz"):totable())
+    local f = assert(io.open(p .. ".gz", "rb"))
+    local gz = f:read("a")
+    f:close()
+    local bad = p .. ".bad.gz"
+    for _, c in ipairs {
+      {"x", "is corrupt (1 bytes of trailing garbage after its gzip data)"},
+      {"\0\0\0\0", "is corrupt (4 bytes of trailing garbage after its gzip data)"},
+      {"\31", "is corrupt (1 bytes of trailing garbage after its gzip data)"},
+      {"\31\139", "is corrupt or truncated (its gzip data ends early)"},
+    } do
+      write(bad, gz .. c[1])
+      local ok, e = pcall(nyto.data.read_idx, bad)
+      assert.is_false(ok)
+      assert.equal("nyto: read_idx: " .. bad .. " " .. c[2], e)
+    end
+  end)
+
   it("reads unsigned bytes as int64 with the file's sizes, or as float32 on request", function()
     local p = tmp("u8.idx")
     write(p, idx_file(0x08, {2, 3}, bytes {0, 1, 2, 253, 254, 255}))

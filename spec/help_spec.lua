@@ -20,8 +20,31 @@ describe("help", function()
         missing[#missing + 1] = "Tensor:" .. k
       end
     end
+    for k, v in pairs(nyto.distributed) do
+      if type(v) == "function" and not H.docs["distributed." .. k] then missing[#missing + 1] = "distributed." .. k end
+    end
     table.sort(missing)
     assert.same({}, missing)
+    assert.matches("^dist%.migrate%(", H.doc(nyto.distributed.migrate))
+    assert.matches("^dist%.migrate%(", H.doc("migrate"))
+  end)
+
+  it("has an entry for every strategy, nyto.strategy.run and every strategy method", function()
+    local missing = {}
+    local S = nyto.strategy
+    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"} do local _ = S[name] end -- load them
+    for k, v in pairs(S) do
+      if type(k) == "string" and type(v) == "function" and not H.docs["strategy." .. k] then missing[#missing + 1] = "strategy." .. k end
+    end
+    local es = S.PSO(nyto.zeros {2}, {popsize = 2})
+    for _, m in ipairs {"ask", "tell", "best", "center", "state_dict", "load_state_dict"} do
+      assert.is_function(es[m])
+      if not H.docs["Strategy:" .. m] then missing[#missing + 1] = "Strategy:" .. m end
+    end
+    table.sort(missing)
+    assert.same({}, missing)
+    assert.matches("^nyto%.strategy%.PSO%(", H.doc(S.PSO))
+    assert.matches("^es:tell%(", H.doc("tell"))
   end)
 
   it("finds the doc of a function, a method, a class and a name", function()

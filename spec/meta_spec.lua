@@ -55,9 +55,14 @@ describe("docs/meta.lua", function()
     assert.equal("", missing(public_functions(nyto.nn, true), "nyto.nn"))
     assert.equal("", missing(public_functions(nyto.optim, true), "optim", "nyto.optim"))
     assert.equal("", missing(public_functions(nyto.data, true), "data", "nyto.data"))
-    local _ = nyto.distributed, nyto.timeit -- lazy too
+    local _ = nyto.distributed, nyto.timeit, nyto.plot -- lazy too
     assert.equal("", missing(public_functions(nyto.distributed, true), "dist"))
-    assert.equal("", missing({"distributed", "timeit"}, "nyto"))
+    assert.equal("", missing({"distributed", "timeit", "plot"}, "nyto"))
+    local S = nyto.strategy
+    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"} do local _ = S[name] end -- loaded on first use
+    assert.equal("", missing(public_functions(S, true), "strategy"))
+    assert.equal("", missing({"strategy"}, "nyto"))
+    assert.equal("", missing({"ask", "tell", "best", "center", "state_dict", "load_state_dict", "generation"}, "Strategy"))
   end)
 
   it("annotates every method of Tensor and of the particle classes", function()

@@ -768,6 +768,32 @@ describe("parameter configs", function()
       end)
     end)
 
+    it("param_config, set_param_config and apply_param_config name the argument and the reason", function()
+      raises("^nyto: bad argument #1 to 'param_config' %(no submodule or parameter named 'nope'; valid names nearby: '",
+        function() return net:param_config("nope") end)
+      for _, x in ipairs {{}, true, 1.5, print} do
+        raises("^nyto: bad argument #1 to 'param_config' %(parameter id, name or Parameter expected, got " .. type(x) .. "%)$",
+          function() return net:param_config(x) end)
+      end
+      raises("^nyto: bad argument #1 to 'param_config' %(parameter id, name or Parameter expected, got nil%)$",
+        function() return net:param_config() end)
+      raises("^nyto: bad argument #1 to 'param_config' %(the tensor is not a parameter of this particle%)$",
+        function() return net:param_config(nyto.zeros(2)) end)
+      raises("^nyto: bad argument #1 to 'param_config' %(no parameter 999%)$", function() return net:param_config(999) end)
+      raises("^nyto: bad argument #1 to 'set_param_config' %(option names are strings, got table%)$",
+        function() net:set_param_config{[{}] = false} end)
+      raises("^nyto: bad argument #1 to 'set_param_config' %(option names are strings, got number%)$",
+        function() net:set_param_config{false} end)
+      raises("^nyto: bad argument #1 to 'set_param_config' %(option 'name': no submodule or parameter named 'nope'; valid names nearby: '",
+        function() net:set_param_config{name = "nope", operational = false} end)
+      raises("^nyto: bad argument #2 to 'apply_param_config' %(no submodule or parameter named 'nope'; valid names nearby: '",
+        function() net:apply_param_config(function() end, "nope") end)
+      raises("^nyto: apply_param_config: config field names are strings %(parameter id %d+, got table%)$",
+        function() net:apply_param_config(function(_, c) c[{}] = 1 end) end)
+      -- the configs still answer
+      assert.is_true(net:param_config("fc1.weight").operational)
+    end)
+
     it("the operations are unaffected by rejected configs", function()
       pcall(net.set_param_config, net, {operational = "yes"})
       pcall(net.set_param_config, net, {name = "nope", operational = false})

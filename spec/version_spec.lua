@@ -226,7 +226,8 @@ describe("versions: following", function()
   it("a change deep in a submodule reaches the same submodule of the others", function()
     local p = nyto.Parameter(nyto.randn(4))
     a.fc1.extra = p
-    assert.is_nil(rawget(b.fc1, "_p").extra)
+    local _, _p = require("nyto.particle.records").field_keys() -- the raw parameter table
+    assert.is_nil(rawget(b.fc1, _p).extra)
     b:touch()
     assert.is_not_nil(b.fc1.extra)
     assert.is_true(nyto.equal(p:detach(), b.fc1.extra:detach()))
@@ -457,6 +458,84 @@ describe("versions: bad input", function()
     b:touch()
     assert.is_not_nil(b.ok)
     assert_consistent(a)
+    assert_consistent(b)
+  end)
+end)
+
+-- issue 13, points 4 and 5: a structural change decides on the newest
+-- structure, and checks everything before it changes anything
+describe("versions: hardening", function()
+  local function mod_names(net) return names_of(net:named_modules()) end
+
+  it("two particles of one species add a submodule under one name: the second replaces the first's", function()
+    local a = Net()
+    local b = a * 2 -- behind after a's change
+    a.extra = Lin(4, 4)
+    b.extra = Lin(4, 3) -- b first follows a's version, then replaces its 'extra'
+    local want = {"", "fc1", "fc2", "extra"}
+    assert.are.same(want, mod_names(b))
+    assert.are.same({3, 4}, b.extra.weight:size())
+    a:touch()
+    assert.are.same(want, mod_names(a))
+    assert.are.same({3, 4}, a.extra.weight:size())
+    -- the kernel is consistent: operations, wrappers and printing work
+    assert.are.same(want, mod_names(-1.5 / a))
+    assert.equal(4, #(-1.5 / a):modules())
+    local pm = nyto.ParticleModule(a)
+    assert.equal(1, select(2, tostring(pm):gsub("%(extra%)", "")))
+    pm:restore_kernel_ref()
+    assert_consistent(b)
+  end)
+
+  it("a behind particle that removes a submodule another added: it is gone everywhere", function()
+    local a = Net()
+    local b = a:clone()
+    a.extra = Lin(4, 4)
+    b.extra = nil
+    assert.are.same({"", "fc1", "fc2"}, mod_names(b))
+    a:touch()
+    assert.are.same({"", "fc1", "fc2"}, mod_names(a))
+  end)
+
+  it("assigning a module with a freed parameter over a submodule keeps the old one", function()
+    local a = Net()
+    local w = a.fc1.weight:detach():clone()
+    local broken = Lin(3, 4)
+    broken.weight:free()
+    local v = version_of(a)
+    raises("^nyto: bad argument to '__newindex' %(parameter 'fc1%.weight' is a freed Tensor%)",
+      function() a.fc1 = broken end)
+    assert.equal(v, version_of(a))
+    assert.are.same({"", "fc1", "fc2"}, mod_names(a))
+    assert.is_true(nyto.equal(w, a.fc1.weight))
+    assert_consistent(a)
+  end)
+
+  it("a particle holding a freed parameter refuses every structural change, changing nothing", function()
+    local a = Net()
+    local b = a:clone()
+    a.fc1.weight:free()
+    local v = version_of(a)
+    local msg = "^nyto: cannot change the structure of this particle: its parameter 'fc1%.weight' is a freed Tensor$"
+    raises(msg, function() a.extra = Lin(2, 2) end)
+    raises(msg, function() a.p = nyto.Parameter(nyto.zeros(2)) end)
+    raises(msg, function() a.fc2.bias = nil end)
+    raises(msg, function() a.fc2 = nil end)
+    raises(msg, a.register_buffer, a, "bb", nyto.zeros(2))
+    raises(msg, function() a.running = nil end)
+    assert.equal(v, version_of(a))
+    assert.are.same({"", "fc1", "fc2"}, mod_names(a))
+    assert.are.same(PNAMES, names_of(a:named_parameters()))
+    assert.are.same({"running"}, names_of(a:named_buffers()))
+    -- the other particle of the species is untouched
+    b:touch()
+    assert.equal(v, version_of(b))
+    assert_consistent(b)
+    -- removing the freed parameter itself (or its module) is a change that works
+    a.fc1 = nil
+    assert.are.same({"", "fc2"}, mod_names(a))
+    b:touch()
+    assert.are.same({"", "fc2"}, mod_names(b))
     assert_consistent(b)
   end)
 end)

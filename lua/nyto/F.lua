@@ -18,16 +18,10 @@ return function(nyto, core)
   local floor, huge, tointeger = math.floor, math.huge, math.tointeger
 
   -- argument checking ------------------------------------------------------------
-  local function typename(v)
-    if getmetatable(v) == mt then return "Tensor" end
-    return nyto.type(v) or type(v)
-  end
-
-  local function argerr(i, fname, msg)
-    error(nyto._cut(("nyto: bad argument #%d to 'F.%s' (%s)"):format(i, fname, msg)), 0)
-  end
-
-  local function fail(fname, msg) error(nyto._cut(("nyto: F.%s: %s"):format(fname, msg)), 0) end
+  local E = require "nyto.errors"
+  local typename = E.typename
+  local function argerr(i, fname, msg) E.argerr(i, "F." .. fname, msg) end
+  local function fail(fname, msg) E.raise(("nyto: F.%s: %s"):format(fname, msg)) end
 
   local function checkT(v, i, fname)
     if getmetatable(v) ~= mt then argerr(i, fname, "Tensor expected, got " .. typename(v)) end

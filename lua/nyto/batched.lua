@@ -4,11 +4,13 @@
 -- vmap layer of libtorch 1.13: src/torch/vmap.cpp, src/lua/vmap.c), so the
 -- module's unmodified Lua forward runs once for all members.  A forward that
 -- cannot be batched runs as the per-member loop, with a warning, once.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Tmt = core.Tensor_mt
   local vmap_call = core.vmap_call
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local err = E.err
   local function is_tensor(x) return getmetatable(x) == Tmt end
   local function shape_str(sz) return "[" .. table.concat(sz, ", ") .. "]" end
 
@@ -16,13 +18,13 @@ return function(nyto, core)
   local function param_slots(module)
     local slots = {}
     local function walk(m, prefix)
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for _, pn in ipairs(s.po) do
         local t = m[pn] -- materialises a lazy view: its shape and identity
         slots[#slots + 1] = {m = m, name = pn, pid = s.pid[pn], dotted = prefix .. pn, shape = t:size(),
                              dtype = t:dtype()}
       end
-      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn], prefix .. cn .. ".") end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, _m)[cn], prefix .. cn .. ".") end
     end
     walk(module, "")
     return slots
@@ -52,7 +54,7 @@ return function(nyto, core)
   local function swap(slots, vals)
     local old = {}
     for i, s in ipairs(slots) do
-      local p = rawget(s.m, "_p")
+      local p = rawget(s.m, _p)
       old[i] = rawget(p, s.name)
       rawset(p, s.name, vals[i])
     end
@@ -64,8 +66,6 @@ return function(nyto, core)
     return r
   end
 
-  local warned = false
-  nyto._batched_forward_reset_warning = function() warned = false end
 
   -- the per-member loop: member i runs with its rows of the stacks
   local function loop_forward(module, slots, stacks, n, x, per_member)
@@ -184,18 +184,16 @@ return function(nyto, core)
     local ok, r, nfallback, msg = pcall(vmap_forward, module, slots, list, n, x, per_member, opts.fused ~= false)
     if ok and nfallback > 0 and opts.strict_batching then ok, r = false, msg end
     if ok then
-      if nfallback > 0 and not warned then
-        warned = true
-        nyto._warn(("batched_forward: %d op(s) of this forward have no batching rule and ran as a loop over members (%s)")
+      if nfallback > 0 then
+        E.warn_once("batched_forward", ("batched_forward: %d op(s) of this forward have no batching rule and ran as a loop over members (%s)")
           :format(nfallback, msg))
       end
       return unpack_results(r)
     end
     -- not batchable (or a real error: the loop raises it again, as the plain forward would)
     local lr = loop_forward(module, slots, list, n, x, per_member)
-    if not warned then
-      warned = true
-      nyto._warn("batched_forward: this forward cannot be batched; it ran as the per-member loop (" ..
+    do
+      E.warn_once("batched_forward", "batched_forward: this forward cannot be batched; it ran as the per-member loop (" ..
         tostring(r):gsub("^nyto: ", "") .. ")")
     end
     return unpack_results(lr)

@@ -24,9 +24,7 @@ return function(nyto, core)
   local function is_tensor(x) return getmetatable(x) == Tensor_mt end
 
   local function fail(msg) error(msg, 0) end
-  local function argerror(i, fname, msg)
-    fail(nyto._cut(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg)))
-  end
+  local argerror = require("nyto.errors").argerr
 
   -- nil, message when the file cannot be opened (the message names the path)
   local function check_open(path, fname)

@@ -11,7 +11,7 @@ return function(nyto, core)
     -- `particles` counts live particle kernels (API.md, Particles)
     s.particle_buffers = s.particles
     local n = 0
-    for k in pairs(nyto._live_kernels or {}) do
+    for k in pairs(require("nyto.particle.species").live_kernels) do
       if not k.freed then n = n + 1 end
     end
     s.particles = n

@@ -4,6 +4,7 @@
 -- (issue 13).  Loaded last by init.lua; it wraps the methods in place, so classes defined
 -- later inherit the checked ones.
 return function(nyto, core)
+  local E = require "nyto.errors"
   local function wrap_all(cls, cname, is_self)
     local names = {}
     for k, v in pairs(cls) do
@@ -17,7 +18,7 @@ return function(nyto, core)
         if not is_self(self) then
           local what = nyto.is_class(self) and ("class " .. tostring(rawget(self, "__classname")))
             or nyto.type(self) or type(self)
-          error(nyto._cut(("nyto: bad self to '%s' (%s expected, got %s)"):format(k, cname, what)), 0)
+          E.err("bad self to '%s' (%s expected, got %s)", k, cname, what)
         end
         return f(self, ...)
       end)

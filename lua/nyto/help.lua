@@ -1,7 +1,8 @@
 -- nyto.help: the one-line docs that help(x) prints in the REPL, in one table.
 -- spec/help_spec.lua checks that every public nyto.* function and every
 -- Tensor method has an entry here.  Keys: "nyto.name", "Tensor:name",
--- "nn.Name", "F.name", "optim.Name", "Module:name", "data.name".
+-- "nn.Name", "F.name", "optim.Name", "Module:name", "data.name", "strategy.NAME",
+-- "Strategy:name".
 local nyto = require "nyto"
 local H = {}
 
@@ -53,6 +54,7 @@ local D = {
   ["nyto.gc_mode"] = "nyto.gc_mode(): \"incremental\" or \"generational\"",
   ["nyto.set_gc_mode"] = "nyto.set_gc_mode(mode): switch the Lua collector's mode through nyto",
   ["nyto.on_warning"] = "nyto.on_warning(fn): call fn(message) for nyto's warnings (nil: to stderr)",
+  ["nyto.plot"] = "nyto.plot{path=, series={{y=, x=, name=}, ...}, title=, xlabel=, ylabel=, logy=, width=, height=}: line chart to PNG through gnuplot; true, or nil and a message when gnuplot is missing or fails",
   ["nyto.timeit"] = "nyto.timeit(fn [, {runs=, min_time=, warmup=, quiet=}]): median wall time of fn() in seconds, printed; also returns the sorted times",
   ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released promptly, by the next operations after they are dropped (docs/memory.md)",
   ["nyto.PMProduct"] = "nyto.PMProduct(x): the product class of ParticleModule",
@@ -63,7 +65,42 @@ local D = {
   ["nyto.allclose"] = "nyto.allclose(a, b [, rtol [, atol]]): whether a and b are equal within tolerances",
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
+  -- nyto.distributed (docs/api.md, Distributed)
+  ["distributed.init"] = "dist.init{timeout=, check_shapes=}: join the process group from RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (torchrun)",
+  ["distributed.destroy"] = "dist.destroy(): leave the process group",
+  ["distributed.is_initialized"] = "dist.is_initialized(): whether dist.init has run",
+  ["distributed.rank"] = "dist.rank(): this rank, 0-based",
+  ["distributed.world_size"] = "dist.world_size(): the number of ranks",
+  ["distributed.barrier"] = "dist.barrier(): wait for every rank",
+  ["distributed.all_reduce"] = "dist.all_reduce(x [, \"sum\"|\"avg\"|\"min\"|\"max\"|\"product\"]): in place over the ranks; x a tensor, particle or Swarm",
+  ["distributed.broadcast"] = "dist.broadcast(x, src): x from rank src, in place (tensor, particle or Swarm)",
+  ["distributed.all_gather"] = "dist.all_gather(x): a 1-based table of every rank's x, in rank order",
+  ["distributed.send"] = "dist.send(x, dst): send x (tensor, particle or Swarm) to rank dst",
+  ["distributed.recv"] = "dist.recv(x, src): receive into x from rank src",
+  ["distributed.all_reduce_grads"] = "dist.all_reduce_grads(net): average net's gradients over the ranks in one collective (as DDP)",
+  ["distributed.migrate"] = "dist.migrate(s, k [, fitness]): island model on a ring: the k best members go to rank + 1 and replace its k worst",
   ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena; a ParticleModule's swarm hands out ParticleModules (docs/api.md, Swarms)",
+  ["nyto.Swarm.load"] = "nyto.Swarm.load(path_or_value, net): a swarm of net's species from what nyto.save(swarm, path) wrote (nil, message for a missing file)",
+  ["Swarm:state_dict"] = "s:state_dict(): {members = {state dict of each member}}, what nyto.save(s, path) writes",
+  ["nyto.strategy"] = "nyto.strategy: ask/tell strategies (PSO, APSO, GA, DE, CEM, OpenES, SNES, PGPE, CMAES) on particles and vectors (docs/api.md, Strategies)",
+  ["Swarm:axpby_randn_"] = "s:axpby_randn_(a, x, b, sigma [, {generator=}]): s = a s + b x + sigma N(0,1) in one pass (x a particle or a swarm; the noise of s:randn); the APSO step",
+  -- strategies (lua/nyto/strategy/)
+  ["strategy.PSO"] = "nyto.strategy.PSO(center [, {popsize=50, sigma=0.1, inertia=0.7298, c1=1.49618, c2=1.49618, maximize=, generator=}]): particle swarm optimisation",
+  ["strategy.APSO"] = "nyto.strategy.APSO(center [, {popsize=50, sigma=0.1, alpha=0.5, noise=0.2*sigma, decay=0.97, ...}]): accelerated PSO, W_i = (1-alpha) W_i + alpha W_best + noise",
+  ["strategy.GA"] = "nyto.strategy.GA(center [, {popsize=50, sigma=0.1, tournament=2, crossover=0.9, mutation=sigma, elite=1, ...}]): a genetic algorithm",
+  ["strategy.DE"] = "nyto.strategy.DE(center [, {popsize=min(10D,100), sigma=0.1, F=0.5, CR=0.9, ...}]): differential evolution, DE/rand/1/bin",
+  ["strategy.CEM"] = "nyto.strategy.CEM(center [, {popsize=50, sigma=0.1, elite_ratio=0.2, lr=1, ...}]): the cross-entropy method",
+  ["strategy.OpenES"] = "nyto.strategy.OpenES(center [, {popsize=4+floor(3 ln D) (even), sigma=0.02, lr=0.01, weight_decay=0.005, beta1=0.9, beta2=0.999, epsilon=1e-8, ...}]): Salimans et al.'s ES, antithetic, centred ranks, Adam",
+  ["strategy.SNES"] = "nyto.strategy.SNES(center [, {popsize=4+floor(3 ln D), sigma=1, lr=1, sigma_lr=(3+ln D)/(5 sqrt D), ...}]): separable natural evolution strategies",
+  ["strategy.PGPE"] = "nyto.strategy.PGPE(center [, {popsize=4+floor(3 ln D) (even), sigma=0.1, max_speed=0.15, lr=max_speed/2, momentum=0.9, sigma_lr=0.1, sigma_max_change=0.2, ...}]): PGPE with ClipUp",
+  ["strategy.CMAES"] = "nyto.strategy.CMAES(center [, {popsize=4+floor(3 ln D), sigma=0.3, elite_ratio=0.5, diagonal=false, ...}]): CMA-ES (Hansen's tutorial); diagonal=true: sep-CMA-ES",
+  ["strategy.run"] = "nyto.strategy.run(es, fn [, {generations=100, target=, progress=, batched=, plot=}]): ask/tell until done; returns best, fitness",
+  ["Strategy:ask"] = "es:ask(): the population to score (a Swarm, or an [n, D] tensor for a vector center)",
+  ["Strategy:tell"] = "es:tell(fitness): popsize numbers (table or tensor) for the last ask; a bad one changes nothing",
+  ["Strategy:best"] = "es:best(): the best solution seen (a copy) and its fitness",
+  ["Strategy:center"] = "es:center(): the current mean (a particle or a [D] tensor, a copy)",
+  ["Strategy:state_dict"] = "es:state_dict(): the state as tensors and numbers (generator included; nyto.save writes it)",
+  ["Strategy:load_state_dict"] = "es:load_state_dict(sd): copy a state_dict (checked first); the run continues bit for bit",
   ["nyto.is_particle_module"] = "nyto.is_particle_module(x): true for a ParticleModule",
   ["nyto.is_product"] = "nyto.is_product(x): true for a Product",
   -- tensor methods
@@ -169,6 +206,7 @@ local groups = {
   {"movedim", "%s(t, from, to): t with dim from moved to position to (1-based); a view"},
   {"sort topk", "%s(t, ...): %s: values and 1-based indices"},
   {"matmul mm bmm mv dot outer", "%s(a, b): the matrix product %s"},
+  {"eigh", "%s(t): the eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, as torch.linalg.%s"},
   {"view reshape expand flatten transpose t permute squeeze unsqueeze narrow select contiguous",
    "%s(t, ...): the %s of t (a view where possible)"},
   {"index_select gather masked_select", "%s(t, ...): %s (1-based indices)"},
@@ -198,7 +236,8 @@ H.docs = D
 -- where to look for a value's name
 local function places()
   local p = {{"nyto.", nyto}, {"Tensor:", nyto.core.Tensor_methods}}
-  for _, sub in ipairs {"nn", "F", "optim", "data"} do p[#p + 1] = {sub .. ".", nyto[sub]} end
+  for _, sub in ipairs {"nn", "F", "optim", "data", "strategy"} do p[#p + 1] = {sub .. ".", nyto[sub]} end
+  if rawget(nyto, "distributed") then p[#p + 1] = {"distributed.", nyto.distributed} end -- once loaded
   return p
 end
 
@@ -220,7 +259,7 @@ end
 
 local function lookup(name)
   if D[name] then return name end
-  for _, p in ipairs {"nyto.", "Tensor:", "Module:", "nn.", "F.", "optim.", "data."} do
+  for _, p in ipairs {"nyto.", "Tensor:", "Module:", "nn.", "F.", "optim.", "data.", "strategy.", "Strategy:", "distributed."} do
     if D[p .. name] then return p .. name end
   end
   local m = name:match("^[%w_]+[:.]([%w_]+)$")

@@ -23,8 +23,8 @@ require "nyto.harden" (nyto, core)
 -- collection costs a pass over that heap.
 local lazy = {F = "nyto.F", nn = "nyto.nn", optim = "nyto.optim", data = "nyto.data",
               progress = "nyto.progress", Progress_mt = "nyto.progress",
-              timeit = "nyto.timeit", _fmt_time = "nyto.timeit",
-              distributed = "nyto.distributed"}
+              timeit = "nyto.timeit",
+              distributed = "nyto.distributed", plot = "nyto.plot", strategy = "nyto.strategy"}
 setmetatable(nyto, {__index = function(t, key)
   local name = lazy[key]
   if name == nil then return nil end

@@ -15,14 +15,9 @@ return function(nyto, core)
   local type, getmetatable, error, select, tostring = type, getmetatable, error, select, tostring
   local tointeger, sqrt = math.tointeger, math.sqrt
 
-  local function typename(v)
-    if getmetatable(v) == Tmt then return "Tensor" end
-    return nyto.type(v) or type(v)
-  end
-
-  local function argerr(i, fname, msg)
-    error(nyto._cut(("nyto: bad argument #%d to 'nn.%s' (%s)"):format(i, fname, msg)), 0)
-  end
+  local E = require "nyto.errors"
+  local typename = E.typename
+  local function argerr(i, fname, msg) E.argerr(i, "nn." .. fname, msg) end
 
   local function is_tensor(v) return getmetatable(v) == Tmt end
 

@@ -11,14 +11,8 @@ return function(nyto, core)
   local optim = {}
   nyto.optim = optim
 
-  local function typename(v)
-    if getmetatable(v) == mt then return "Tensor" end
-    return nyto.type(v) or type(v)
-  end
-
-  local function argerr(i, fname, msg)
-    error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg)), 0)
-  end
+  local E = require "nyto.errors"
+  local typename, argerr = E.typename, E.argerr
 
   local Optimizer = {}
   Optimizer.__index = Optimizer

@@ -3,12 +3,18 @@
 -- module and clears the modules' references to their kernel; a class may
 -- extend it, and the result of an operation on an instance is an instance of
 -- the same class, whose init(self, root) runs for every new instance.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
+-- pm.root_module and pm.particle_kernel live under private keys: read-only for scripts
+local _root, _pk = require("nyto.particle.records").pm_keys()
 return function(nyto, core)
   local Module = nyto.Module
   local Product = nyto.Product
   local is_module = nyto.is_module
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local C = require "nyto.class"
+  local O = require "nyto.particle.ops"
+  local err = E.err
 
   -- Prompt release (docs/memory.md, "Prompt release"): an operation on a
   -- ParticleModule first collects, so the particles a loop dropped are
@@ -96,8 +102,8 @@ return function(nyto, core)
   local DSIZE = {float64 = 8, int64 = 8, complex64 = 8, float16 = 2, bfloat16 = 2, int16 = 2, int8 = 1, uint8 = 1, bool = 1}
   local layout_bytes = setmetatable({}, {__mode = "k"})
   local function pm_bytes(x)
-    local root = type(x) == "table" and rawget(x, "root_module")
-    local kk = root and rawget(root, "_kk")
+    local root = type(x) == "table" and rawget(x, _root)
+    local kk = root and rawget(root, _kk)
     local L = kk and kk.ver and kk.ver.layout
     if not L then return 0 end
     local n = layout_bytes[L]
@@ -147,13 +153,14 @@ return function(nyto, core)
   end
 
   local PM = {__classname = "ParticleModule"}
-  local lookup = nyto._lookup
+  local lookup = C.lookup
 
   -- A freed ParticleModule gets this metatable: any use raises, free() and
   -- __close do nothing, and there is no __gc left to run (a class's __gc ran
   -- when it was freed: once per object).
   local function freed() err("attempt to use a freed ParticleModule") end
-  local FREED = {__name = "nyto.ParticleModule", __nyto_pm_freed = true}
+  local FREED = {__name = "nyto.ParticleModule"}
+  O.FREED_PM = FREED -- operand(x) tells a freed one
   FREED.__index = function(self, key)
     if key == "free" then return function() end end
     freed()
@@ -163,19 +170,13 @@ return function(nyto, core)
   FREED.__close = function() end
   FREED.__tostring = function() return "ParticleModule (freed)" end
 
-  local function is_pm(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pm") == true
-  end
-  local function is_freed_pm(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pm_freed") == true
-  end
+  local function is_pm(x) return O.operand(x) == "pm" end
+  local function is_freed_pm(x) return O.operand(x) == "freed_pm" end
   nyto.is_particle_module = is_pm
 
   -- x, or the root module of a ParticleModule x (a freed one raises)
   local function root_of(x)
-    if is_pm(x) then return rawget(x, "root_module") end
+    if is_pm(x) then return rawget(x, _root) end
     if is_freed_pm(x) then freed() end
     return x
   end
@@ -187,49 +188,35 @@ return function(nyto, core)
                    "param_config", "kernel", "touch", "module_id", "is_root"}
 
   local function set_kernel_refs(root, k)
-    local kk = rawget(root, "_kk")
+    local kk = rawget(root, _kk)
     kk.kref = k -- modules a lazy particle builds later get the same reference
-    if kk.lazy then rawset(root, "_k", k) return end
-    for _, m in ipairs(root:modules()) do rawset(m, "_k", k) end
+    if kk.lazy then rawset(root, _k, k) return end
+    for _, m in ipairs(root:modules()) do rawset(m, _k, k) end
   end
 
-  -- the class-level metamethods (__gc ...) of parent's chain that mt lacks
-  local function inherit_metamethods(mt, parent)
-    local c = parent
-    while c do
-      local imt = rawget(c, "__imt")
-      if imt then for key, v in pairs(imt) do if mt[key] == nil then mt[key] = v end end end
-      c = rawget(c, "__parent")
-    end
-    return mt
-  end
-
+  -- the class-level metamethods (__gc ...) of parent's chain that mt lacks;
   -- a base class made by make_imt: callable, printable, and its metamethods
-  -- defined later (PM.__gc = ...) reach its instances
-  local function base_class(cls, make_imt)
-    cls.__make_imt = make_imt
-    cls.__imt = make_imt(cls, nil)
-    return setmetatable(cls, {__call = function(c, ...) return c.__construct(c, ...) end,
-                              __tostring = function() return "class " .. cls.__classname end,
-                              __newindex = function(c, k, v)
-                                rawset(c, k, v)
-                                if type(k) == "string" and k:sub(1, 2) == "__" then rawset(c.__imt, k, v) end
-                              end})
-  end
+  -- defined later (PM.__gc = ...) reach its instances (lua/nyto/class.lua)
+  local inherit_metamethods, base_class = C.inherit_metamethods, C.base_class
 
   local function make_pm_mt(cls, parent)
-    local mt = {__name = "nyto.ParticleModule", __class = cls, __nyto_pm = true}
+    local mt = {__name = "nyto.ParticleModule", __class = cls}
     mt.__index = function(self, key)
+      if key == "root_module" then return rawget(self, _root) end
+      if key == "particle_kernel" then return rawget(self, _pk) end
       local v = lookup(cls, key)
-      if v == nil and key == "training" then return rawget(self, "root_module").training end
+      if v == nil and key == "training" then return rawget(self, _root).training end
       return v
     end
-    mt.__call = function(self, ...) return rawget(self, "root_module")(...) end
+    mt.__call = function(self, ...) return rawget(self, _root)(...) end
     -- a module or Parameter assigned to the wrapper would become a plain field that pm(x)
     -- never uses: raise and say where the structure lives
     mt.__newindex = function(self, key, v)
       if type(key) ~= "string" and type(key) ~= "number" then
         err("bad argument to '__newindex' (field names are strings or integers, got %s)", type(key))
+      end
+      if key == "root_module" or key == "particle_kernel" then
+        err("cannot assign '%s' of a ParticleModule: it is read-only (wrap another particle in a new ParticleModule instead)", key)
       end
       if is_module(v) or (nyto.is_tensor(v) and v:is_parameter()) then
         err("cannot assign a %s to '%s' of a ParticleModule: change the structure through the root module (pm:restore_kernel_ref(), then pm.root_module.%s = ...)",
@@ -239,7 +226,7 @@ return function(nyto, core)
     end
     mt.__close = function(self) self:free() end
     mt.__tostring = function(self)
-      local inner = tostring(rawget(self, "root_module")):gsub("\n", "\n  ")
+      local inner = tostring(rawget(self, _root)):gsub("\n", "\n  ")
       return cls.__classname .. "(\n  (root_module): " .. inner .. "\n)"
     end
     for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
@@ -248,9 +235,9 @@ return function(nyto, core)
       mt[fname] = function(a, b)
         -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
         if not ((type(a) == "number" or is_pm(a)) and (type(b) == "number" or is_pm(b))) then
-          local is_swarm = nyto._is_swarm
-          if is_swarm and (is_swarm(a) or is_swarm(b)) then
-            return getmetatable(is_swarm(a) and a or b)[fname](a, b) -- `best - s`: the swarm's
+          local sa = nyto.type(a) == "Swarm"
+          if sa or nyto.type(b) == "Swarm" then
+            return getmetatable(sa and a or b)[fname](a, b) -- `best - s`: the swarm's
           end
           for i, x in ipairs {a, b} do
             if is_freed_pm(x) then freed() end
@@ -270,7 +257,7 @@ return function(nyto, core)
     mt.__unm = function(a)
       local c = release(a)
       local e = epoch
-      return made(cls(Module.__imt.__unm(rawget(a, "root_module"))), e, c)
+      return made(cls(Module.__imt.__unm(rawget(a, _root))), e, c)
     end
     return inherit_metamethods(mt, parent)
   end
@@ -279,10 +266,10 @@ return function(nyto, core)
     if not is_module(root) then
       err("bad argument #1 to 'ParticleModule' (module expected, got %s)", nyto.type(root) or type(root))
     end
-    local k = rawget(root, "_kk")
+    local k = rawget(root, _kk)
     if not k then err("bad argument #1 to 'ParticleModule' (module is not a particle)") end
     if k.freed then err("bad argument #1 to 'ParticleModule' (attempt to use a freed Module)") end
-    if rawget(root, "_id") ~= 1 then err("bad argument #1 to 'ParticleModule' (not a root module: wrap the particle's root)") end
+    if rawget(root, _id) ~= 1 then err("bad argument #1 to 'ParticleModule' (not a root module: wrap the particle's root)") end
     -- a full collection now, if Lua's state asks for one, rather than one
     -- that makes this particle old (the particles it made old are forgotten:
     -- they wait for the next full collection once dropped)
@@ -295,7 +282,7 @@ return function(nyto, core)
       if epoch ~= e0 then forget() seen() end
     end
     local e = epoch
-    local self = setmetatable({root_module = root, particle_kernel = k}, cls.__imt)
+    local self = setmetatable({[_root] = root, [_pk] = k}, cls.__imt)
     track(self, e)
     prev[1] = nil -- a ParticleModule made since the last operation: the next one collects
     set_kernel_refs(root, nil)
@@ -307,26 +294,26 @@ return function(nyto, core)
   base_class(PM, make_pm_mt)
   nyto.ParticleModule = PM
 
-  function PM:forward(...) return rawget(self, "root_module")(...) end
-  function PM:clear_kernel_ref() set_kernel_refs(rawget(self, "root_module"), nil) return self end
-  function PM:restore_kernel_ref() set_kernel_refs(rawget(self, "root_module"), rawget(self, "particle_kernel")) return self end
+  function PM:forward(...) return rawget(self, _root)(...) end
+  function PM:clear_kernel_ref() set_kernel_refs(rawget(self, _root), nil) return self end
+  function PM:restore_kernel_ref() set_kernel_refs(rawget(self, _root), rawget(self, _pk)) return self end
   for _, name in ipairs(FORWARD) do
     local f = Module[name]
     PM[name] = function(self, ...)
-      local root = rawget(self, "root_module")
+      local root = rawget(self, _root)
       local r = table.pack(f(root, ...))
       if rawequal(r[1], root) then r[1] = self end
       return table.unpack(r, 1, r.n)
     end
   end
-  function PM:train(mode) rawget(self, "root_module"):train(mode) return self end
-  function PM:eval() rawget(self, "root_module"):eval() return self end
+  function PM:train(mode) rawget(self, _root):train(mode) return self end
+  function PM:eval() rawget(self, _root):eval() return self end
   function PM:class() return getmetatable(self).__class end
   local function wrap(self, r) return getmetatable(self).__class(r) end
   for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
     PM[op] = function(self, x) return getmetatable(self)["__" .. op](self, x) end
     PM[op .. "_"] = function(self, x)
-      Module[op .. "_"](rawget(self, "root_module"), root_of(x))
+      Module[op .. "_"](rawget(self, _root), root_of(x))
       return self
     end
   end
@@ -336,29 +323,29 @@ return function(nyto, core)
     return function(self, ...)
       local c = release(self)
       local e = epoch
-      local root = rawget(self, "root_module")
+      local root = rawget(self, _root)
       return made(wrap(self, root[name](root, ...)), e, c)
     end
   end
   PM.clone = op("clone")
   PM.randn = op("randn")
   PM.rand = op("rand")
-  function PM:detach() return wrap(self, rawget(self, "root_module"):detach()) end
+  function PM:detach() return wrap(self, rawget(self, _root):detach()) end
   function PM:same_species(o)
-    return rawget(self, "root_module"):same_species(root_of(o))
+    return rawget(self, _root):same_species(root_of(o))
   end
   -- a new ParticleModule of self's class (as clone()) holding src's values; self unchanged
   function PM:clone_from(src)
-    local _, vb = nyto._clone_from_check(rawget(self, "root_module"), root_of(src))
+    local _, vb = O.clone_from_check(rawget(self, _root), root_of(src))
     local r = self:clone()
-    nyto._clone_from_copy(rawget(r, "root_module"), vb)
+    O.clone_from_copy(rawget(r, _root), vb)
     return r
   end
   function PM:product()
-    return nyto.PMProduct.__wrap(rawget(self, "root_module"):product(), getmetatable(self).__class)
+    return nyto.PMProduct.__wrap(rawget(self, _root):product(), getmetatable(self).__class)
   end
   function PM:product_(p)
-    rawget(self, "root_module"):product_(p) -- a PMProduct is unwrapped there
+    rawget(self, _root):product_(p) -- a PMProduct is unwrapped there
     return self
   end
   -- pm:free() (and `local pm <close> = ...`): run the class's __gc (once: a
@@ -366,18 +353,18 @@ return function(nyto, core)
   -- later use raises
   function PM:free()
     local mt = getmetatable(self)
-    local root = rawget(self, "root_module")
+    local root = rawget(self, _root)
     local gc = mt.__gc
-    rawset(self, "root_module", nil)
-    rawset(self, "particle_kernel", nil)
+    rawset(self, _root, nil)
+    rawset(self, _pk, nil)
     setmetatable(self, FREED)
     local ok, e = true, nil
     if gc then
       -- the object as the class knows it, for the duration of the call
       setmetatable(self, {__index = mt.__index, __name = mt.__name})
-      rawset(self, "root_module", root)
+      rawset(self, _root, root)
       ok, e = pcall(gc, self)
-      rawset(self, "root_module", nil)
+      rawset(self, _root, nil)
       setmetatable(self, FREED)
     end
     Module.free(root)
@@ -390,10 +377,10 @@ return function(nyto, core)
   -- return instances of the same class, and init(self, product) runs for each.
   local PMP = {__classname = "PMProduct"}
   nyto.PMProduct = PMP
-  local unwrap = nyto._unwrap_product
-  local function is_pmp(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_pmproduct") == true
+  local function is_pmp(x) return C.kind(x) == "PMProduct" end
+  local function unwrap(x)
+    if is_pmp(x) then return rawget(x, "product") end
+    return x
   end
   local function new_pmp(cls, product, pmclass)
     local self = setmetatable({product = product, pmclass = pmclass or PM}, cls.__imt)
@@ -405,7 +392,7 @@ return function(nyto, core)
   local function wrapped(self, r) return new_pmp(getmetatable(self).__class, r, self.pmclass) end
 
   local function make_pmp_mt(cls, parent)
-    local mt = {__name = "nyto.PMProduct", __class = cls, __nyto_product = true, __nyto_pmproduct = true}
+    local mt = {__name = "nyto.PMProduct", __class = cls}
     mt.__index = function(self, key) return lookup(cls, key) end
     for _, op in ipairs {"add", "sub", "mul", "div", "pow"} do
       mt["__" .. op] = function(a, b)
@@ -421,7 +408,7 @@ return function(nyto, core)
 
   -- MyPMProduct(x): x a ParticleModule (its product), a Product or a PMProduct
   function PMP.__construct(cls, x)
-    if is_pm(x) then return new_pmp(cls, rawget(x, "root_module"):product(), getmetatable(x).__class) end
+    if is_pm(x) then return new_pmp(cls, rawget(x, _root):product(), getmetatable(x).__class) end
     if is_pmp(x) then return new_pmp(cls, x.product, x.pmclass) end
     if is_freed_pm(x) then freed() end
     if nyto.is_product(x) then return new_pmp(cls, x, PM) end

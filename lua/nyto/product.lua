@@ -3,13 +3,21 @@
 -- A product is a particle without its module tree: the flat buffers of one
 -- species version.  Arithmetic on products is the C pass alone, so a chain
 -- such as 2*p + 5 builds no module; p:module() builds one tree at the end.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Module = nyto.Module
-  local particle_from, op_bufs, segs_of = nyto._particle_from, nyto._op_bufs, nyto._segs_of
-  local clone_bufs, random_bufs = nyto._clone_bufs, nyto._random_bufs
+  local S = require "nyto.particle.species"
+  local Z = require "nyto.particle.lazy"
+  local K = require "nyto.particle.kernel"
+  local O = require "nyto.particle.ops"
+  local particle_from, op_bufs, segs_of = Z.particle_from, O.op_bufs, S.segs_of
+  local clone_bufs, random_bufs = O.clone_bufs, O.random_bufs
+  local operand = O.operand
   local Tmt = core.Tensor_mt
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local C = require "nyto.class"
+  local err = E.err
 
   local Product = {__name = "nyto.Product"}
   Product.__index = Product
@@ -24,11 +32,8 @@ return function(nyto, core)
     return setmetatable({k = k, species = k.species, ver = k.ver, bufs = bufs, freed = false}, cls or Product)
   end
 
-  local function is_product(x)
-    local m = getmetatable(x)
-    return type(m) == "table" and rawget(m, "__nyto_product") == true
-  end
-  Product.__nyto_product = true
+  -- a Product or a PMProduct (particle_module.lua), which decorates one
+  local function is_product(x) return operand(x) == "product" end
   nyto.is_product = is_product
 
   local function current(p)
@@ -42,11 +47,9 @@ return function(nyto, core)
 
   -- a PMProduct (particle_module.lua) decorates a product: its .product
   local function unwrap(x)
-    local m = getmetatable(x)
-    if type(m) == "table" and rawget(m, "__nyto_pmproduct") then return rawget(x, "product") end
+    if C.kind(x) == "PMProduct" then return rawget(x, "product") end
     return x
   end
-  nyto._unwrap_product = unwrap
 
   local function pkernel(x, i, fname)
     if not is_product(x) then
@@ -110,7 +113,7 @@ return function(nyto, core)
   local function random(kind, fname)
     return function(self, opts)
       local k = pkernel(self, 1, fname)
-      local g = nyto._generator_opt(opts, fname)
+      local g = O.generator_opt(opts, fname)
       return new_product(k, random_bufs(self.bufs, kind, k, g), getmetatable(self))
     end
   end
@@ -123,7 +126,7 @@ return function(nyto, core)
     -- the tree is built from the template taken when the product was made
     -- (fields, buffers, classes, requires_grad), not from the particle itself;
     -- a product of a submodule gives the new particle's module of that id
-    return nyto._module_at(particle_from(k, clone_bufs(self.bufs)), k.mid or 1)
+    return Z.module_at(particle_from(k, clone_bufs(self.bufs)), k.mid or 1)
   end
   Product.particle = Product.module
   -- p:free() (and `local p <close> = ...`): release the product's buffers now; later use raises
@@ -141,12 +144,12 @@ return function(nyto, core)
   Product.__tostring = function(self) return ("nyto.Product(%d parameters)"):format(self.k.ver.layout.nparams) end
 
   -- net:product()
-  local kernel_of = nyto._kernel_of
+  local kernel_of = K.kernel_of
   function Module:product()
     local k = kernel_of(self, "product")
     -- any module's product is the whole particle's; module() returns the module of this id
-    local tk = nyto._template_kernel(k)
-    tk.mid = rawget(self, "_id")
+    local tk = Z.template_kernel(k)
+    tk.mid = rawget(self, _id)
     -- no copy yet: deferred copies of the particle's buffers (core.pshare),
     -- computed when either side is written or the product is read
     local segs, bufs = segs_of(k), {}
@@ -225,7 +228,7 @@ return function(nyto, core)
     for dt, b in pairs(self.bufs) do bufs[dt] = core.pclone(dts and dts[dt] and src.bufs[dt] or b) end
     local was = core.grad_enabled()
     core.set_grad_enabled(false)
-    local ok, e = nyto._pcall_noyield(function()
+    local ok, e = E.pcall_noyield(function()
       local others = {}
       if other then each_param(k, other, function(pid, P, c, t) others[pid] = t end) end
       each_param(k, self, function(pid, P, c, t)
@@ -255,153 +258,4 @@ return function(nyto, core)
     return run_operator(self, q, fn, "binary_operator")
   end
 
-  -- parameter configs -------------------------------------------------------------
-  -- the pids under a dotted name (a submodule: all its parameters; a parameter: one)
-  local function pids_under(self, name, fname)
-    kernel_of(self, fname)
-    local targets = {}
-    local valid = {}
-    local found = name == nil
-    for mname, m in self:named_modules() do
-      local s = rawget(m, "_s")
-      local inside = name == nil or mname == name or mname:sub(1, #name + 1) == name .. "."
-      if mname ~= "" then valid[#valid + 1] = mname end
-      if inside then found = true end
-      for _, pn in ipairs(s.po) do
-        local full = mname == "" and pn or mname .. "." .. pn
-        valid[#valid + 1] = full
-        if inside or full == name then
-          targets[#targets + 1] = s.pid[pn]
-          found = true
-        end
-      end
-    end
-    if not found then
-      -- list the valid names nearest to the one asked for
-      local function dist(a, b)
-        local d = {}
-        for i = 0, #a do d[i] = {[0] = i} end
-        for j = 0, #b do d[0][j] = j end
-        for i = 1, #a do
-          for j = 1, #b do
-            d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-          end
-        end
-        return d[#a][#b]
-      end
-      table.sort(valid, function(a, b) return dist(a, name) < dist(b, name) end)
-      local near = {}
-      for i = 1, math.min(5, #valid) do near[i] = "'" .. valid[i] .. "'" end
-      err("bad argument to '%s' (no submodule or parameter named '%s'; valid names nearby: %s)", fname, name,
-          #near > 0 and table.concat(near, ", ") or "none")
-    end
-    return targets
-  end
-
-  -- the pids whose parameter is shared by reference between particles
-  local function shared_pids(species)
-    local out = {}
-    for pid, c in pairs(species.configs) do
-      if c.clone == false and not c.operational then out[pid] = true end
-    end
-    return out
-  end
-
-  -- A parameter that stops being shared (clone=false, non-operational):
-  -- every particle of the species that refers to another particle's tensor
-  -- gets a tensor of its own, viewing its own buffer, with the values the
-  -- shared tensor has now (its buffer's slot was a stale copy).
-  local function unshare(species, pids)
-    if next(pids) == nil then return end
-    for k in pairs(nyto._live_kernels) do
-      if k.species == species and not k.freed then
-        nyto._expand(k)
-        local L = k.ver.layout
-        for pid in pairs(pids) do
-          local P = L.params[pid]
-          local m = P and k.mods[P.mid]
-          local t = m and rawget(m, "_p")[P.name]
-          local buf = t and k.bufs[P.dtype]
-          if buf and t:storage_id() ~= buf:tensor():storage_id() then
-            nyto.no_grad(function() core.view(buf, P.off, P.shape, false):copy_(t) end)
-            k.rg[pid] = t:requires_grad()
-            rawget(m, "_p")[P.name] = nil -- viewed from the own buffer on next use
-          end
-        end
-      end
-    end
-  end
-
-  local function touch_configs(self, before)
-    local k = rawget(self, "_kk")
-    local species = k.species
-    species.cstamp = species.cstamp + 1
-    -- particles made by operations share their template unless some parameter
-    -- is shared by reference (clone=false, non-operational)
-    local now = shared_pids(species)
-    species.noclone = next(now) ~= nil or nil
-    local stopped = {}
-    for pid in pairs(before) do if not now[pid] then stopped[pid] = true end end
-    unshare(species, stopped)
-  end
-
-  function Module:set_param_config(opts)
-    if type(opts) ~= "table" then err("bad argument #1 to 'set_param_config' (table expected, got %s)", type(opts)) end
-    if opts.name ~= nil and type(opts.name) ~= "string" then
-      err("bad argument #1 to 'set_param_config' (name must be a string, got %s)", type(opts.name))
-    end
-    for key, v in pairs(opts) do
-      if (key == "operational" or key == "clone") and type(v) ~= "boolean" then
-        err("bad argument #1 to 'set_param_config' (%s must be a boolean, got %s)", key, type(v) == "string" and ('"' .. v .. '"') or type(v))
-      end
-    end
-    local pids = pids_under(self, opts.name, "set_param_config")
-    local configs = rawget(self, "_kk").species.configs
-    local before = shared_pids(rawget(self, "_kk").species)
-    for _, pid in ipairs(pids) do
-      local c = configs[pid]
-      for key, v in pairs(opts) do if key ~= "name" then c[key] = v end end
-    end
-    touch_configs(self, before)
-    return self
-  end
-
-  function Module:apply_param_config(fn, name)
-    if type(fn) ~= "function" then err("bad argument #1 to 'apply_param_config' (function expected, got %s)", type(fn)) end
-    if name ~= nil and type(name) ~= "string" then err("bad argument #2 to 'apply_param_config' (string expected, got %s)", type(name)) end
-    local pids = pids_under(self, name, "apply_param_config")
-    local configs = rawget(self, "_kk").species.configs
-    local before = shared_pids(rawget(self, "_kk").species)
-    -- validate on copies, so a bad value or an error leaves every config as it was
-    local staged = {}
-    for i, pid in ipairs(pids) do
-      local c = setmetatable({}, getmetatable(configs[pid]))
-      for key, v in pairs(configs[pid]) do c[key] = v end
-      fn(pid, c)
-      if type(c.operational) ~= "boolean" or type(c.clone) ~= "boolean" then
-        err("apply_param_config: operational and clone must stay booleans (parameter id %d)", pid)
-      end
-      staged[i] = c
-    end
-    for i, pid in ipairs(pids) do
-      local c = configs[pid]
-      for key in pairs(c) do c[key] = nil end
-      for key, v in pairs(staged[i]) do c[key] = v end
-    end
-    touch_configs(self, before)
-    return self
-  end
-
-  -- net:param_config(pid | name | param): the config table (shared by the species)
-  function Module:param_config(x)
-    local k = kernel_of(self, "param_config")
-    local pid = x
-    if getmetatable(x) == Tmt then
-      local ok, id = pcall(self.get_param_id, self, x) -- not a parameter of the particle: the error below
-      pid = ok and id or nil
-    elseif type(x) == "string" then pid = pids_under(self, x, "param_config")[1] end
-    local c = math.type(pid) == "integer" and k.species.configs[pid]
-    if not c then err("bad argument #1 to 'param_config' (no parameter %s)", tostring(x)) end
-    return c
-  end
 end

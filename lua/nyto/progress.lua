@@ -84,9 +84,7 @@ return function(nyto, core)
   Progress.__index = Progress
   Progress.__name = "nyto.Progress"
 
-  local function argerror(i, fname, msg)
-    error(nyto._cut(string.format("nyto: bad argument #%d to '%s' (%s)", i, fname, msg)), 0)
-  end
+  local argerror = require("nyto.errors").argerr
 
   function nyto.progress(total, opts)
     if type(total) ~= "number" or total ~= total or total < 0 or total == math.huge then

@@ -5,9 +5,7 @@
 -- torch::pickle_save / torch::pickle_load).  The files are written by
 -- src/core/save.c, atomically (a temporary in the same folder, fsynced, renamed).
 return function(nyto, core)
-  local function argerr(i, fname, msg)
-    error(nyto._cut(("nyto: bad argument #%d to '%s' (%s)"):format(i, fname, msg)), 0)
-  end
+  local argerr = require("nyto.errors").argerr
 
   local function format_of(path, fname)
     if type(path) ~= "string" then argerr(fname == "save" and 2 or 1, fname, "string path expected, got " .. type(path)) end

@@ -7,15 +7,22 @@
 -- the particle loops per dtype: over the arena with the species' segments
 -- repeated n times (numbers, swarms), or row by row (core.prows: broadcast
 -- particles, coefficient tensors).  docs/design.md "Swarms".
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
+local _root = require("nyto.particle.records").pm_keys()
 return function(nyto, core)
-  local particle_from, segs_of, kernel_of = nyto._particle_from, nyto._segs_of, nyto._kernel_of
+  local S = require "nyto.particle.species"
+  local Z = require "nyto.particle.lazy"
+  local K = require "nyto.particle.kernel"
+  local O = require "nyto.particle.ops"
+  local particle_from, segs_of, kernel_of = Z.particle_from, S.segs_of, K.kernel_of
   local pscalar, pbinary, prows, slice = core.pscalar, core.pbinary, core.prows, core.buffer_slice
   local Tmt = core.Tensor_mt
   local OP = {add = core.OP_ADD, sub = core.OP_SUB, mul = core.OP_MUL, div = core.OP_DIV, pow = core.OP_POW,
               rsub = core.OP_RSUB, rdiv = core.OP_RDIV, rpow = core.OP_RPOW}
   local ROP = {sub = "rsub", div = "rdiv", pow = "rpow", add = "add", mul = "mul"}
 
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 0) end
+  local E = require "nyto.errors"
+  local err = E.err
   local function is_tensor(x) return getmetatable(x) == Tmt end
 
   local Swarm = {__name = "nyto.Swarm"}
@@ -91,16 +98,16 @@ return function(nyto, core)
   -- wrapping the member particle, and its mean is one too
   -- x, or the root module of a ParticleModule x, and x's class (a freed one raises)
   local function unwrap_pm(x, i, fname)
-    if nyto.type(x) ~= "ParticleModule" then return x, nil end
-    local root = rawget(x, "root_module")
-    if not root then err("bad argument #%d to '%s' (attempt to use a freed ParticleModule)", i, fname) end
-    return root, getmetatable(x).__class
+    local kind = O.operand(x)
+    if kind == "freed_pm" then err("bad argument #%d to '%s' (attempt to use a freed ParticleModule)", i, fname) end
+    if kind ~= "pm" then return x, nil end
+    return rawget(x, _root), getmetatable(x).__class
   end
 
   -- the kernel of particle x of the swarm's species (argument i of fname)
   local function species_kernel(st, x, i, fname)
     x = unwrap_pm(x, i, fname)
-    if nyto.type(x) ~= "Module" or not rawget(x, "_kk") then
+    if nyto.type(x) ~= "Module" or not rawget(x, _kk) then
       err("bad argument #%d to '%s' (particle expected, got %s)", i, fname, nyto.type(x) or type(x))
     end
     local k = kernel_of(x, fname)
@@ -159,14 +166,14 @@ return function(nyto, core)
     local fname = "Swarm"
     local pmclass
     net, pmclass = unwrap_pm(net, 1, fname)
-    if nyto.type(net) ~= "Module" or not rawget(net, "_kk") then
+    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
       err("bad argument #1 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
     if math.type(n) ~= "integer" then err("bad argument #2 to '%s' (integer expected, got %s)", fname, math.type(n) or type(n)) end
     if n < 1 then err("bad argument #2 to '%s' (a swarm has at least 1 member, got %d)", fname, n) end
     check_init(init)
     local k = kernel_of(net, fname)
-    local tk = nyto._template_kernel(k)
+    local tk = Z.template_kernel(k)
     local st = new_state(tk, n, nil, pmclass)
     st.arena = new_arena(st, n)
     for i = 1, n do copy_row(st, i, k) end
@@ -185,11 +192,11 @@ return function(nyto, core)
       err("bad argument #1 to '%s' (non-empty table of particles expected)", fname)
     end
     local p1, pmclass = unwrap_pm(list[1], 1, fname)
-    if nyto.type(p1) ~= "Module" or not rawget(p1, "_kk") then
+    if nyto.type(p1) ~= "Module" or not rawget(p1, _kk) then
       err("bad argument #1 to '%s' (element 1: particle expected, got %s)", fname, nyto.type(p1) or type(p1))
     end
     local k1 = kernel_of(p1, fname)
-    local st = new_state(nyto._template_kernel(k1), #list, nil, pmclass)
+    local st = new_state(Z.template_kernel(k1), #list, nil, pmclass)
     local ks = {}
     for i, p in ipairs(list) do
       local ok, k = pcall(species_kernel, st, p, 1, fname)
@@ -242,6 +249,8 @@ return function(nyto, core)
     return w:totable()
   end
 
+  -- operands that are one particle (the one operand coercion, lua/nyto/particle/ops.lua)
+  local PARTICLE = {module = true, pm = true, freed_pm = true}
   -- buffers of op(swarm, x) (swapped: x op swarm); dst: in-place target
   local function op_arena(st, x, opname, swapped, dst, fname, xi)
     local out, arena = {}, st.arena
@@ -264,12 +273,12 @@ return function(nyto, core)
       local code = OP[swapped and ROP[opname] or opname]
       local segs = segs_of(st.tk)
       for dt, b in pairs(arena) do out[dt] = prows(b, st.size[dt], w, code, segs[dt], false, dst and dst[dt]) end
-    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+    elseif PARTICLE[O.operand(x)] then
       local k = species_kernel(st, x, xi, fname)
       local segs = segs_of(st.tk)
       local bufs = k.bufs
       -- a member of this swarm, written in place row by row: read a copy
-      if dst and k.swarm == st then bufs = nyto._clone_bufs(bufs) end
+      if dst and k.swarm == st then bufs = O.clone_bufs(bufs) end
       for dt, b in pairs(arena) do out[dt] = prows(b, st.size[dt], bufs[dt], OP[opname], segs[dt], swapped, dst and dst[dt]) end
     else
       err("bad argument #%d to '%s' (number, particle, swarm or coefficient tensor expected, got %s)", xi, fname,
@@ -320,7 +329,7 @@ return function(nyto, core)
   local function draw(kind, fname, inplace)
     return function(self, opts)
       local st = state(self, fname)
-      local g = nyto._generator_opt(opts, fname)
+      local g = O.generator_opt(opts, fname)
       local ss = swarm_segs(st)
       if inplace then
         for _, dt in ipairs(dtypes_of(st.size)) do core.prandom_(st.arena[dt], kind, ss[dt], g) end
@@ -343,9 +352,53 @@ return function(nyto, core)
     local fname = "add_randn_"
     local st = state(self, fname)
     if type(sigma) ~= "number" then err("bad argument #1 to '%s' (number expected, got %s)", fname, nyto.type(sigma) or type(sigma)) end
-    local g = nyto._generator_opt(opts, fname)
+    local g = O.generator_opt(opts, fname)
     local ss = swarm_segs(st)
     for _, dt in ipairs(dtypes_of(st.size)) do core.prandom_add_(st.arena[dt], sigma, ss[dt], g) end
+    return self
+  end
+
+  -- s:axpby_randn_(a, x, b, sigma [, {generator=}]): s = a s + b x + sigma *
+  -- (the draws of s:randn with the same generator state), x a particle of the
+  -- species (broadcast to every member) or a swarm of the same species and
+  -- size: one pass per dtype (read s and x, write s), the noise made in
+  -- registers inside it; the APSO step is s:axpby_randn_(1 - beta, best,
+  -- beta, alpha).  Every argument is checked before s changes.
+  function methods:axpby_randn_(a, x, b, sigma, opts)
+    local fname = "axpby_randn_"
+    local st = state(self, fname)
+    for _, c in ipairs {{a, 1, "a"}, {b, 3, "b"}, {sigma, 4, "sigma"}} do
+      if type(c[1]) ~= "number" then
+        err("bad argument #%d to '%s' (%s: number expected, got %s)", c[2], fname, c[3], nyto.type(c[1]) or type(c[1]))
+      end
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      err("bad argument #5 to '%s' (options table expected, got %s)", fname, nyto.type(opts) or type(opts))
+    end
+    if opts and opts.generator ~= nil and nyto.type(opts.generator) ~= "Generator" then
+      err("bad argument #5 to '%s' (option 'generator' must be a Generator, got %s)", fname,
+          nyto.type(opts.generator) or type(opts.generator))
+    end
+    local bufs
+    if is_swarm(x) then
+      if ST[x].freed then err("bad argument #2 to '%s' (attempt to use a freed Swarm)", fname) end
+      local sx = state(x, fname)
+      if sx.tk.species ~= st.tk.species then err("bad argument #2 to '%s' (swarm of another species)", fname) end
+      if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
+      bufs = sx.arena
+      if sx.arena == st.arena then bufs = O.clone_bufs(bufs) end -- s itself: read a copy
+    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+      local k = species_kernel(st, x, 2, fname)
+      bufs = k.bufs
+      if k.swarm == st then bufs = O.clone_bufs(bufs) end -- a member of s, written row by row: read a copy
+    else
+      err("bad argument #2 to '%s' (particle or swarm expected, got %s)", fname, nyto.type(x) or type(x))
+    end
+    local g = O.generator_opt(opts, fname)
+    local segs = segs_of(st.tk)
+    for _, dt in ipairs(dtypes_of(st.size)) do
+      core.paxpby_randn_(st.arena[dt], st.size[dt], a, bufs[dt], b, sigma, segs[dt], g)
+    end
     return self
   end
 
@@ -457,9 +510,9 @@ return function(nyto, core)
   local function params_of(module)
     local out = {}
     local function walk(m)
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for _, pn in ipairs(s.po) do out[#out + 1] = {pid = s.pid[pn], t = m[pn]} end
-      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn]) end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, _m)[cn]) end
     end
     walk(module)
     return out
@@ -507,6 +560,55 @@ return function(nyto, core)
   end
   Swarm.__call = function(s, x, opts) return methods.forward(s, x, opts) end
 
+  -- {members = {state dict of member 1, ..., of member n}}: what nyto.save
+  -- writes for a swarm (the tensors are views of the arena, as a particle's)
+  function methods:state_dict()
+    local st = state(self, "state_dict")
+    local members = {}
+    for i = 1, st.n do members[i] = member(st, i):state_dict() end
+    return {members = members}
+  end
+
+  -- nyto.Swarm.load(path_or_value, net): a new swarm of net's species whose
+  -- member i loads members[i] of the value (nyto.load(path)'s for a path; a
+  -- missing file gives nil, message); nothing is made when any member fails
+  local function load(src, net)
+    local fname = "Swarm.load"
+    local v = src
+    if type(src) == "string" then
+      local msg
+      v, msg = nyto.load(src)
+      if v == nil then return nil, msg end
+    elseif type(src) ~= "table" or getmetatable(src) ~= nil then
+      err("bad argument #1 to '%s' (path or table expected, got %s)", fname, nyto.type(src) or type(src))
+    end
+    local where = type(src) == "string" and src .. ": " or ""
+    local root = unwrap_pm(net, 2, fname) -- a ParticleModule: a ParticleModule swarm (make)
+    if nyto.type(root) ~= "Module" or not rawget(root, _kk) then
+      err("bad argument #2 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
+    end
+    local members = type(v) == "table" and v.members
+    if type(members) ~= "table" or getmetatable(members) ~= nil or #members < 1 then
+      err("bad argument #1 to '%s' (%sno members: a swarm's state dict is {members = {sd1, sd2, ...}})", fname, where)
+    end
+    local n = #members
+    for k in pairs(members) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        err("bad argument #1 to '%s' (%smembers is not a sequence: key %s)", fname, where, tostring(k))
+      end
+    end
+    local s = make(net, n, nil)
+    local st = ST[s]
+    for i = 1, n do
+      local ok, e = pcall(function() member(st, i):load_state_dict(members[i]) end)
+      if not ok then
+        methods.free(s)
+        err("bad argument #1 to '%s' (%smember %d: %s)", fname, where, i, tostring(e):match("%((.*)%)$") or tostring(e))
+      end
+    end
+    return s
+  end
+
   -- free the arena and the members handed out; any later use raises
   function methods:free()
     local st = ST[self]
@@ -532,6 +634,5 @@ return function(nyto, core)
     end
   end
 
-  nyto.Swarm = setmetatable({of = of}, {__call = function(_, net, n, init) return make(net, n, init) end})
-  nyto._is_swarm = is_swarm
+  nyto.Swarm = setmetatable({of = of, load = load}, {__call = function(_, net, n, init) return make(net, n, init) end})
 end

@@ -23,14 +23,7 @@ return function(nyto, core)
   local tensor_type = "nyto.Tensor"
 
   -- nyto.type(x): the short type name of a nyto object, or nil; never raises
-  local function short_type(x)
-    local m = getmetatable(x)
-    if type(m) ~= "table" then return nil end
-    local n = rawget(m, "__name")
-    if type(n) == "string" and n:sub(1, 5) == "nyto." then return n:sub(6) end
-    return nil
-  end
-  nyto.type = short_type
+  nyto.type = require("nyto.errors").type_of
   function nyto.is_tensor(x) return getmetatable(x) == mt end
 
   -- comparisons and identity -------------------------------------------------
@@ -83,21 +76,7 @@ return function(nyto, core)
   -- a pcall in the script's coroutine, never resumed, would leave recording off for good).
   -- an error message of at most 400 characters: user strings (a 10,000-character dtype, ...)
   -- are not echoed in full
-  function nyto._cut(msg)
-    if type(msg) == "string" and #msg > 400 then return msg:sub(1, 380) .. "... (message cut)" end
-    return msg
-  end
-
-  local function pcall_noyield(fn, ...)
-    local co = coroutine.create(fn)
-    local res = table.pack(coroutine.resume(co, ...))
-    if res[1] and coroutine.status(co) ~= "dead" then
-      coroutine.close(co)
-      return false, "nyto: a callback of no_grad, unary_operator or binary_operator yielded: yields across them are refused"
-    end
-    return table.unpack(res, 1, res.n)
-  end
-  nyto._pcall_noyield = pcall_noyield
+  local pcall_noyield = require("nyto.errors").pcall_noyield
 
   function nyto.no_grad(fn, ...)
     if type(fn) ~= "function" then error("nyto: bad argument #1 to 'no_grad' (function expected, got " .. type(fn) .. ")", 0) end
@@ -284,6 +263,18 @@ return function(nyto, core)
   -- convenience methods ---------------------------------------------------------
   function M.type(t) return "Tensor" end
   function M.shape(t) return t:size() end
+  -- t:totable(): when Lua itself runs out of memory building the tables, its fixed message
+  -- "not enough memory" becomes a nyto error (the C side refuses shapes that need too many tables)
+  local c_totable = M.totable
+  function M.totable(...)
+    local ok, r = pcall(c_totable, ...)
+    if ok then return r end
+    if r == "not enough memory" then
+      collectgarbage()
+      error(("nyto: not enough memory for 'totable' (the tables of a tensor of shape %s)"):format((...):shape_string()), 0)
+    end
+    error(r, 0)
+  end
   function M.tolist(t) return t:totable() end
   M.T = M.t
   -- t:max() over everything returns a tensor; :item() gives the number.

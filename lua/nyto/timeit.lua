@@ -1,13 +1,18 @@
 -- nyto.timeit(fn [, opts]): median wall-clock time of fn() over several runs.
-return function(nyto, core)
-  local function err(fmt, ...) error(nyto._cut("nyto: " .. string.format(fmt, ...)), 3) end
+-- The module is a callable table: init.lua calls it to define nyto.timeit;
+-- the REPL reads its fmt_time.
+local T = {}
+local E = require "nyto.errors"
 
-  local function fmt_time(s)
-    if s >= 1 then return string.format("%.3f s", s) end
-    if s >= 1e-3 then return string.format("%.3f ms", s * 1e3) end
-    return string.format("%.3f us", s * 1e6)
-  end
-  nyto._fmt_time = fmt_time
+local function fmt_time(s)
+  if s >= 1 then return string.format("%.3f s", s) end
+  if s >= 1e-3 then return string.format("%.3f ms", s * 1e3) end
+  return string.format("%.3f us", s * 1e6)
+end
+T.fmt_time = fmt_time
+
+return setmetatable(T, {__call = function(_, nyto, core)
+  local function err(fmt, ...) E.err_at(3, fmt, ...) end
 
   --- opts.runs (default: as many as fit in opts.min_time, at least 5 and at most 1000),
   --- opts.min_time (seconds, default 0.2), opts.warmup (default 1), opts.quiet (no print).
@@ -56,4 +61,4 @@ return function(nyto, core)
     end
     return median, times
   end
-end
+end})

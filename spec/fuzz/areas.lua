@@ -110,9 +110,10 @@ end
 area("module", {
   {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
   {"setfield", function(G)
-    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
-    -- of the instance and stay writable (issue 13, point 7: not done)
-    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    -- the names of the raw internal fields (_s, _p, _m, ...) are refused: the fields live
+    -- under private keys (lua/nyto/particle/records.lua)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free",
+                        "_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"}
     if G.R() < 0.2 then key = G.hostile() end
     local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
     return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
@@ -207,9 +208,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
-    -- writable (issue 13, point 7: not done)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are read-only
+    return function(pm, k, v) pm[k] = v end,
+      {G.pm(), G.pick {"fc", "x", "forward", "training", "root_module", "particle_kernel"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
@@ -388,6 +389,12 @@ area("swarm", {
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
   {"of_pm", function(G) local pm = G.pm() return nyto.Swarm.of, {G.maybe({pm, G.maybe(pm:clone(), 0.3)}, 0.3), n = 1} end},
+  {"load", function(G)
+    local s = swarm(G)
+    local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
+                      function() return {members = {}} end, G.hostile}()
+    return nyto.Swarm.load, {G.maybe(v, 0.3), G.maybe(G.pick {G.module(), s[1]}, 0.3), n = 2}
+  end},
   {"arith", function(G)
     local op = G.pick {"+", "-", "*", "/", "^"}
     local f = load("local a, b = ...; return a " .. op .. " b")
@@ -410,9 +417,136 @@ area("swarm", {
   end},
   {"methods", function(G)
     local s = swarm(G)
-    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward"}
+    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward",
+                         "state_dict"}
     return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
   end, 2},
+  {"axpby_randn_", function(G)
+    local s = swarm(G)
+    local num = function() return G.maybe(G.pick {0.5, -1, 0, 1e30, 0 / 0}, 0.3) end
+    return function(a, ...) return a:axpby_randn_(...) end,
+           {s, num(), G.maybe(swarm_operand(G, s), 0.3), num(), num(),
+            G.maybe({generator = G.maybe(nyto.Generator(1), 0.3)}, 0.3), n = 6}
+  end},
+})
+
+-- ---- strategies: ask/tell on particles and vectors (lua/nyto/strategy/) ----
+local STRATS = {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"}
+local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1}, maximize = {true, false, 1},
+                    inertia = {0.5, 2}, c1 = {1, -1}, alpha = {0.5, 3}, noise = {0, -1}, decay = {0.9, 2},
+                    tournament = {1, 3, 0}, crossover = {0.5, 2}, mutation = {0.1, -1}, elite = {0, 1, 4},
+                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2, 0.1}, lr = {0.5, 0}, nope = {1},
+                    -- OpenES, SNES, PGPE, CMAES
+                    weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
+                    sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
+local function strat_opts(G)
+  local o = {}
+  for _ = 1, G.R(0, 3) do
+    local keys = {}
+    for k in pairs(STRAT_OPTS) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local k = G.pick(keys)
+    o[k] = G.maybe(G.pick(STRAT_OPTS[k]), 0.2)
+  end
+  if G.R() < 0.5 then o.generator = G.maybe(nyto.Generator(G.R(0, 9)), 0.2) end
+  return o
+end
+local function strat_center(G)
+  return G.pick {function() return nyto.randn(G.R(1, 4)) end, function() return nyto.nn.Linear(2, 2) end,
+                 function() return nyto.zeros({3}, {dtype = "float64"}) end, G.module, G.tensor}()
+end
+-- a strategy that exists (4 members, so every strategy accepts it), told 0-2 times, ask pending or not
+local function strategy(G)
+  local name = G.pick(STRATS)
+  local ok, es = pcall(nyto.strategy[name], strat_center(G), {popsize = 4, generator = nyto.Generator(G.R(0, 9))})
+  if not ok then es = nyto.strategy[name](nyto.zeros {2}, {popsize = 4}) end
+  for _ = 1, G.R(0, 2) do es:ask(); es:tell {1, 2, 3, 4} end
+  if G.R() < 0.8 then es:ask() end
+  return es
+end
+local function hostile_fitness(G, n)
+  return G.pick {
+    function() return {1, 2, 3} end, function() return {1, 0 / 0, 2, 3} end, function() return {1, "2", 3, 4} end,
+    function() local t = {}; for i = 1, n do t[i] = G.pick {1, -math.huge, math.huge, 1e308} end; return t end,
+    function() return nyto.randn(n) end, function() return nyto.randn(n + 1) end, function() return nyto.zeros(n, 2) end,
+    function() return nyto.zeros(n, {dtype = "int64"}) end, function() return nyto.zeros(n, {dtype = "bool"}) end,
+    function() return nyto.full({n}, 0 / 0) end, G.hostile}()
+end
+area("strategy", {
+  {"new", function(G)
+    return nyto.strategy[G.pick(STRATS)], {G.maybe(strat_center(G), 0.2), G.maybe(strat_opts(G), 0.15), n = 2}
+  end, 2},
+  {"tell", function(G)
+    local es = strategy(G)
+    return es.tell, {es, hostile_fitness(G, 4), n = 2}
+  end, 3},
+  {"methods", function(G)
+    local es = strategy(G)
+    local name = G.pick {"ask", "best", "center", "state_dict", "tell"}
+    return es[name], {es, G.maybe(nil, 0.5), n = 2}
+  end},
+  {"load_state_dict", function(G)
+    local es, other = strategy(G), strategy(G)
+    local sd = other:state_dict()
+    if G.R() < 0.6 then
+      local keys = {}
+      for k in pairs(sd) do keys[#keys + 1] = k end
+      table.sort(keys)
+      sd[G.pick(keys)] = G.hostile()
+    end
+    if G.R() < 0.3 and type(sd.state) == "table" then
+      local keys = {}
+      for k in pairs(sd.state) do keys[#keys + 1] = k end
+      table.sort(keys)
+      if #keys > 0 then sd.state[G.pick(keys)] = G.hostile() end
+    end
+    return es.load_state_dict, {es, G.maybe(sd, 0.1), n = 2}
+  end, 2},
+  -- run asks before it calls fn: a failing fn leaves that ask pending (documented)
+  {"run", function(G)
+    local es = strategy(G)
+    local fn = G.pick {function() return 1 end, function() return {1, 2, 3, 4} end, G.hostile}
+    local opts = G.maybe({generations = G.pick {1, 2, 0, 1.5}, batched = G.pick {true, false, 1},
+                          target = G.pick {0, 0 / 0, "x"}}, 0.3)
+    return nyto.strategy.run, {es, fn, opts, n = 3}
+  end, mutates_on_error = true},
+})
+
+-- ---- plots (gnuplot runs only when every argument is good: rare, into a temporary file) ----
+area("plot", {
+  {"plot", function(G)
+    local y = G.maybe(G.pick {{1, 2, 3}, {0.5}, {1, 0 / 0, math.huge}}, 0.3)
+    if G.R() < 0.2 then y = G.tensor() end
+    local opts = {series = G.maybe({{y = y, x = G.maybe(nil, 0.2), name = G.maybe("s", 0.2)}}, 0.2),
+                  title = G.maybe(nil, 0.15), logy = G.maybe(nil, 0.15), width = G.maybe(320, 0.15)}
+    if G.R() < 0.1 then opts[G.pick {"colour", 1, true}] = 1 end
+    local base = os.tmpname()
+    opts.path = G.maybe(base .. ".png", 0.2)
+    local arg = G.R() < 0.1 and G.hostile() or opts
+    return function(o)
+      local r = table.pack(pcall(nyto.plot, o))
+      os.remove(base .. ".png")
+      os.remove(base)
+      if not r[1] then error(r[2], 0) end
+      return table.unpack(r, 2, r.n)
+    end, {arg, n = 1}
+  end, 0.5},
+})
+
+-- ---- distributed, outside a process group: every call raises a nyto: error ----
+-- (init only with bad options, so that no call ever joins a group or waits)
+local dist_names = {"rank", "world_size", "barrier", "all_reduce", "broadcast", "all_gather", "send", "recv",
+                    "all_reduce_grads", "migrate", "destroy", "is_initialized"}
+area("distributed", {
+  {"uninitialized", function(G)
+    local f = nyto.distributed[G.pick(dist_names)]
+    local x = G.pick {G.hostile, G.tensor, G.module, function() return swarm(G) end}()
+    return f, {x, G.maybe(G.pick {0, 1, -1, "sum", "max", 2}, 0.3), G.maybe(G.hostile(), 0.5), n = 3}
+  end, 2},
+  {"init_bad", function(G)
+    return nyto.distributed.init, {G.pick {3, "x", {timeout = -1}, {timeout = "x"}, {timeout = 0}, {timeout = 0 / 0}}, n = 1}
+  end},
 })
 
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----

@@ -151,10 +151,29 @@ local function module_snap(m)
   return ok and s or ("unreadable: " .. tostring(s):sub(1, 60))
 end
 
+-- a strategy: its state_dict (state, generator, best, pending population), keys sorted
+local function value_snap(v, out, prefix)
+  if nyto.type(v) == "Tensor" then out[#out + 1] = prefix .. "=" .. tensor_snap(v)
+  elseif type(v) == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do value_snap(v[k] == nil and v[tonumber(k)] or v[k], out, prefix .. "." .. k) end
+  else out[#out + 1] = prefix .. "=" .. tostring(v) end
+end
+
 function G.snap(v)
   if type(v) ~= "table" and type(v) ~= "userdata" then return nil end
   local ty = nyto.type(v)
   if ty == "Tensor" then return tensor_snap(v) end
+  if ty == "Strategy" then
+    local ok, s = pcall(function()
+      local out = {"generation=" .. tostring(v.generation)}
+      value_snap(v:state_dict(), out, "sd")
+      return table.concat(out, "\n")
+    end)
+    return ok and s or ("strategy unreadable: " .. tostring(s):sub(1, 60))
+  end
   if nyto.is_module(v) then return module_snap(v) end
   if nyto.is_product(v) then
     local ok, s = pcall(function()
@@ -172,7 +191,9 @@ end
 local areas = require "areas"
 local gens = {}
 for _, area in ipairs(areas.order) do
-  for _, g in ipairs(areas[area]) do gens[#gens + 1] = {area = area, name = g[1], gen = g[2], weight = g[3] or 1} end
+  for _, g in ipairs(areas[area]) do
+    gens[#gens + 1] = {area = area, name = g[1], gen = g[2], weight = g[3] or 1, mutates_on_error = g.mutates_on_error}
+  end
 end
 local total_w = 0
 for _, g in ipairs(gens) do total_w = total_w + g.weight end

@@ -73,6 +73,14 @@ void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, 
 /* the segments of a flat buffer: element i has counter (counter + i) */
 void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t stream, uint64_t counter,
                       const nyto_seg *segs, int nseg);
+/* s[i] = ((a s[i]) + (b x[i])) + sigma z_i for i in [0, n), z_i the normal
+ * nyto_random_fill gives at counter + i (x NULL: a s[i] + sigma z_i): one
+ * pass, the noise made in L1 chunks inside it, split on libtorch's pool. */
+void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
+                       uint64_t stream, uint64_t counter);
+/* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
+ * queries); returns the level in force before.  A path the CPU lacks stays off. */
+int nyto_random_isa(int level);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);
@@ -83,5 +91,10 @@ int nyto_blas_get_threads(void);
 unsigned char *nyto_read_file(const char *path, size_t *len, char *err, size_t errlen);
 /* lower the read cap (bytes, at most 2 GiB); returns the previous one */
 size_t nyto_read_set_limit(size_t max_bytes);
+/* Gunzip in[0, inlen): gzip members back to back (as gzip -d reads them);
+ * any other byte after a member is an error, as is more than limit bytes
+ * of output.  A malloc'd buffer, or NULL with err (which names `name`). */
+unsigned char *nyto_gunzip(const unsigned char *in, size_t inlen, size_t limit, size_t *outlen, const char *name,
+                           char *err, size_t errlen);
 
 #endif

@@ -16,6 +16,9 @@ typedef struct nyto_chunk {
  * Temporaries left by killed writers of the same path are removed first.
  * 0, or -1 with a message in err (the old file is untouched). */
 int nyto_write_atomic(const char *path, const nyto_chunk *chunks, int n, char *err, size_t errlen);
+/* Turn the fsyncs of nyto_write_atomic off (0) or on; returns the previous
+ * setting.  For benchmarks only: without them a crash may lose the file. */
+int nyto_save_set_sync(int on);
 
 /* Map a whole file read-only.  0; 1 when it does not exist; -1 otherwise
  * (err says why: a directory, unreadable, ...).  An empty file maps to

@@ -240,6 +240,7 @@ static void lazy_before_write(lua_State *L, const nt_tensor *t);
 const char *l_lua_dir(void); /* luadir.c */
 #include "dist.c"
 #include "save.c"
+#include "embed.c"
 
 static int l_stats(lua_State *L) {
   nyto_stats s;

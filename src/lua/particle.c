@@ -604,8 +604,9 @@ static int l_prows(lua_State *L) {
 
 /* core.prandom_add_(buf, sigma, segs [, gen]) -> buf: buf += sigma * N(0,1)
  * on the segments, one pass: the draws are core.prandom's for the same
- * generator state (element i at counter offset + i), made in L1-sized chunks
- * inside the pass, so no buffer of noise is written and read back. */
+ * generator state (element i at counter offset + i), made inside the pass
+ * (nyto_random_axpby with a = 1, exact), so no buffer of noise is written and
+ * read back. */
 static int l_prandom_add_(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "add_randn_");
   double sigma = luaL_checknumber(L, 2);
@@ -613,22 +614,47 @@ static int l_prandom_add_(lua_State *L) {
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "add_randn_");
   lazy_force(L, nt_storage_id(a->t));
   uint64_t c0 = gen_take(g, a->n);
-  enum { CH = 2048 };
+  size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
   for (int k = 0; k < s->nseg; k++) {
-    int64_t off = s->segs[k].off, len = s->segs[k].len;
-    for (int64_t j = 0; j < len; j += CH) {
-      int64_t m = len - j < CH ? len - j : CH;
-      if (a->dtype == NT_FLOAT64) {
-        double tmp[CH], *d = (double *)a->data + off + j;
-        nyto_random_fill(NT_FLOAT64, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
-        for (int64_t i = 0; i < m; i++) d[i] += sigma * tmp[i];
-      } else {
-        float tmp[CH], *d = (float *)a->data + off + j, fs = (float)sigma;
-        nyto_random_fill(NT_FLOAT32, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
-        for (int64_t i = 0; i < m; i++) d[i] += fs * tmp[i];
-      }
-    }
+    int64_t off = s->segs[k].off;
+    nyto_random_axpby(a->dtype, (char *)a->data + (size_t)off * es, 1.0, NULL, 0.0, sigma, s->segs[k].len, g->seed,
+                      g->stream, c0 + (uint64_t)off);
   }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.paxpby_randn_(arena, P, a, x, b, sigma, segs [, gen]) -> arena: row r
+ * of the arena ([n, P] as a flat buffer) becomes a row + b x_r + sigma N(0,1)
+ * on segs (the species' segments, within P), one pass: x is a Buffer of P
+ * elements (broadcast to every row) or of n P (row r of it).  The draws are
+ * core.prandom's over the arena for the same generator state (element i at
+ * counter offset + i). */
+static int l_paxpby_randn_(lua_State *L) {
+  const char *fn = "axpby_randn_";
+  LBuffer *d = buffer_check(L, 1, fn);
+  lua_Integer P = luaL_checkinteger(L, 2);
+  double ca = luaL_checknumber(L, 3);
+  LBuffer *x = buffer_check(L, 4, fn);
+  double cb = luaL_checknumber(L, 5), sigma = luaL_checknumber(L, 6);
+  LSegs *s = luaL_checkudata(L, 7, SEGS_MT);
+  LGen *g = lua_isnoneornil(L, 8) ? &gen_global : gen_check(L, 8, fn);
+  if (P <= 0 || d->n % P) return nyto_argerror(L, 2, fn, "row size does not divide the arena");
+  if (x->dtype != d->dtype || (x->n != P && x->n != d->n)) return nyto_argerror(L, 4, fn, "particle of another layout");
+  if (s->nseg > 0 && s->segs[s->nseg - 1].off + s->segs[s->nseg - 1].len > P)
+    return nyto_argerror(L, 7, fn, "segments exceed the row");
+  lazy_force(L, nt_storage_id(d->t));
+  int64_t n = d->n / P;
+  int bcast = x->n == P && n > 1;
+  uint64_t c0 = gen_take(g, d->n);
+  size_t es = d->dtype == NT_FLOAT64 ? 8 : 4;
+  for (int64_t r = 0; r < n; r++)
+    for (int k = 0; k < s->nseg; k++) {
+      int64_t off = r * P + s->segs[k].off;
+      nyto_random_axpby(d->dtype, (char *)d->data + (size_t)off * es, ca,
+                        (const char *)x->data + (size_t)(bcast ? s->segs[k].off : off) * es, cb, sigma,
+                        s->segs[k].len, g->seed, g->stream, c0 + (uint64_t)off);
+    }
   lua_settop(L, 1);
   return 1;
 }
@@ -655,7 +681,8 @@ static void particle_open(lua_State *L) {
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
                                    {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
-                                   {"prandom_add_", l_prandom_add_}, {NULL, NULL}};
+                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_},
+                                   {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
   lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");

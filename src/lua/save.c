@@ -5,31 +5,23 @@
 #include <cjson/cJSON.h>
 
 #include "nt_serialize.h"
+#include "nyto_pickle.h"
 #include "nyto_save.h"
 
 #define SAVEBOX_MT "nyto.SaveBox"
 
 typedef struct SaveBox {
-  int kind; /* 1 map, 2 safetensors entries, 3 loaded value tree, 4 saved value tree, 5 malloc, 6 cJSON */
+  int kind; /* 1 map, 5 malloc, 6 cJSON, 7 map and pickle, 8 pickle writer */
   const unsigned char *map;
   size_t maplen;
   nyto_st_entry *es;
   size_t ne;
   char **meta;
   size_t nm;
-  nt_value *v;
   void *p;
+  nyto_pickle pk;
+  nyto_pkw w;
 } SaveBox;
-
-static void saved_tree_free(nt_value *v) { /* tensors borrowed */
-  if (!v) return;
-  if (v->kind == NT_V_STRING) free(v->s);
-  if (v->items) {
-    size_t m = v->kind == NT_V_DICT ? 2 * v->n : v->n;
-    for (size_t k = 0; k < m; k++) saved_tree_free(&v->items[k]);
-    free(v->items);
-  }
-}
 
 static void savebox_release(SaveBox *b) {
   if (b->map) nyto_unmap_file(b->map, b->maplen);
@@ -37,15 +29,8 @@ static void savebox_release(SaveBox *b) {
   if (b->es || b->meta) nyto_st_free(b->es, b->ne, b->meta, b->nm);
   b->es = NULL;
   b->meta = NULL;
-  if (b->v) {
-    if (b->kind == 4) {
-      saved_tree_free(b->v);
-      free(b->v);
-    } else {
-      nt_value_free(b->v);
-    }
-  }
-  b->v = NULL;
+  nyto_pickle_free(&b->pk);
+  nyto_pkw_free(&b->w);
   if (b->p) {
     if (b->kind == 6) cJSON_Delete(b->p);
     else free(b->p);
@@ -184,101 +169,63 @@ static int l_st_load(lua_State *L) {
 }
 
 /* ---- .pt ---- */
-static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path);
-
-static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path) {
+/* Pickle the Lua value at idx into w (serialize.lua made it plain: tensors
+ * contiguous, keys strings or integers, no cycle).  Sequences are lists,
+ * other tables dicts. */
+static void lua_to_pickle(lua_State *L, int idx, nyto_pkw *w, int depth, const char *path) {
   idx = lua_absindex(L, idx);
-  if (depth > 100) return nyto_error(L, "nyto: %s: value nested too deeply", path);
+  if (depth > 100) nyto_error(L, "nyto: %s: value nested too deeply", path);
   switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: v->kind = NT_V_BOOL; v->b = lua_toboolean(L, idx); return 0;
+    case LUA_TBOOLEAN: nyto_pkw_bool(w, lua_toboolean(L, idx)); return;
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) { v->kind = NT_V_INT; v->i = (int64_t)lua_tointeger(L, idx); }
-      else { v->kind = NT_V_FLOAT; v->f = (double)lua_tonumber(L, idx); }
-      return 0;
+      if (lua_isinteger(L, idx)) nyto_pkw_int(w, (int64_t)lua_tointeger(L, idx));
+      else nyto_pkw_float(w, (double)lua_tonumber(L, idx));
+      return;
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      v->s = malloc(len + 1);
-      if (!v->s) return nyto_error(L, "nyto: %s: out of memory", path);
-      memcpy(v->s, s, len + 1);
-      v->slen = len;
-      v->kind = NT_V_STRING;
-      return 0;
+      nyto_pkw_string(w, s, len);
+      return;
     }
     case LUA_TUSERDATA: {
-      v->t = tensor_check(L, idx, "save");
-      v->kind = NT_V_TENSOR;
-      return 0;
+      nt_tensor *t = tensor_check(L, idx, "save"); /* anchored by the value */
+      if (!nt_is_contiguous(t)) nyto_error(L, "nyto: %s: a tensor is not contiguous", path);
+      int64_t sizes[NT_MAXDIM];
+      int nd = nt_dim(t);
+      for (int d = 0; d < nd; d++) sizes[d] = nt_size(t, d);
+      int dt = nt_dtype(t);
+      nyto_pkw_tensor_(w, dt == NT_FLOAT64 ? NYTO_PK_F64 : dt == NT_INT64 ? NYTO_PK_I64 : dt == NT_BOOL ? NYTO_PK_B8
+                                                                                                    : NYTO_PK_F32,
+                       nd, sizes, nt_data(t));
+      return;
     }
     case LUA_TTABLE: {
       luaL_checkstack(L, 6, "nyto.save");
       size_t n = (size_t)lua_rawlen(L, idx), count = 0;
       lua_pushnil(L);
       while (lua_next(L, idx)) { count++; lua_pop(L, 1); }
-      int is_list = n > 0 && count == n;
-      v->kind = is_list ? NT_V_LIST : NT_V_DICT;
-      v->items = calloc(is_list ? n + 1 : 2 * count + 1, sizeof(nt_value));
-      if (!v->items) return nyto_error(L, "nyto: %s: out of memory", path);
-      if (is_list) {
+      if (n > 0 && count == n) {
+        nyto_pkw_list_begin(w);
         for (size_t k = 0; k < n; k++) {
           lua_rawgeti(L, idx, (lua_Integer)k + 1);
-          v->n = k + 1;
-          lua_to_value(L, -1, &v->items[k], depth + 1, path);
+          lua_to_pickle(L, -1, w, depth + 1, path);
           lua_pop(L, 1);
         }
+        nyto_pkw_list_end(w);
       } else {
-        size_t k = 0;
+        nyto_pkw_dict_begin(w);
         lua_pushnil(L);
-        while (lua_next(L, idx) && k < count) {
-          v->n = k + 1;
-          lua_to_value(L, -2, &v->items[2 * k], depth + 1, path);
-          lua_to_value(L, -1, &v->items[2 * k + 1], depth + 1, path);
+        while (lua_next(L, idx)) {
+          lua_to_pickle(L, -2, w, depth + 1, path);
+          lua_to_pickle(L, -1, w, depth + 1, path);
           lua_pop(L, 1);
-          k++;
         }
+        nyto_pkw_dict_end(w);
       }
-      return 0;
+      return;
     }
     default:
-      return nyto_error(L, "nyto: %s: cannot save a %s", path, luaL_typename(L, idx));
-  }
-}
-
-static void value_to_lua(lua_State *L, nt_value *v) {
-  luaL_checkstack(L, 6, "nyto.load");
-  switch (v->kind) {
-    case NT_V_NONE: lua_pushnil(L); break;
-    case NT_V_BOOL: lua_pushboolean(L, v->b); break;
-    case NT_V_INT: lua_pushinteger(L, (lua_Integer)v->i); break;
-    case NT_V_FLOAT: lua_pushnumber(L, (lua_Number)v->f); break;
-    case NT_V_STRING: lua_pushlstring(L, v->s, v->slen); break;
-    case NT_V_TENSOR: {
-      LTensor *u = tensor_newud(L);
-      nt_tensor *t = v->t;
-      v->t = NULL; /* taken */
-      tensor_own(L, u, t);
-      break;
-    }
-    case NT_V_LIST:
-    case NT_V_TUPLE:
-      lua_createtable(L, (int)v->n, 0);
-      for (size_t k = 0; k < v->n; k++) {
-        value_to_lua(L, &v->items[k]);
-        lua_rawseti(L, -2, (lua_Integer)k + 1);
-      }
-      break;
-    case NT_V_DICT:
-      lua_createtable(L, 0, (int)v->n);
-      for (size_t k = 0; k < v->n; k++) {
-        value_to_lua(L, &v->items[2 * k]);
-        if (lua_isnil(L, -1)) { /* a None key: dropped */
-          lua_pop(L, 1);
-          continue;
-        }
-        value_to_lua(L, &v->items[2 * k + 1]);
-        lua_rawset(L, -3);
-      }
-      break;
+      nyto_error(L, "nyto: %s: cannot save a %s", path, luaL_typename(L, idx));
   }
 }
 
@@ -286,35 +233,110 @@ static void value_to_lua(lua_State *L, nt_value *v) {
 static int l_pt_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_settop(L, 2);
-  SaveBox *box = savebox_new(L, 4);
-  box->v = calloc(1, sizeof(nt_value));
-  if (!box->v) return nyto_error(L, "nyto: %s: out of memory", path);
-  lua_to_value(L, 2, box->v, 0, path);
-  char *bytes;
-  size_t len;
-  if (nt_pickle_save(box->v, &bytes, &len) != 0) return nyto_error(L, "nyto: %s: %s", path, nt_error());
+  SaveBox *box = savebox_new(L, 8);
+  nyto_pkw_init(&box->w);
+  lua_to_pickle(L, 2, &box->w, 0, path);
   char err[512];
-  nyto_chunk c = {bytes, len};
-  int rc = nyto_write_atomic(path, &c, 1, err, sizeof err);
-  free(bytes);
+  int rc = nyto_pkw_write(&box->w, path, err, sizeof err);
+  nyto_pkw_free(&box->w);
   if (rc != 0) return path_fail(L, path, err);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* The value of pickle node k.  ci: a table node + 1 -> value (a node met
+ * twice gives one value: shared and cyclic containers stay so); si: a table
+ * "<key>/<dtype>" -> the storage's tensor (copied once from the map).
+ * nyto_pickle_run checked the graph (no class in it, scalar keys, nesting
+ * of at most NYTO_PK_MAXDEPTH in this order). */
+static void pk_push(lua_State *L, SaveBox *box, uint32_t k, int ci, int si, const char *path) {
+  const nyto_pickle *P = &box->pk;
+  const nyto_pk_node *n = &P->nodes[k];
+  luaL_checkstack(L, 8, "nyto.load");
+  switch (n->kind) {
+    case NYTO_PK_NONE: lua_pushnil(L); return;
+    case NYTO_PK_BOOL: lua_pushboolean(L, n->i != 0); return;
+    case NYTO_PK_INT: lua_pushinteger(L, (lua_Integer)n->i); return;
+    case NYTO_PK_FLOAT: lua_pushnumber(L, (lua_Number)n->f); return;
+    case NYTO_PK_STR:
+    case NYTO_PK_BYTES: lua_pushlstring(L, n->s, n->slen); return;
+    default: break;
+  }
+  if (lua_rawgeti(L, ci, (lua_Integer)k + 1) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  if (n->kind == NYTO_PK_TENSOR) {
+    const nyto_pk_tensor *t = &P->tensors[n->i];
+    const nyto_pk_storage *s = &P->storages[t->storage];
+    lua_pushlstring(L, s->key, s->keylen);
+    lua_pushfstring(L, "/%d", s->dtype);
+    lua_concat(L, 2);
+    if (lua_rawget(L, si) == LUA_TNIL) {
+      lua_pop(L, 1);
+      int64_t numel = (int64_t)s->numel;
+      LTensor *u = tensor_newud(L);
+      nt_tensor *st;
+      if (nt_new(NT_EMPTY, &numel, 1, s->dtype, 0.0, &st) != 0) nyto_error(L, "nyto: %s: %s", path, nt_error());
+      tensor_own(L, u, st);
+      unsigned char *q = nt_data(st);
+      if (numel > 0 && !q) nyto_error(L, "nyto: %s: a storage without CPU data", path);
+      if (s->dtype == NYTO_PK_B8) {
+        for (int64_t i = 0; i < numel; i++) q[i] = s->data[i] != 0;
+      } else if (numel > 0) {
+        memcpy(q, s->data, (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : 8));
+      }
+      lua_pushlstring(L, s->key, s->keylen);
+      lua_pushfstring(L, "/%d", s->dtype);
+      lua_concat(L, 2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, si);
+    }
+    nt_tensor *base = tensor_check(L, -1, "load"), *v;
+    LTensor *u = tensor_newud(L);
+    if (nt_as_strided(base, t->sizes, t->strides, t->ndim, t->offset, &v) != 0)
+      nyto_error(L, "nyto: %s: %s", path, nt_error());
+    tensor_own(L, u, v);
+    lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, ci, (lua_Integer)k + 1);
+    return;
+  }
+  int dict = n->kind == NYTO_PK_DICT;
+  lua_createtable(L, dict ? 0 : (int)n->n, dict ? (int)(n->n / 2) : 0);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, ci, (lua_Integer)k + 1);
+  for (uint32_t j = 0; j < n->n; j++) {
+    if (!dict) {
+      pk_push(L, box, n->items[j], ci, si, path);
+      lua_rawseti(L, -2, (lua_Integer)j + 1);
+    } else if (j % 2 == 0) {
+      pk_push(L, box, n->items[j], ci, si, path);
+      if (lua_isnil(L, -1)) { /* a None key: dropped */
+        lua_pop(L, 1);
+        j++;
+        continue;
+      }
+      pk_push(L, box, n->items[j + 1], ci, si, path);
+      lua_rawset(L, -3);
+    }
+  }
 }
 
 /* core.pt_load(path) -> value | nil, message (missing) */
 static int l_pt_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   char err[512];
-  SaveBox *box = savebox_new(L, 3);
+  SaveBox *box = savebox_new(L, 7);
   int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
   if (rc == 1) return path_fail(L, path, err);
   if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
-  nt_value *v;
-  if (nt_pickle_load((const char *)box->map, box->maplen, &v) != 0)
-    return nyto_error(L, "nyto: %s: %s", path, nt_error());
-  box->v = v;
-  value_to_lua(L, v);
+  if (nyto_pt_parse(box->map, box->maplen, 0, &box->pk, err, sizeof err) != 0)
+    return nyto_error(L, "nyto: %s: %s", path, err);
+  lua_newtable(L);
+  int ci = lua_gettop(L);
+  lua_newtable(L);
+  int si = lua_gettop(L);
+  pk_push(L, box, box->pk.root, ci, si, path);
+  savebox_release(box); /* unmaps now rather than at a later collection */
   return 1;
 }
 
@@ -398,6 +420,13 @@ static int l_set_rng_state(lua_State *L) {
   return 0;
 }
 
+/* core.save_sync(on) -> the previous setting (bench/save_load.sh only) */
+static int l_save_sync(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, nyto_save_set_sync(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static void save_open(lua_State *L) {
   /* core table at -1 */
   luaL_newmetatable(L, SAVEBOX_MT);
@@ -407,6 +436,6 @@ static void save_open(lua_State *L) {
   static const luaL_Reg fs[] = {{"st_save", l_st_save}, {"st_load", l_st_load}, {"pt_save", l_pt_save},
                                 {"pt_load", l_pt_load}, {"json_decode", l_json_decode},
                                 {"json_array", l_json_array}, {"rng_state", l_rng_state},
-                                {"set_rng_state", l_set_rng_state}, {NULL, NULL}};
+                                {"set_rng_state", l_set_rng_state}, {"save_sync", l_save_sync}, {NULL, NULL}};
   luaL_setfuncs(L, fs, 0);
 }

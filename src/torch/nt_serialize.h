@@ -1,6 +1,6 @@
-/* nt_serialize.h -- the C ABI of src/torch/serialize.cpp: PyTorch's torch.save
- * format (a zip with a pickle) through libtorch's torch::pickle_save and
- * torch::pickle_load, and the CPU generator's state.  Same rules as nt.h:
+/* nt_serialize.h -- the C ABI of src/torch/serialize.cpp: strided views (for
+ * the tensors of a torch.save file, which src/core/pickle.c reads and
+ * writes) and the CPU generator's state.  Same rules as nt.h:
  * 0 on success, -1 with the reason in nt_error(), no exception escapes. */
 #ifndef NYTO_NT_SERIALIZE_H
 #define NYTO_NT_SERIALIZE_H
@@ -14,32 +14,10 @@
 extern "C" {
 #endif
 
-enum nt_vkind { NT_V_NONE, NT_V_BOOL, NT_V_INT, NT_V_FLOAT, NT_V_STRING, NT_V_TENSOR,
-                NT_V_LIST, NT_V_TUPLE, NT_V_DICT };
-
-/* A plain value: a tree of these.  LIST/TUPLE hold n items; DICT holds n
- * pairs as 2n items (key, value, key, value, ...). */
-typedef struct nt_value {
-  int kind;
-  int b;
-  int64_t i;
-  double f;
-  char *s;
-  size_t slen;
-  nt_tensor *t;
-  struct nt_value *items;
-  size_t n;
-} nt_value;
-
-/* Free a tree made by nt_pickle_load (its tensors too, unless taken: set
- * t = NULL to take one).  NULL-safe. */
-void nt_value_free(nt_value *v);
-
-/* Pickle v (tensors borrowed) in torch.save's zip format; *out is malloc'd. */
-int nt_pickle_save(const nt_value *v, char **out, size_t *len);
-/* Unpickle torch.save bytes.  Anything but tensors, dicts, lists, tuples,
- * numbers, strings, booleans and None is refused. */
-int nt_pickle_load(const char *data, size_t len, nt_value **out);
+/* A view of base (its storage) with the given sizes, strides and offset
+ * (elements); the caller has checked that it stays inside the storage. */
+int nt_as_strided(const nt_tensor *base, const int64_t *sizes, const int64_t *strides, int ndim, int64_t offset,
+                  nt_tensor **out);
 
 /* The default CPU generator's state (bytes, at most cap; *len gets the size). */
 int nt_rng_get_state(unsigned char *buf, size_t cap, size_t *len);
