@@ -532,10 +532,18 @@ describe("swarms", function()
     local wrong = {members = {good.members[1], m2}}
     local shape = nyto.load(P("two.pt"))
     shape.members[2]["3.weight"] = nyto.zeros(3, 3)
+    local freed_pm = nyto.ParticleModule(net:clone())
+    freed_pm:free()
+    -- a ParticleModule of the species: a ParticleModule swarm
+    local PMS = nyto.class("SavePMSwarm", nyto.ParticleModule)
+    local t = nyto.Swarm.load(P("two.pt"), PMS(net:clone()))
+    assert.are.equal("ParticleModule", nyto.type(t[2]))
+    assert.are.equal(PMS, t[2]:class())
+    assert(nyto.equal(t:flat(), s:flat()), "the arenas differ")
     for _, c in ipairs {
       {{42, net}, "bad argument #1 to 'Swarm.load' (path or table expected, got number)"},
       {{good, "net"}, "bad argument #2 to 'Swarm.load' (particle expected, got string)"},
-      {{good, nyto.ParticleModule(net)}, "bad argument #2 to 'Swarm.load' (ParticleModule swarms are not supported yet)"},
+      {{good, freed_pm}, "bad argument #2 to 'Swarm.load' (attempt to use a freed ParticleModule)"},
       {{{members = {}}, net}, "bad argument #1 to 'Swarm.load' (no members: a swarm's state dict is {members = {sd1, sd2, ...}})"},
       {{{}, net}, "bad argument #1 to 'Swarm.load' (no members: a swarm's state dict is {members = {sd1, sd2, ...}})"},
       {{{members = {good.members[1], x = 1}}, net}, "bad argument #1 to 'Swarm.load' (members is not a sequence: key x)"},

@@ -109,8 +109,7 @@ function B.check_bool(v) if type(v) ~= "boolean" then return "must be a boolean"
 local function center_of(c, fname)
   local t = nyto.type(c)
   if t == "ParticleModule" then
-    argerr(1, fname, "ParticleModule centers are not supported yet (Swarms of ParticleModules are not built): "
-           .. "pass its root module")
+    argerr(1, fname, "ParticleModule centers are not supported yet: pass its root module")
   end
   if t == "Module" and rawget(c, KK) then
     local dt
