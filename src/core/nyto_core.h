@@ -19,10 +19,13 @@ typedef struct nyto_stats {
   int64_t pool_bytes;
   int64_t pool_hits;
   int64_t pool_misses;
+  int64_t passes;           /* C passes of the particle loops over a buffer (a fused pair is one) */
 } nyto_stats;
 
 void nyto_stats_get(nyto_stats *s);
 void nyto_stats_reset_peak(void);
+/* Count one pass of the particle loops (the binding calls it once per pass it runs). */
+void nyto_stats_pass(void);
 /* Account a handle: returns the number of bytes newly reached (0 for a view of
  * a storage already counted). */
 int64_t nyto_track(const nt_tensor *t);
