@@ -251,9 +251,9 @@ return function(nyto, core)
         local ra, rb = pm_operand(a, 1, fname), pm_operand(b, 2, fname)
         local c = release(a, b)
         local e = epoch
+        local v = f(ra, rb) -- may raise: in_op is set only around the constructor, which clears it
         in_op = true
-        local r = cls(f(ra, rb))
-        in_op = false
+        local r = cls(v)
         return made(r, e, c)
       end
     end
