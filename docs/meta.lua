@@ -554,6 +554,7 @@ function PMProduct:class() end
 ---@field pool_bytes integer
 ---@field pool_hits integer
 ---@field pool_misses integer
+---@field passes integer C passes of the particle loops over a buffer (a fused pair of operations is one)
 ---@field gc_collections integer
 ---@field gc_young_collections integer
 
@@ -840,20 +841,20 @@ function nyto.set_rng_state(state) end
 -- Swarms (docs/api.md "Swarms")
 
 ---@class nyto.SwarmClass
----@overload fun(net: Module, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module)): Swarm
----@field of fun(particles: Module[]): Swarm copies particles of one species
----@field load fun(path_or_value: string|table, net: Module): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
+---@overload fun(net: Module|ParticleModule, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module|ParticleModule)): Swarm
+---@field of fun(particles: (Module|ParticleModule)[]): Swarm copies particles of one species (a ParticleModule first: a ParticleModule swarm)
+---@field load fun(path_or_value: string|table, net: Module|ParticleModule): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
----@operator add(Swarm|Module|Tensor|number): Swarm
----@operator sub(Swarm|Module|Tensor|number): Swarm
----@operator mul(Swarm|Module|Tensor|number): Swarm
----@operator div(Swarm|Module|Tensor|number): Swarm
----@operator pow(Swarm|Module|Tensor|number): Swarm
+---@operator add(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator sub(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator mul(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator div(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator pow(Swarm|Module|ParticleModule|Tensor|number): Swarm
 ---@operator unm: Swarm
 ---@operator len: integer
 ---@operator call(Tensor): Tensor
----@field [integer] Module member i (1-based, -1 the last; nil out of range)
+---@field [integer] Module|ParticleModule member i (1-based, -1 the last; nil out of range; a ParticleModule in a ParticleModule's swarm)
 local Swarm = {}
 ---@return Swarm
 function Swarm:add(x) end
@@ -904,7 +905,7 @@ function Swarm:add_randn_(sigma, opts) end
 ---@return Swarm
 function Swarm:axpby_randn_(a, x, b, sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
----@return Module
+---@return Module|ParticleModule a ParticleModule for a ParticleModule's swarm
 function Swarm:mean(w) end
 ---@param idx integer[]|Tensor
 ---@return Swarm
@@ -939,26 +940,32 @@ function dist.rank() end
 ---@return integer
 function dist.world_size() end
 function dist.barrier() end
----In place; one collective per flat buffer for a particle.
----@param x Tensor|Module
+---In place; one collective per flat buffer for a particle, per arena dtype for a swarm.
+---@param x Tensor|Module|Swarm
 ---@param op? "sum"|"avg"|"min"|"max"|"product"
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.all_reduce(x, op) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.broadcast(x, src) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param dst integer
 function dist.send(x, dst) end
----@param x Tensor|Module
+---@param x Tensor|Module|Swarm
 ---@param src integer
----@return Tensor|Module
+---@return Tensor|Module|Swarm
 function dist.recv(x, src) end
 ---A 1-based table in rank order.
----@param x Tensor|Module
----@return (Tensor|Module)[]
+---@param x Tensor|Module|Swarm
+---@return (Tensor|Module|Swarm)[]
 function dist.all_gather(x) end
+---Island model on a ring: the k best (lowest fitness; the first k without it) go to rank + 1 and replace its k worst.
+---@param s Swarm
+---@param k integer
+---@param fitness? number[]|Tensor
+---@return Swarm
+function dist.migrate(s, k, fitness) end
 ---Averages the particle's gradients over the ranks, one collective (as DDP).
 ---@param net Module
 function dist.all_reduce_grads(net) end

@@ -4,12 +4,7 @@
 local H = require "helpers"
 local run = H.run
 
-local function free_port()
-  local p = assert(io.popen([[python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]]))
-  local port = assert(tonumber(p:read("l")))
-  p:close()
-  return port
-end
+local free_port = H.free_port
 
 local function torchrun(script)
   return run(("timeout 25 torchrun --no_python --nproc_per_node=2 --redirects 2 --tee 2 --master_addr=127.0.0.1 "

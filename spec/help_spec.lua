@@ -20,8 +20,13 @@ describe("help", function()
         missing[#missing + 1] = "Tensor:" .. k
       end
     end
+    for k, v in pairs(nyto.distributed) do
+      if type(v) == "function" and not H.docs["distributed." .. k] then missing[#missing + 1] = "distributed." .. k end
+    end
     table.sort(missing)
     assert.same({}, missing)
+    assert.matches("^dist%.migrate%(", H.doc(nyto.distributed.migrate))
+    assert.matches("^dist%.migrate%(", H.doc("migrate"))
   end)
 
   it("has an entry for every strategy, nyto.strategy.run and every strategy method", function()

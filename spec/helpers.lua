@@ -3,6 +3,14 @@ local nyto = require "nyto"
 local assert = require "luassert"
 local H = {}
 
+-- a free TCP port on 127.0.0.1 (for a rendezvous)
+function H.free_port()
+  local p = assert(io.popen([[python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]]))
+  local port = assert(tonumber(p:read("l")))
+  p:close()
+  return port
+end
+
 -- an int64 tensor (class labels, indices)
 function H.I(t) return nyto.tensor(t, {dtype = "int64"}) end
 

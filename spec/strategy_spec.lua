@@ -488,7 +488,7 @@ describe("nyto.strategy: bad input", function()
     mixed.bias = nyto.Parameter(nyto.zeros({2}, {dtype = "float64"}))
     raises("nyto: bad argument #1 to 'PSO' (center's parameters must have one floating dtype, got float32 and float64)",
            nyto.strategy.PSO, mixed)
-    raises("nyto: bad argument #1 to 'PSO' (ParticleModule centers are not supported yet (Swarms of ParticleModules are not built): pass its root module)",
+    raises("nyto: bad argument #1 to 'PSO' (ParticleModule centers are not supported yet: pass its root module)",
            nyto.strategy.PSO, nyto.ParticleModule(nn.Linear(2, 2)))
   end)
 

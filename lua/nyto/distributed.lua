@@ -9,6 +9,7 @@
 -- {check_shapes = false}, every collective first exchanges a small shape/dtype
 -- header so that mismatched tensors raise on every rank instead of corrupting
 -- (a plain PyTorch rank in the group needs check_shapes = false).
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Tmt = core.Tensor_mt
   local dist = {}
@@ -55,19 +56,35 @@ return function(nyto, core)
   function dist.world_size() need("world_size"); return core.dist_world_size() end
   function dist.barrier() need("barrier"); core.dist_barrier() end
 
-  -- the flat tensors of x: {x} for a Tensor, one per dtype (in dtype order) for a particle
+  local kernel_of = require("nyto.particle.kernel").kernel_of
+  local function is_swarm(x) return nyto.type(x) == "Swarm" end
+  local function sorted_dtypes(k)
+    local dts = {}
+    for dt in pairs(k.bufs) do dts[#dts + 1] = dt end
+    table.sort(dts, function(a, b) return tostring(a) < tostring(b) end)
+    return dts
+  end
+  local function live_swarm(s, fname, i)
+    if tostring(s) == "nyto.Swarm(freed)" then err("bad argument #%d to '%s' (attempt to use a freed Swarm)", i or 1, fname) end
+  end
+
+  -- the flat tensors of x: {x} for a Tensor, one per dtype (in dtype order)
+  -- for a particle, and for a swarm its [n, P] arenas (one per dtype, in place)
   local function flats(x, fname)
     if getmetatable(x) == Tmt then return {x} end
-    if type(x) == "table" and rawget(x, "_k") then
-      local k = require("nyto.particle.kernel").kernel_of(x, fname)
-      local dts = {}
-      for dt in pairs(k.bufs) do dts[#dts + 1] = dt end
-      table.sort(dts, function(a, b) return tostring(a) < tostring(b) end)
+    if is_swarm(x) then
+      live_swarm(x, fname)
       local out = {}
-      for i, dt in ipairs(dts) do out[i] = k.bufs[dt]:tensor() end
+      for i, dt in ipairs(sorted_dtypes(kernel_of(x[1], fname))) do out[i] = x:flat(dt) end
       return out
     end
-    err("bad argument #1 to '%s' (Tensor or particle expected, got %s)", fname, nyto.type(x) or type(x))
+    if type(x) == "table" and rawget(x, _k) then
+      local k = kernel_of(x, fname)
+      local out = {}
+      for i, dt in ipairs(sorted_dtypes(k)) do out[i] = k.bufs[dt]:tensor() end
+      return out
+    end
+    err("bad argument #1 to '%s' (Tensor, particle or Swarm expected, got %s)", fname, nyto.type(x) or type(x))
   end
 
   local function peer(v, i, fname, what)
@@ -110,7 +127,8 @@ return function(nyto, core)
   dist.send = point_to_point("send", "dst", core.dist_send, false)
   dist.recv = point_to_point("recv", "src", core.dist_recv, true) -- received in place
 
-  -- a 1-based table in rank order: tensors for a tensor, particles (clones of x) for a particle
+  -- a 1-based table in rank order: tensors for a tensor, particles (clones of x)
+  -- for a particle, swarms (clones of x) for a swarm
   function dist.all_gather(x)
     need("all_gather")
     local ts = flats(x, "all_gather")
@@ -127,11 +145,84 @@ return function(nyto, core)
     return out
   end
 
+  -- the island model on a ring: the k best members (lowest fitness; the first k
+  -- without one) go to rank + 1 and replace its k worst (the last k without a
+  -- fitness); even ranks send first, odd ranks receive first, so a ring of any
+  -- size never waits on itself
+  function dist.migrate(s, k, fitness)
+    local fname = "migrate"
+    need(fname)
+    if not is_swarm(s) then err("bad argument #1 to '%s' (Swarm expected, got %s)", fname, nyto.type(s) or type(s)) end
+    live_swarm(s, fname)
+    local n = #s
+    if math.type(k) ~= "integer" then err("bad argument #2 to '%s' (integer expected, got %s)", fname, math.type(k) or type(k)) end
+    if k < 0 or k > n then err("bad argument #2 to '%s' (k must be in 0..%d, the swarm's members, got %d)", fname, n, k) end
+    local f
+    if fitness ~= nil then
+      if getmetatable(fitness) == Tmt then
+        if fitness:dim() ~= 1 or fitness:numel() ~= n then
+          err("bad argument #3 to '%s' (fitness must have %d elements (one per member), got shape [%s])", fname, n,
+              table.concat(fitness:size(), ", "))
+        end
+        f = fitness:totable()
+        if type(f[1]) ~= "number" then err("bad argument #3 to '%s' (fitness must be a numeric tensor, got %s)", fname, fitness:dtype()) end
+      elseif type(fitness) == "table" and getmetatable(fitness) == nil then
+        if #fitness ~= n then err("bad argument #3 to '%s' (%d fitness values expected (one per member), got %d)", fname, n, #fitness) end
+        f = {}
+        for i = 1, n do
+          if type(fitness[i]) ~= "number" then err("bad argument #3 to '%s' (fitness %d is not a number)", fname, i) end
+          f[i] = fitness[i]
+        end
+      else
+        err("bad argument #3 to '%s' (tensor or table of fitness values expected, got %s)", fname, nyto.type(fitness) or type(fitness))
+      end
+    end
+    if check then -- every rank migrates the same number of members
+      local ks = core.dist_all_gather(nyto.tensor({k}, {dtype = "int64"}), true)
+      for r, t in ipairs(ks) do
+        local kr = t:item()
+        if kr ~= k then err("migrate: rank %d migrates %d members, rank %d %d (k must match)", r - 1, kr, core.dist_rank(), k) end
+      end
+    end
+    if k == 0 then return s end
+    local order = {}
+    for i = 1, n do order[i] = i end
+    if f then -- ascending, NaN last, ties by index: the same order on every run
+      table.sort(order, function(a, b)
+        local fa, fb = f[a], f[b]
+        if fa ~= fa then return fb ~= fb and a < b end
+        if fb ~= fb then return true end
+        if fa ~= fb then return fa < fb end
+        return a < b
+      end)
+    end
+    local best, worst = {}, {}
+    for j = 1, k do best[j] = order[j]; worst[j] = order[n + 1 - j] end -- the best incoming replaces the worst
+    local out <close> = s:select(best)
+    local world, r = core.dist_world_size(), core.dist_rank()
+    if world == 1 then
+      s:scatter_(worst, out)
+      return s
+    end
+    local inc <close> = out:clone()
+    local nxt, prv = (r + 1) % world, (r - 1 + world) % world
+    local ts_out, ts_in = flats(out, fname), flats(inc, fname)
+    if r % 2 == 0 then
+      for _, t in ipairs(ts_out) do core.dist_send(t, nxt, check) end
+      for _, t in ipairs(ts_in) do core.dist_recv(t, prv, check) end
+    else
+      for _, t in ipairs(ts_in) do core.dist_recv(t, prv, check) end
+      for _, t in ipairs(ts_out) do core.dist_send(t, nxt, check) end
+    end
+    s:scatter_(worst, inc)
+    return s
+  end
+
   -- data-parallel training: average every parameter's gradient over the ranks
   -- (as DDP), one collective per dtype over the gradients made contiguous once
   function dist.all_reduce_grads(net)
     need("all_reduce_grads")
-    if not (type(net) == "table" and rawget(net, "_k")) then
+    if not (type(net) == "table" and rawget(net, _k)) then
       err("bad argument #1 to 'all_reduce_grads' (particle expected, got %s)", nyto.type(net) or type(net))
     end
     local groups, order = {}, {}

@@ -56,7 +56,7 @@ local D = {
   ["nyto.on_warning"] = "nyto.on_warning(fn): call fn(message) for nyto's warnings (nil: to stderr)",
   ["nyto.plot"] = "nyto.plot{path=, series={{y=, x=, name=}, ...}, title=, xlabel=, ylabel=, logy=, width=, height=}: line chart to PNG through gnuplot; true, or nil and a message when gnuplot is missing or fails",
   ["nyto.timeit"] = "nyto.timeit(fn [, {runs=, min_time=, warmup=, quiet=}]): median wall time of fn() in seconds, printed; also returns the sorted times",
-  ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released as soon as they are dropped",
+  ["nyto.ParticleModule"] = "nyto.ParticleModule(module): a module whose particles are released promptly, by the next operations after they are dropped (docs/memory.md)",
   ["nyto.PMProduct"] = "nyto.PMProduct(x): the product class of ParticleModule",
   ["nyto.Module"] = "nyto.Module: the base class of modules (nyto.class(name) derives from it)",
   ["nyto.Product"] = "nyto.Product: a lazy linear combination of particles (net:product())",
@@ -65,7 +65,21 @@ local D = {
   ["nyto.allclose"] = "nyto.allclose(a, b [, rtol [, atol]]): whether a and b are equal within tolerances",
   ["nyto.equal"] = "nyto.equal(a, b): whether a and b have the same shape and elements",
   ["nyto.is_grad_enabled"] = "nyto.is_grad_enabled(): whether gradients are recorded",
-  ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena (docs/api.md, Swarms)",
+  -- nyto.distributed (docs/api.md, Distributed)
+  ["distributed.init"] = "dist.init{timeout=, check_shapes=}: join the process group from RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (torchrun)",
+  ["distributed.destroy"] = "dist.destroy(): leave the process group",
+  ["distributed.is_initialized"] = "dist.is_initialized(): whether dist.init has run",
+  ["distributed.rank"] = "dist.rank(): this rank, 0-based",
+  ["distributed.world_size"] = "dist.world_size(): the number of ranks",
+  ["distributed.barrier"] = "dist.barrier(): wait for every rank",
+  ["distributed.all_reduce"] = "dist.all_reduce(x [, \"sum\"|\"avg\"|\"min\"|\"max\"|\"product\"]): in place over the ranks; x a tensor, particle or Swarm",
+  ["distributed.broadcast"] = "dist.broadcast(x, src): x from rank src, in place (tensor, particle or Swarm)",
+  ["distributed.all_gather"] = "dist.all_gather(x): a 1-based table of every rank's x, in rank order",
+  ["distributed.send"] = "dist.send(x, dst): send x (tensor, particle or Swarm) to rank dst",
+  ["distributed.recv"] = "dist.recv(x, src): receive into x from rank src",
+  ["distributed.all_reduce_grads"] = "dist.all_reduce_grads(net): average net's gradients over the ranks in one collective (as DDP)",
+  ["distributed.migrate"] = "dist.migrate(s, k [, fitness]): island model on a ring: the k best members go to rank + 1 and replace its k worst",
+  ["nyto.Swarm"] = "nyto.Swarm(net, n [, init]) / nyto.Swarm.of{p1, ...}: n members of one species in one [n, P] arena; a ParticleModule's swarm hands out ParticleModules (docs/api.md, Swarms)",
   ["nyto.Swarm.load"] = "nyto.Swarm.load(path_or_value, net): a swarm of net's species from what nyto.save(swarm, path) wrote (nil, message for a missing file)",
   ["Swarm:state_dict"] = "s:state_dict(): {members = {state dict of each member}}, what nyto.save(s, path) writes",
   ["nyto.strategy"] = "nyto.strategy: ask/tell strategies (PSO, APSO, GA, DE, CEM, OpenES, SNES, PGPE, CMAES) on particles and vectors (docs/api.md, Strategies)",
@@ -223,6 +237,7 @@ H.docs = D
 local function places()
   local p = {{"nyto.", nyto}, {"Tensor:", nyto.core.Tensor_methods}}
   for _, sub in ipairs {"nn", "F", "optim", "data", "strategy"} do p[#p + 1] = {sub .. ".", nyto[sub]} end
+  if rawget(nyto, "distributed") then p[#p + 1] = {"distributed.", nyto.distributed} end -- once loaded
   return p
 end
 
@@ -244,7 +259,7 @@ end
 
 local function lookup(name)
   if D[name] then return name end
-  for _, p in ipairs {"nyto.", "Tensor:", "Module:", "nn.", "F.", "optim.", "data.", "strategy.", "Strategy:"} do
+  for _, p in ipairs {"nyto.", "Tensor:", "Module:", "nn.", "F.", "optim.", "data.", "strategy.", "Strategy:", "distributed."} do
     if D[p .. name] then return p .. name end
   end
   local m = name:match("^[%w_]+[:.]([%w_]+)$")

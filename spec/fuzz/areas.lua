@@ -110,9 +110,10 @@ end
 area("module", {
   {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
   {"setfield", function(G)
-    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
-    -- of the instance and stay writable (issue 13, point 7: not done)
-    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    -- the names of the raw internal fields (_s, _p, _m, ...) are refused: the fields live
+    -- under private keys (lua/nyto/particle/records.lua)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free",
+                        "_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"}
     if G.R() < 0.2 then key = G.hostile() end
     local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
     return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
@@ -207,9 +208,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
-    -- writable (issue 13, point 7: not done)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are read-only
+    return function(pm, k, v) pm[k] = v end,
+      {G.pm(), G.pick {"fc", "x", "forward", "training", "root_module", "particle_kernel"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
@@ -370,7 +371,8 @@ area("batched", {
 
 -- ---- swarms: a population of one species in one arena ----
 local function swarm(G)
-  local ok, s = pcall(nyto.Swarm, G.module(), G.pick {1, 2, 3})
+  -- a ParticleModule's swarm (members and mean are ParticleModules) a third of the time
+  local ok, s = pcall(nyto.Swarm, G.R() < 0.3 and G.pm() or G.module(), G.pick {1, 2, 3})
   if ok then return s end
   return nyto.Swarm(nyto.nn.Linear(2, 2), 2)
 end
@@ -378,7 +380,7 @@ local function swarm_operand(G, s)
   return G.pick {function() return 0.5 end, function() return s[1] end, function() return s:clone() end,
                  function() return nyto.randn(#s) end, function() return nyto.randn(#s + 1) end,
                  function() return nyto.zeros(#s, {dtype = "int64"}) end, function() return swarm(G) end,
-                 G.hostile}()
+                 function() return G.pm() end, G.hostile}()
 end
 area("swarm", {
   {"new", function(G)
@@ -386,6 +388,7 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"of_pm", function(G) local pm = G.pm() return nyto.Swarm.of, {G.maybe({pm, G.maybe(pm:clone(), 0.3)}, 0.3), n = 1} end},
   {"load", function(G)
     local s = swarm(G)
     local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
@@ -529,6 +532,21 @@ area("plot", {
       return table.unpack(r, 2, r.n)
     end, {arg, n = 1}
   end, 0.5},
+})
+
+-- ---- distributed, outside a process group: every call raises a nyto: error ----
+-- (init only with bad options, so that no call ever joins a group or waits)
+local dist_names = {"rank", "world_size", "barrier", "all_reduce", "broadcast", "all_gather", "send", "recv",
+                    "all_reduce_grads", "migrate", "destroy", "is_initialized"}
+area("distributed", {
+  {"uninitialized", function(G)
+    local f = nyto.distributed[G.pick(dist_names)]
+    local x = G.pick {G.hostile, G.tensor, G.module, function() return swarm(G) end}()
+    return f, {x, G.maybe(G.pick {0, 1, -1, "sum", "max", 2}, 0.3), G.maybe(G.hostile(), 0.5), n = 3}
+  end, 2},
+  {"init_bad", function(G)
+    return nyto.distributed.init, {G.pick {3, "x", {timeout = -1}, {timeout = "x"}, {timeout = 0}, {timeout = 0 / 0}}, n = 1}
+  end},
 })
 
 -- ---- a self test of the checks (NYTO_FUZZ_SELFTEST=1, spec/fuzz_spec.lua) ----

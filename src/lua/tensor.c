@@ -577,6 +577,7 @@ static int l_item(lua_State *L) {
 }
 
 /* t:totable(): nested tables of numbers (integers for int64, booleans for bool) */
+#define TOTABLE_MAX_TABLES ((int64_t)1 << 24)
 static int l_totable(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "totable");
   check_max_args(L, 1, "totable");
@@ -598,6 +599,20 @@ static int l_totable(lua_State *L) {
   }
   int64_t sizes[NT_MAXDIM], idx[NT_MAXDIM] = {0};
   for (int d = 0; d < nd; d++) sizes[d] = nt_size(t, d);
+  /* one table per row of every level: a tensor with no elements can still have 2^40 rows,
+     which would build empty tables until Lua runs out of memory (an unprefixed "not enough
+     memory", or the machine's memory): refuse more tables than Lua can hold */
+  int64_t rows = 1, ntab = 1;
+  for (int d = 0; d < nd - 1; d++) {
+    if (sizes[d] > TOTABLE_MAX_TABLES) { ntab = TOTABLE_MAX_TABLES + 1; break; }
+    rows *= sizes[d];
+    if (rows > TOTABLE_MAX_TABLES) { ntab = TOTABLE_MAX_TABLES + 1; break; }
+    ntab += rows;
+  }
+  if (ntab > TOTABLE_MAX_TABLES || sizes[nd - 1] > INT_MAX) {
+    return nyto_error(L, "nyto: not enough memory for 'totable' (a tensor of shape %s makes more than %d tables)",
+                      push_shape(L, t), (int)TOTABLE_MAX_TABLES);
+  }
   luaL_checkstack(L, nd + 4, "too many dimensions");
   /* iterative nesting: keep one open table per dim on the stack */
   int64_t k = 0;
