@@ -13,8 +13,9 @@
 --   ask(es)   -> pop: the population to score (a pop value, below).
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
---               returned (as the user may have changed it since). After tell the pop is the
---               user's (`local pop <close> = es:ask()` frees it): keep copies, not pop itself.
+--               returned (as the user may have changed it since). The population is the
+--               strategy's: tell may update it in place for the next ask (PSO, APSO) or keep
+--               it; base keeps only copies (the best row).
 --   center(es) -> vec   (optional): the current mean; default es.state.mean.
 --   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
 --   methods = {...}     (optional): extra methods of the strategy's objects.
