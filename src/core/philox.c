@@ -260,6 +260,14 @@ static inline void round_keys(uint64_t seed, uint32_t keys[20]) {
   for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1) keys[2 * r] = k0, keys[2 * r + 1] = k1;
 }
 
+#ifdef PX_HAVE_AVX2
+__attribute__((target("avx512f"))) static inline void round_keys16(uint64_t seed, __m512i keys[20]) {
+  uint32_t k[20];
+  round_keys(seed, k);
+  for (int i = 0; i < 20; i++) keys[i] = _mm512_set1_epi32((int)k[i]);
+}
+#endif
+
 /* ---- the AVX-512 path: one Philox block per 64-bit lane, 8 blocks per
  * register, two registers' worth (16 blocks, 64 words) in flight to hide
  * vpmuludq's latency.  A word lives in the low half of its lane and the high
@@ -267,7 +275,7 @@ static inline void round_keys(uint64_t seed, uint32_t keys[20]) {
  * multiplies, two shifts and two three-way xors (vpternlogd), with no
  * even/odd shuffling.  The output is the same words in the same order as
  * philox_chunk, so the same bits; the transform is normal8's on 16 lanes. ---- */
-__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const uint32_t keys[20],
+__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const __m512i keys[20],
                                                                  uint64_t stream, __m512i out[4]) {
   const __m512i M0 = _mm512_set1_epi64(PHILOX_M0), M1 = _mm512_set1_epi64(PHILOX_M1);
   const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
@@ -277,8 +285,10 @@ __attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block,
   __m512i a2 = _mm512_set1_epi64((long long)(uint32_t)stream), a3 = _mm512_set1_epi64((long long)(stream >> 32));
   __m512i b2 = a2, b3 = a3;
   for (int r = 0; r < 10; r++) {
-    /* the round keys as broadcast memory operands of vpternlogd */
-    __m512i K0 = _mm512_set1_epi32((int)keys[2 * r]), K1 = _mm512_set1_epi32((int)keys[2 * r + 1]);
+    /* the round keys, broadcast once per fill (round_keys16): memory operands
+     * of vpternlogd (a load, where a broadcast from a scalar is a shuffle
+     * uop on the port the rounds need) */
+    __m512i K0 = _mm512_load_si512(&keys[2 * r]), K1 = _mm512_load_si512(&keys[2 * r + 1]);
     __m512i pa0 = _mm512_mul_epu32(a0, M0), pa1 = _mm512_mul_epu32(a2, M1);
     __m512i pb0 = _mm512_mul_epu32(b0, M0), pb1 = _mm512_mul_epu32(b2, M1);
     /* the product's high word to the low half: vpshufd (port 5) rather
@@ -323,8 +333,8 @@ __attribute__((target("avx512f"))) static inline __m512 uniform16(__m512i r) {
 /* float32 elements [c, c + n) with c % 64 == 0 and n % 64 == 0 */
 __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst, int64_t n, uint64_t seed,
                                                            uint64_t stream, uint64_t c) {
-  uint32_t keys[20];
-  round_keys(seed, keys);
+  __m512i keys[20];
+  round_keys16(seed, keys);
   if (kind == 1) {
     for (int64_t i = 0; i < n; i += 64) {
       __m512i w[4];
@@ -355,8 +365,8 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
  * axpby_f32, so the same bits */
 __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const float *x, int64_t n, float a, float b,
                                                             float sg, uint64_t seed, uint64_t stream, uint64_t c) {
-  uint32_t keys[20];
-  round_keys(seed, keys);
+  __m512i keys[20];
+  round_keys16(seed, keys);
   __m512 lo[6], hi[6];
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
   const __m512 A = _mm512_set1_ps(a), B = _mm512_set1_ps(b), S = _mm512_set1_ps(sg);
