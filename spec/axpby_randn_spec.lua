@@ -80,6 +80,18 @@ describe("Swarm:axpby_randn_", function()
     same(s:flat(), (w0 * 0.5 + w0[2]:reshape {1, P} * 0.5) + z * 0.1)
   end)
 
+  it("leaves non-operational parameters as they are; the others keep their arena counters", function()
+    local lin = nn.Linear(3, 2) -- weight (6) then bias (2): the bias is not operational
+    lin:set_param_config{name = "bias", operational = false}
+    local ls = nyto.Swarm(lin, 3, "randn")
+    local w0 = ls:flat():clone()
+    local z = nyto.randn(3 * 8, {generator = nyto.Generator(2)}):reshape {3, 8}
+    ls:axpby_randn_(0.5, lin, 0.25, 0.1, {generator = nyto.Generator(2)})
+    local want = (w0 * 0.5 + nyto.Swarm.of({lin}):flat() * 0.25) + z * 0.1
+    same(ls:flat():narrow(2, 1, 6), want:narrow(2, 1, 6))
+    same(ls:flat():narrow(2, 7, 2), w0:narrow(2, 7, 2))
+  end)
+
   it("draws float32 then float64, each dtype's arena in one pass", function()
     local C = nyto.class("AxpbySpecMixed")
     function C:init() self.a = nyto.Parameter(nyto.randn(3)); self.b = nyto.Parameter(nyto.randn({2}, {dtype = "float64"})) end
