@@ -92,6 +92,15 @@ describe("Swarm:axpby_randn_", function()
     same(ls:flat():narrow(2, 7, 2), w0:narrow(2, 7, 2))
   end)
 
+  it("works on a ParticleModule's swarm, with the ParticleModule broadcast", function()
+    local pm = nyto.ParticleModule(mlp())
+    local ps = nyto.Swarm(pm, 3, "randn")
+    local w0 = ps:flat():clone()
+    local z = nyto.randn(3 * P, {generator = nyto.Generator(1)}):reshape {3, P}
+    ps:axpby_randn_(0.5, pm, 0.5, 0.1, {generator = nyto.Generator(1)})
+    same(ps:flat(), (w0 * 0.5 + nyto.Swarm.of({pm}):flat() * 0.5) + z * 0.1)
+  end)
+
   it("draws float32 then float64, each dtype's arena in one pass", function()
     local C = nyto.class("AxpbySpecMixed")
     function C:init() self.a = nyto.Parameter(nyto.randn(3)); self.b = nyto.Parameter(nyto.randn({2}, {dtype = "float64"})) end
