@@ -554,6 +554,7 @@ function PMProduct:class() end
 ---@field pool_bytes integer
 ---@field pool_hits integer
 ---@field pool_misses integer
+---@field passes integer C passes of the particle loops over a buffer (a fused pair of operations is one)
 ---@field gc_collections integer
 ---@field gc_young_collections integer
 

@@ -182,6 +182,16 @@ return function(nyto, core)
     return x
   end
 
+  -- operand i of a ParticleModule operation: a number, or the root module of a
+  -- ParticleModule (one operand coercion: lua/nyto/particle/ops.lua)
+  local function pm_operand(x, i, fname)
+    local what = O.operand(x)
+    if what == "number" then return x end
+    if what == "pm" then return rawget(x, _root) end
+    if what == "freed_pm" then freed() end
+    err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
+  end
+
   -- the root's introspection, forwarded (a method returning the root returns the ParticleModule)
   local FORWARD = {"parameters", "named_parameters", "named_parameters_table", "param_ids_table", "modules",
                    "named_modules", "children", "named_children", "buffers", "named_buffers", "state_dict",
@@ -235,23 +245,16 @@ return function(nyto, core)
       local fname = "__" .. op
       mt[fname] = function(a, b)
         -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
-        if not ((type(a) == "number" or is_pm(a)) and (type(b) == "number" or is_pm(b))) then
-          local sa = nyto.type(a) == "Swarm"
-          if sa or nyto.type(b) == "Swarm" then
-            return getmetatable(sa and a or b)[fname](a, b) -- `best - s`: the swarm's
-          end
-          for i, x in ipairs {a, b} do
-            if is_freed_pm(x) then freed() end
-            if type(x) ~= "number" and not is_pm(x) then
-              err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
-            end
-          end
+        local ta, tb = nyto.type(a), nyto.type(b)
+        if ta == "Swarm" or tb == "Swarm" then
+          return getmetatable(ta == "Swarm" and a or b)[fname](a, b) -- `best - s`: the swarm's
         end
+        local ra, rb = pm_operand(a, 1, fname), pm_operand(b, 2, fname)
         local c = release(a, b)
         local e = epoch
+        local v = f(ra, rb) -- may raise: in_op is set only around the constructor, which clears it
         in_op = true
-        local r = cls(f(root_of(a), root_of(b)))
-        in_op = false
+        local r = cls(v)
         return made(r, e, c)
       end
     end

@@ -387,7 +387,7 @@ return function(nyto, core)
       if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
       bufs = sx.arena
       if sx.arena == st.arena then bufs = O.clone_bufs(bufs) end -- s itself: read a copy
-    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+    elseif PARTICLE[O.operand(x)] then
       local k = species_kernel(st, x, 2, fname)
       bufs = k.bufs
       if k.swarm == st then bufs = O.clone_bufs(bufs) end -- a member of s, written row by row: read a copy

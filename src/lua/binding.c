@@ -255,6 +255,7 @@ static int l_stats(lua_State *L) {
   F(pool_bytes);
   F(pool_hits);
   F(pool_misses);
+  F(passes);
 #undef F
   lua_pushinteger(L, gc_collections);
   lua_setfield(L, -2, "gc_collections");

@@ -253,17 +253,19 @@ function B.order(f)
 end
 
 -- fitness ---------------------------------------------------------------------------------
-local function fitness_of(es, f)
-  local fname, n = "tell", es.n
+local function fitness_of(es, f, n, keep_sign, whose)
+  local fname = "tell"
+  n = n or es.n
+  whose = whose or "the popsize"
   local vals
   if nyto.is_tensor(f) then
     local d = f:dtype()
     if d == "bool" then argerr(1, fname, "fitness must be a table or 1-D tensor of numbers, got a bool tensor") end
     if f:dim() ~= 1 then argerr(1, fname, "fitness must be a table or 1-D tensor of numbers, got a %d-D tensor", f:dim()) end
-    if f:numel() ~= n then argerr(1, fname, "fitness has %d values, expected %d (the popsize)", f:numel(), n) end
+    if f:numel() ~= n then argerr(1, fname, "fitness has %d values, expected %d (%s)", f:numel(), n, whose) end
     vals = nyto.no_grad(function() return f:detach():double():totable() end)
   elseif type(f) == "table" and getmetatable(f) == nil then
-    if #f ~= n then argerr(1, fname, "fitness has %d values, expected %d (the popsize)", #f, n) end
+    if #f ~= n then argerr(1, fname, "fitness has %d values, expected %d (%s)", #f, n, whose) end
     vals = {}
     for i = 1, n do
       local v = f[i]
@@ -275,10 +277,11 @@ local function fitness_of(es, f)
   end
   for i = 1, n do
     if vals[i] ~= vals[i] then argerr(1, fname, "fitness %d is NaN", i) end
-    if es.o.maximize then vals[i] = -vals[i] end
+    if es.o.maximize and not keep_sign then vals[i] = -vals[i] end
   end
   return vals
 end
+B.fitness_of = fitness_of -- (es, f [, n, keep_sign, whose]): n checked numbers of f
 
 -- state_dict ------------------------------------------------------------------------------
 local function kind_of(v)
@@ -311,12 +314,16 @@ local methods = {}
 function methods:ask()
   local pop = self._impl.ask(self)
   self._pending = pop
+  -- distributed: every rank makes the whole population, and hands out its own members
+  if self.dist then return require("nyto.strategy.dist").mine(self, pop) end
   return pop
 end
 
 function methods:tell(f)
   local pop = self._pending
   if pop == nil then err("tell before ask (%s: call es:ask() first)", self.name) end
+  -- distributed: this rank's fitness values, then every rank's (one all_gather)
+  if self.dist then f = require("nyto.strategy.dist").gather(self, f) end
   local vals = fitness_of(self, f)
   if is_particle(self) then
     local ok = pcall(function() return #pop end)
@@ -417,7 +424,7 @@ function methods:load_state_dict(sd)
 end
 
 -- the constructor -------------------------------------------------------------------------
-local BASE = {popsize = true, sigma = true, maximize = true, generator = true}
+local BASE = {popsize = true, sigma = true, maximize = true, generator = true, distributed = true}
 
 local function default_generator()
   -- a fresh generator seeded from libtorch's CPU generator, which nyto.manual_seed seeds
@@ -457,6 +464,7 @@ function B.strategy(name, impl)
     end or B.check_int(2))
     opt("sigma", impl.sigma or 0.1, B.check_positive)
     opt("maximize", false, B.check_bool)
+    opt("distributed", false, B.check_bool)
     local g = opts.generator
     if g ~= nil and nyto.type(g) ~= "Generator" then argerr(2, fname, "option 'generator' must be a Generator, got %s", tname(g)) end
     es.g = g or default_generator()
@@ -483,6 +491,7 @@ function B.strategy(name, impl)
     end
     es.state_proto_vec = v
     es.state = {mean = v:clone()}
+    if o.distributed then require("nyto.strategy.dist").setup(es, fname) end -- rank 0's center and generator
     impl.init(es)
     return es
   end

@@ -1,7 +1,7 @@
 -- nyto.strategy.OpenES: the evolution strategy of
 --   T. Salimans, J. Ho, X. Chen, S. Sidor, I. Sutskever, "Evolution Strategies
 --   as a Scalable Alternative to Reinforcement Learning", arXiv:1703.03864 (2017),
--- Algorithm 1 with the refinements of its sections 2.1-2.2: antithetic
+-- Algorithm 1 with the refinements the paper describes and uses: antithetic
 -- ("mirrored") sampling, centred-rank fitness shaping, Adam on the center and
 -- weight decay.  Defaults are the authors' (openai/evolution-strategies-starter:
 -- configs/humanoid.json and es_distributed/optimizers.py): sigma ("noise_stdev")
@@ -45,8 +45,7 @@ return B.strategy("OpenES", {
     local S, s = es.state, es.o.sigma
     local eps = U.noise(es, es.n // 2)
     S.eps = eps
-    local theta = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(theta + eps * s, theta - eps * s))
+    return U.fill_pairs(es, S.mean, eps, s)
   end,
 
   tell = function(es, _, f)

@@ -1,7 +1,7 @@
 -- nyto.strategy.PGPE: policy gradients with parameter-based exploration,
 --   F. Sehnke, C. Osendorfer, T. Rueckstiess, A. Graves, J. Peters,
 --   J. Schmidhuber, "Parameter-exploring policy gradients", Neural Networks 23
---   (2010) 551-559: symmetric sampling (section 4.1, "Symmetric sampling"),
+--   (2010) 551-559, in its symmetric-sampling form (PGPE with symmetric sampling, SyS),
 -- with the ClipUp optimizer of
 --   N. E. Toklu, P. Liskowski, R. K. Srivastava, "ClipUp: A Simple and Powerful
 --   Optimizer for Distribution-based Policy Evolution", PPSN XVI (2020),
@@ -59,10 +59,9 @@ return B.strategy("PGPE", {
   -- symmetric sampling: eps_k = sigma .* z_k, members mu + eps_k and mu - eps_k
   ask = function(es)
     local S = es.state
-    local eps = U.noise(es, es.n // 2) * S.std:view {1, es.D}
+    local eps = U.noise(es, es.n // 2):mul_(S.std:view {1, es.D})
     S.eps = eps
-    local mu = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(mu + eps, mu - eps))
+    return U.fill_pairs(es, S.mean, eps, 1)
   end,
 
   tell = function(es, _, f)
@@ -80,8 +79,8 @@ return B.strategy("PGPE", {
     -- Sehnke et al. 2010, symmetric sampling (averaged over the pairs, as EvoTorch):
     -- grad_mu = sum_k (r+ - r-)/2 eps_k;  grad_sigma = sum_k ((r+ + r-)/2 - b) (eps_k^2 - sigma^2) / sigma
     local g_mu = U.weighted_sum(S.eps, wmu)
-    local g_sigma = (U.weighted_sum(S.eps * S.eps, wsig) - S.std * S.std * wsum) / S.std
-    -- ClipUp (Toklu et al. 2020, section 3): g <- g / ||g||;  v <- m v + lr g;
+    local g_sigma = (U.weighted_sum(U.square(es, S.eps), wsig) - S.std * S.std * wsum) / S.std
+    -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
     local gn = g_mu:norm():item()
     if gn > 0 then g_mu = g_mu / gn end
