@@ -554,6 +554,7 @@ function PMProduct:class() end
 ---@field pool_bytes integer
 ---@field pool_hits integer
 ---@field pool_misses integer
+---@field passes integer C passes of the particle loops over a buffer (a fused pair of operations is one)
 ---@field gc_collections integer
 ---@field gc_young_collections integer
 
@@ -840,19 +841,20 @@ function nyto.set_rng_state(state) end
 -- Swarms (docs/api.md "Swarms")
 
 ---@class nyto.SwarmClass
----@overload fun(net: Module, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module)): Swarm
----@field of fun(particles: Module[]): Swarm copies particles of one species
+---@overload fun(net: Module|ParticleModule, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module|ParticleModule)): Swarm
+---@field of fun(particles: (Module|ParticleModule)[]): Swarm copies particles of one species (a ParticleModule first: a ParticleModule swarm)
+---@field load fun(path_or_value: string|table, net: Module|ParticleModule): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
----@operator add(Swarm|Module|Tensor|number): Swarm
----@operator sub(Swarm|Module|Tensor|number): Swarm
----@operator mul(Swarm|Module|Tensor|number): Swarm
----@operator div(Swarm|Module|Tensor|number): Swarm
----@operator pow(Swarm|Module|Tensor|number): Swarm
+---@operator add(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator sub(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator mul(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator div(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator pow(Swarm|Module|ParticleModule|Tensor|number): Swarm
 ---@operator unm: Swarm
 ---@operator len: integer
 ---@operator call(Tensor): Tensor
----@field [integer] Module member i (1-based, -1 the last; nil out of range)
+---@field [integer] Module|ParticleModule member i (1-based, -1 the last; nil out of range; a ParticleModule in a ParticleModule's swarm)
 local Swarm = {}
 ---@return Swarm
 function Swarm:add(x) end
@@ -894,8 +896,16 @@ function Swarm:rand_(opts) end
 ---@param opts? {generator: Generator?}
 ---@return Swarm
 function Swarm:add_randn_(sigma, opts) end
+---s = a s + b x + sigma * (the draws of s:randn from the same generator state), one pass
+---@param a number
+---@param x Module|Swarm a particle of the species (broadcast) or a swarm of the same size
+---@param b number
+---@param sigma number
+---@param opts? {generator: Generator?}
+---@return Swarm
+function Swarm:axpby_randn_(a, x, b, sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
----@return Module
+---@return Module|ParticleModule a ParticleModule for a ParticleModule's swarm
 function Swarm:mean(w) end
 ---@param idx integer[]|Tensor
 ---@return Swarm
@@ -914,6 +924,8 @@ function Swarm:param_stacks() end
 ---@return Tensor
 function Swarm:forward(x, opts) end
 function Swarm:free() end
+---@return {members: table<string, Tensor>[]} # one state dict per member (views of the arena)
+function Swarm:state_dict() end
 
 ---@class nyto.distributed
 local dist = {}
@@ -1005,6 +1017,31 @@ function strategy.DE(center, opts) end
 ---@param opts? nyto.StrategyOptions|{elite_ratio?: number, lr?: number}
 ---@return Strategy
 function strategy.CEM(center, opts) end
+
+---Salimans et al. 2017's evolution strategy: antithetic pairs, centred ranks, Adam on the center.
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, weight_decay?: number, beta1?: number, beta2?: number, epsilon?: number}
+---@return Strategy
+function strategy.OpenES(center, opts) end
+
+---Separable natural evolution strategies (Wierstra et al. 2014, Algorithm 6).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{lr?: number, sigma_lr?: number}
+---@return Strategy
+function strategy.SNES(center, opts) end
+
+---PGPE with symmetric sampling and the ClipUp optimizer (Sehnke et al. 2010; Toklu et al. 2020).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{max_speed?: number, lr?: number, momentum?: number, sigma_lr?: number, sigma_max_change?: number}
+---@return Strategy
+function strategy.PGPE(center, opts) end
+
+---CMA-ES (Hansen's tutorial, 2016); `diagonal = true` gives sep-CMA-ES (Ros & Hansen 2008).
+---@param center nyto.StrategyCenter
+---@param opts? nyto.StrategyOptions|{elite_ratio?: number, diagonal?: boolean}
+---@return Strategy
+function strategy.CMAES(center, opts) end
+
 ---Runs ask/tell until `generations` or the best reaches `target`; returns the best and its fitness.
 ---@param es Strategy
 ---@param fn fun(member: Module|Tensor): number|fun(pop: Swarm|Tensor): (number[]|Tensor)
@@ -1975,6 +2012,15 @@ function nyto.outer(input, other) end
 ---@param other Tensor
 ---@return Tensor
 function Tensor:outer(other) end
+
+---@param input Tensor
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function nyto.eigh(input) end
+
+---@return Tensor eigenvalues ascending
+---@return Tensor eigenvectors the columns
+function Tensor:eigh() end
 
 ---@param input Tensor
 ---@param ... integer|integer[] sizes

@@ -58,7 +58,8 @@ int64_t nyto_peak_tensor_bytes(void);
  * Each function never raises (not even on memory errors), lets no C++
  * exception out, and returns LUA_OK or an error status with one message
  * that starts with "nyto: " pushed (nyto_pcall: the function's error and
- * its traceback).  They must be called from C with L's stack usable (in a
+ * its traceback); the one exception is LUA_ERRMEM with nothing pushed when
+ * the stack itself cannot grow (lua_checkstack fails).  They must be called from C with L's stack usable (in a
  * lua_CFunction, or between calls), from the thread that uses L. */
 
 /* dtypes: the same codes as nyto's "float32", "float64", "int64", "bool" */

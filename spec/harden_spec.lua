@@ -139,6 +139,32 @@ describe("messages and self checks", function()
     assert.are.equal("plain fields still work", pm.note)
   end)
 
+  it("the raw fields of a module and of a ParticleModule are read-only", function()
+    local net = nn.Sequential(nn.Linear(3, 2))
+    local x = nyto.randn(4, 3)
+    local y = net(x)
+    for _, name in ipairs {"_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"} do
+      assert.are.equal(("nyto: '%s' is a reserved field name of nyto modules"):format(name),
+        H.err_of(function() net[name] = 5 end))
+      assert.are.equal(("nyto: '%s' is a reserved field name of nyto modules"):format(name),
+        H.err_of(function() net[1][name] = {} end))
+      assert.is_nil(net[name])
+    end
+    -- the module is intact
+    assert.is_true(nyto.equal(y, net(x)))
+    assert.are.equal(2, #net:parameters())
+    assert.matches("^Sequential%(", tostring(net))
+    local pm = nyto.ParticleModule(net)
+    for _, name in ipairs {"root_module", "particle_kernel"} do
+      assert.are.equal(("nyto: cannot assign '%s' of a ParticleModule: it is read-only (wrap another particle in a new ParticleModule instead)"):format(name),
+        H.err_of(function() pm[name] = 5 end))
+    end
+    assert.is_true(rawequal(net, pm.root_module))
+    assert.is_not_nil(pm.particle_kernel)
+    assert.is_true(nyto.equal(y, pm(x)))
+    assert.is_true(nyto.equal(y * 2, (pm * 2)(x)))
+  end)
+
   it("Lua-side methods with a foreign self say 'bad self', classes included", function()
     assert.matches("^nyto: bad self to 'clone' %(Product expected, got userdata%)", H.err_of(nyto.Product.clone, io.stdout))
     assert.matches("^nyto: bad self to 'parameters' %(Module expected, got number%)", H.err_of(nyto.Module.parameters, 5))

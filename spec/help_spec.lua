@@ -32,7 +32,7 @@ describe("help", function()
   it("has an entry for every strategy, nyto.strategy.run and every strategy method", function()
     local missing = {}
     local S = nyto.strategy
-    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM"} do local _ = S[name] end -- load them
+    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"} do local _ = S[name] end -- load them
     for k, v in pairs(S) do
       if type(k) == "string" and type(v) == "function" and not H.docs["strategy." .. k] then missing[#missing + 1] = "strategy." .. k end
     end

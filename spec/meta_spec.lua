@@ -59,7 +59,7 @@ describe("docs/meta.lua", function()
     assert.equal("", missing(public_functions(nyto.distributed, true), "dist"))
     assert.equal("", missing({"distributed", "timeit", "plot"}, "nyto"))
     local S = nyto.strategy
-    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM"} do local _ = S[name] end -- loaded on first use
+    for _, name in ipairs {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"} do local _ = S[name] end -- loaded on first use
     assert.equal("", missing(public_functions(S, true), "strategy"))
     assert.equal("", missing({"strategy"}, "nyto"))
     assert.equal("", missing({"ask", "tell", "best", "center", "state_dict", "load_state_dict", "generation"}, "Strategy"))

@@ -96,6 +96,22 @@ describe("nyto.plot", function()
     assert.are_not.equal(hand, slurp(dir .. "/c.png"))
   end)
 
+  it("prints titles and names as typed: digits after escapes, quotes, UTF-8 (against gnuplot by hand)", function()
+    local title = "MLP (10000 images), it's 5% \"x\" 2^3 \195\169t\195\169 a_b {c}"
+    local f = assert(io.open(dir .. "/hand.gp", "w"))
+    f:write("set terminal pngcairo noenhanced size 480,240\n",
+            "set output '", dir, "/hand.png'\n",
+            "set grid\nset key top right\n",
+            "set title '", title:gsub("'", "''"), "'\n",
+            "set xlabel '0.5'\n",
+            "plot '-' using 1:2 with lines linewidth 2 title '7 (b)'\n1 2\n2 1\ne\n")
+    f:close()
+    assert.is_true(os.execute("gnuplot '" .. dir .. "/hand.gp'"))
+    assert.is_true(nyto.plot {path = dir .. "/t.png", title = title, xlabel = "0.5", width = 480, height = 240,
+                              series = {{name = "7 (b)", y = {2, 1}}}})
+    assert.equal(slurp(dir .. "/hand.png"), slurp(dir .. "/t.png"))
+  end)
+
   it("leaves NaN and infinite points out", function()
     local y = {1, 0 / 0, 3, math.huge, 5}
     assert.is_true(nyto.plot {path = dir .. "/nan.png", width = 320, height = 200, series = {{y = y}}})

@@ -1121,3 +1121,35 @@ describe("tensor bad input raises a nyto error naming the argument", function()
     values(m, {{1, 1, 1}, {1, 1, 1}})
   end)
 end)
+
+-- issue 13, point 7: Lua's own allocation failure says "not enough memory" with no prefix.
+-- Run in a child whose address space is capped, so that running out is quick and harmless.
+describe("totable out of memory", function()
+  local H = require "helpers"
+  local function child(code)
+    local path = H.script('package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path\n' ..
+      'package.cpath = "./build/lib/?.so;" .. package.cpath\nlocal nyto = require "nyto"\n' ..
+      'local ok, e = pcall(function() ' .. code .. ' end)\nio.write(tostring(ok), " ", tostring(e))\n')
+    local out = H.run("ulimit -v 1300000; timeout 60 lua5.4 " .. path)
+    os.remove(path)
+    return out
+  end
+
+  it("a tensor with no elements but 2^24 rows is refused before any table is built", function()
+    assert.equal("false nyto: not enough memory for 'totable' (a tensor of shape [16777216, 0] makes more than 16777216 tables)",
+      child("return nyto.zeros(2^24, 0):totable()"))
+    -- the same at 2^40 rows returns at once (it used to build tables until memory ran out)
+    assert.equal("false nyto: not enough memory for 'totable' (a tensor of shape [1099511627776, 0, 3] makes more than 16777216 tables)",
+      child("return nyto.zeros(2^40, 0, 3):totable()"))
+  end)
+
+  it("Lua running out of memory in totable is a nyto error", function()
+    assert.equal("false nyto: not enough memory for 'totable' (the tables of a tensor of shape [16777216])",
+      child("local z = nyto.zeros(2^24):double(); return z:totable()"))
+  end)
+
+  it("an empty tensor with few rows still converts", function()
+    assert.are.same({{}, {}, {}}, nyto.zeros(3, 0):totable())
+    assert.are.same({}, nyto.zeros(0, 5):totable())
+  end)
+end)

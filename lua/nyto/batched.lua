@@ -4,6 +4,7 @@
 -- vmap layer of libtorch 1.13: src/torch/vmap.cpp, src/lua/vmap.c), so the
 -- module's unmodified Lua forward runs once for all members.  A forward that
 -- cannot be batched runs as the per-member loop, with a warning, once.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Tmt = core.Tensor_mt
   local vmap_call = core.vmap_call
@@ -17,13 +18,13 @@ return function(nyto, core)
   local function param_slots(module)
     local slots = {}
     local function walk(m, prefix)
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for _, pn in ipairs(s.po) do
         local t = m[pn] -- materialises a lazy view: its shape and identity
         slots[#slots + 1] = {m = m, name = pn, pid = s.pid[pn], dotted = prefix .. pn, shape = t:size(),
                              dtype = t:dtype()}
       end
-      for _, cn in ipairs(s.mo) do walk(rawget(m, "_m")[cn], prefix .. cn .. ".") end
+      for _, cn in ipairs(s.mo) do walk(rawget(m, _m)[cn], prefix .. cn .. ".") end
     end
     walk(module, "")
     return slots
@@ -53,7 +54,7 @@ return function(nyto, core)
   local function swap(slots, vals)
     local old = {}
     for i, s in ipairs(slots) do
-      local p = rawget(s.m, "_p")
+      local p = rawget(s.m, _p)
       old[i] = rawget(p, s.name)
       rawset(p, s.name, vals[i])
     end

@@ -9,6 +9,7 @@
 -- {check_shapes = false}, every collective first exchanges a small shape/dtype
 -- header so that mismatched tensors raise on every rank instead of corrupting
 -- (a plain PyTorch rank in the group needs check_shapes = false).
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Tmt = core.Tensor_mt
   local dist = {}
@@ -77,7 +78,7 @@ return function(nyto, core)
       for i, dt in ipairs(sorted_dtypes(kernel_of(x[1], fname))) do out[i] = x:flat(dt) end
       return out
     end
-    if type(x) == "table" and rawget(x, "_k") then
+    if type(x) == "table" and rawget(x, _k) then
       local k = kernel_of(x, fname)
       local out = {}
       for i, dt in ipairs(sorted_dtypes(k)) do out[i] = k.bufs[dt]:tensor() end
@@ -221,7 +222,7 @@ return function(nyto, core)
   -- (as DDP), one collective per dtype over the gradients made contiguous once
   function dist.all_reduce_grads(net)
     need("all_reduce_grads")
-    if not (type(net) == "table" and rawget(net, "_k")) then
+    if not (type(net) == "table" and rawget(net, _k)) then
       err("bad argument #1 to 'all_reduce_grads' (particle expected, got %s)", nyto.type(net) or type(net))
     end
     local groups, order = {}, {}

@@ -7,6 +7,7 @@
 -- changes and their replay (versions.lua), lazy trees (lazy.lua), particle
 -- operations (ops.lua) and parameter configs (config.lua).  Classes:
 -- lua/nyto/class.lua.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local E = require "nyto.errors"
   local C = require "nyto.class"
@@ -35,18 +36,18 @@ return function(nyto, core)
   local function make_instance_mt(cls, parent)
     local mt = {__name = MODULE_MT_NAME, __class = cls}
     mt.__index = function(self, k)
-      local v = rawget(self, "_p")[k]
+      local v = rawget(self, _p)[k]
       if v ~= nil then return v end
-      local s = rawget(self, "_s")
+      local s = rawget(self, _s)
       if s.pid[k] then return materialize(self, k) end
-      v = rawget(self, "_m")[k]
+      v = rawget(self, _m)[k]
       if v ~= nil then return v end
-      v = rawget(self, "_b")[k]
+      v = rawget(self, _b)[k]
       if v ~= nil then return v end
-      v = rawget(self, "_f")[k]
+      v = rawget(self, _f)[k]
       if v ~= nil then return v end
       if type(k) == "number" then
-        v = rawget(self, "_m")[tostring(k)]
+        v = rawget(self, _m)[tostring(k)]
         if v ~= nil then return v end
       end
       return lookup(cls, k)
@@ -72,8 +73,8 @@ return function(nyto, core)
       end
       if v ~= nil and k == "forward" then shadows() end
       V.catch_up(self) -- decide on the particle's newest structure
-      local p, m, b, f = rawget(self, "_p"), rawget(self, "_m"), rawget(self, "_b"), rawget(self, "_f")
-      local s = rawget(self, "_s")
+      local p, m, b, f = rawget(self, _p), rawget(self, _m), rawget(self, _b), rawget(self, _f)
+      local s = rawget(self, _s)
       -- inside a constructor parameters have no id yet: _p tells
       local is_p = s.pid[k] ~= nil or p[k] ~= nil
       if v ~= nil and getmetatable(v) == Tmt and is_param(v) then
@@ -158,7 +159,7 @@ return function(nyto, core)
   nyto.is_class = C.is_class
 
   -- the module API ------------------------------------------------------------------
-  function Module:kernel() return rawget(self, "_k") end
+  function Module:kernel() return rawget(self, _k) end
 
   -- net:free() (and `local net <close> = ...`): release the particle's
   -- buffers and parameter tensors now; any later use raises
@@ -169,11 +170,11 @@ return function(nyto, core)
     local name = getmetatable(self).__class.__classname
     err("%s has no forward method (define function %s:forward(...) to call it)", name, name)
   end
-  function Module:module_id() return rawget(self, "_id") end
-  function Module:is_root() return rawget(self, "_id") == 1 end
+  function Module:module_id() return rawget(self, _id) end
+  function Module:is_root() return rawget(self, _id) == 1 end
   function Module:class() return getmetatable(self).__class end
   function Module:touch()
-    local k = rawget(self, "_kk")
+    local k = rawget(self, _kk)
     if k then k:touch() end
     return self
   end
@@ -183,10 +184,10 @@ return function(nyto, core)
     if t ~= nil and getmetatable(t) ~= Tmt then err("bad argument #2 to 'register_buffer' (Tensor expected, got %s)", type(t)) end
     if RESERVED[name] then err("'%s' is a reserved field name of nyto modules", name) end
     V.catch_up(self)
-    local s = rawget(self, "_s")
-    if s.pid[name] or rawget(self, "_p")[name] or rawget(self, "_m")[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
-    if rawget(self, "_b")[name] then rawget(self, "_b")[name] = t return end
-    rawget(self, "_f")[name] = nil
+    local s = rawget(self, _s)
+    if s.pid[name] or rawget(self, _p)[name] or rawget(self, _m)[name] then err("bad argument #1 to 'register_buffer' ('%s' is already a parameter or submodule)", name) end
+    if rawget(self, _b)[name] then rawget(self, _b)[name] = t return end
+    rawget(self, _f)[name] = nil
     structural_change(self, "add_buffer", name, t)
   end
 
@@ -240,9 +241,9 @@ return function(nyto, core)
     return out
   end
   function Module:named_children()
-    local s = rawget(self, "_s")
+    local s = rawget(self, _s)
     local names, vals = {}, {}
-    for _, c in ipairs(s.mo) do names[#names + 1] = c; vals[#vals + 1] = rawget(self, "_m")[c] end
+    for _, c in ipairs(s.mo) do names[#names + 1] = c; vals[#vals + 1] = rawget(self, _m)[c] end
     return ordered_iter(names, vals)
   end
   function Module:children()
@@ -255,7 +256,7 @@ return function(nyto, core)
     each_named(self, "", function(m, prefix, s)
       for _, bn in ipairs(s.bo) do
         names[#names + 1] = prefix == "" and bn or prefix .. "." .. bn
-        vals[#vals + 1] = rawget(m, "_b")[bn]
+        vals[#vals + 1] = rawget(m, _b)[bn]
       end
     end)
     return ordered_iter(names, vals)
@@ -293,7 +294,7 @@ return function(nyto, core)
   end
   function Module:train(mode)
     if mode == nil then mode = true end
-    for _, m in ipairs(self:modules()) do rawget(m, "_f").training = mode and true or false end
+    for _, m in ipairs(self:modules()) do rawget(m, _f).training = mode and true or false end
     return self
   end
   function Module:eval() return self:train(false) end
@@ -311,7 +312,7 @@ return function(nyto, core)
     for _, pid in ipairs(L.order) do
       local P = L.params[pid]
       -- a parameter never materialised is no tensor a caller can hold
-      local t = rawget(k.mods[P.mid], "_p")[P.name]
+      local t = rawget(k.mods[P.mid], _p)[P.name]
       if t ~= nil and (rawequal(t, param) or t:is_same(param)) then return pid end
     end
     err("bad argument #1 to 'get_param_id' (the tensor is not a parameter of this particle)")
@@ -321,12 +322,12 @@ return function(nyto, core)
     local cls = getmetatable(self).__class
     local name = cls.__classname
     local extra = self:extra_repr() or ""
-    local s = rawget(self, "_s")
+    local s = rawget(self, _s)
     if #s.mo == 0 then return name .. "(" .. extra .. ")" end
     local lines = {name .. "("}
     if extra ~= "" then lines[#lines + 1] = "  " .. extra end
     for _, cname in ipairs(s.mo) do
-      local sub = tostring(rawget(self, "_m")[cname]):gsub("\n", "\n  ")
+      local sub = tostring(rawget(self, _m)[cname]):gsub("\n", "\n  ")
       lines[#lines + 1] = "  (" .. cname .. "): " .. sub
     end
     lines[#lines + 1] = ")"

@@ -5,7 +5,7 @@
 -- Safety: no user string reaches a shell.  The only shell commands are `command -v gnuplot`,
 -- `mktemp -d` and gnuplot run on files of a private temporary directory (names made by mktemp,
 -- quoted anyway).  Titles, labels and series names reach gnuplot as double-quoted strings in
--- which every byte but letters, digits and spaces is an octal escape (control characters made
+-- which every byte but ASCII letters and spaces is an octal escape (control characters made
 -- spaces), so the script holds no quote, backquote (command substitution), @ (macro) or $ of
 -- theirs; noenhanced mode prints ^ _ { } as typed.  (Single quotes with a doubled quote are
 -- not enough: gnuplot lexes a title of one quote, '''', as an empty string and fails.)  The data go through a
@@ -22,10 +22,11 @@ return function(nyto, core)
                    logy = true, width = true, height = true}
 
   local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-  -- a gnuplot double-quoted string in which every byte but letters, digits and spaces is an
-  -- octal escape: no quote, backquote, @ or $ is left for gnuplot's lexer to act on
+  -- a gnuplot double-quoted string in which every byte but ASCII letters and spaces is an
+  -- octal escape: no quote, backquote, @ or $ is left for gnuplot's lexer to act on.  Digits
+  -- are escaped too: gnuplot reads "\0501" as one escape (\501), not "(" then "1".
   local function gp_quote(s)
-    s = s:gsub("%c", " "):gsub("[^%w ]", function(c) return ("\\%03o"):format(c:byte()) end)
+    s = s:gsub("%c", " "):gsub("[^A-Za-z ]", function(c) return ("\\%03o"):format(c:byte()) end)
     return '"' .. s .. '"'
   end
 

@@ -3,6 +3,7 @@
 -- A product is a particle without its module tree: the flat buffers of one
 -- species version.  Arithmetic on products is the C pass alone, so a chain
 -- such as 2*p + 5 builds no module; p:module() builds one tree at the end.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 return function(nyto, core)
   local Module = nyto.Module
   local S = require "nyto.particle.species"
@@ -148,7 +149,7 @@ return function(nyto, core)
     local k = kernel_of(self, "product")
     -- any module's product is the whole particle's; module() returns the module of this id
     local tk = Z.template_kernel(k)
-    tk.mid = rawget(self, "_id")
+    tk.mid = rawget(self, _id)
     -- no copy yet: deferred copies of the particle's buffers (core.pshare),
     -- computed when either side is written or the product is read
     local segs, bufs = segs_of(k), {}

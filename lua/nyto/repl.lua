@@ -2,6 +2,7 @@
 -- drives it; scripts never load this file).  R.eval(code) runs a chunk and
 -- prints its values, or answers "more" while the chunk is incomplete;
 -- R.complete(word) lists completions for readline; help(x) is a global.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local nyto = require "nyto"
 local R = {}
 
@@ -172,11 +173,11 @@ local function fields(v, methods_only)
   if type(v) == "table" then
     if not methods_only then add_keys(out, v) end
     if v == nyto then for k in next, lazy_names() do if is_ident(k) then out[k] = true end end end
-    for _, f in ipairs {"_p", "_m", "_b", "_f"} do
+    for _, f in ipairs {_p, _m, _b, _f} do
       local t = rawget(v, f)
       if type(t) == "table" and not methods_only then add_keys(out, t) end
     end
-    local s = rawget(v, "_s")
+    local s = rawget(v, _s)
     if type(s) == "table" and type(s.pid) == "table" and not methods_only then add_keys(out, s.pid) end
     if rawget(v, "__imt") then walk_index(v, 0) end -- a class: its chain
   end

@@ -263,6 +263,18 @@ return function(nyto, core)
   -- convenience methods ---------------------------------------------------------
   function M.type(t) return "Tensor" end
   function M.shape(t) return t:size() end
+  -- t:totable(): when Lua itself runs out of memory building the tables, its fixed message
+  -- "not enough memory" becomes a nyto error (the C side refuses shapes that need too many tables)
+  local c_totable = M.totable
+  function M.totable(...)
+    local ok, r = pcall(c_totable, ...)
+    if ok then return r end
+    if r == "not enough memory" then
+      collectgarbage()
+      error(("nyto: not enough memory for 'totable' (the tables of a tensor of shape %s)"):format((...):shape_string()), 0)
+    end
+    error(r, 0)
+  end
   function M.tolist(t) return t:totable() end
   M.T = M.t
   -- t:max() over everything returns a tensor; :item() gives the number.

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "nyto_core.h"
 
@@ -101,6 +102,18 @@ int main(void) {
   CHECK(nyto_read_file("/nonexistent/x.gz", &len, err, sizeof err) == NULL && strstr(err, "/nonexistent/x.gz"),
         "a missing file names its path");
 
+  /* CRC-32 (the PCLMULQDQ folding) against zlib's crc32, every length to 600 and longer ones, any start */
+  {
+    unsigned char *b = malloc(70000);
+    uint32_t x = 12345;
+    for (int i = 0; i < 70000; i++) b[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 16);
+    int ok = 1;
+    for (size_t n = 0; n < 600; n++) ok &= nyto_crc32(0, b + n % 7, n) == (uint32_t)crc32(0, b + n % 7, (uInt)n);
+    for (size_t n = 600; n < 69000; n += 997) ok &= nyto_crc32(0x1234u, b + n % 13, n) == (uint32_t)crc32(0x1234u, b + n % 13, (uInt)n);
+    free(b);
+    CHECK(ok, "nyto_crc32 equals zlib's crc32 (lengths 0-599 and to 69,000, unaligned starts, a running crc)");
+  }
+
   /* Philox4x32-10 against the known-answer vectors of Random123 */
   {
     static const uint32_t kat[3][10] = {
@@ -133,6 +146,95 @@ int main(void) {
     CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: two chunks equal one fill");
     for (int i = 0; i < 300; i++) nyto_random_fill(NT_FLOAT32, 0, w + i, 1, 11, 0, (uint64_t)i); /* scalar path */
     CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: the vector path equals the scalar path bit for bit");
+  }
+  /* the AVX-512, AVX2 and scalar paths give the same bits, at any start */
+  {
+    enum { M = 5000 };
+    static float f0[M], f1[M];
+    static double g0[M], g1[M];
+    int top = nyto_random_isa(-1), same = 1;
+    for (int kind = 0; kind < 2; kind++) {
+      nyto_random_isa(0);
+      nyto_random_fill(NT_FLOAT32, kind, f0, M, 9, 2, 13);
+      nyto_random_fill(NT_FLOAT64, kind, g0, M, 9, 2, 13);
+      for (int lv = 1; lv <= top; lv++) {
+        nyto_random_isa(lv);
+        nyto_random_fill(NT_FLOAT32, kind, f1, M, 9, 2, 13);
+        nyto_random_fill(NT_FLOAT64, kind, g1, M, 9, 2, 13);
+        same &= memcmp(f0, f1, sizeof f0) == 0 && memcmp(g0, g1, sizeof g0) == 0;
+      }
+    }
+    nyto_random_isa(top);
+    printf("# vector level %d (2 AVX-512, 1 AVX2, 0 scalar)\n", top);
+    CHECK(same, "fills: every vector path equals the scalar path bit for bit (float32, float64, normal, uniform)");
+
+    /* the normal transform against the exact quantile: |x| = Q(w / 2^31),
+     * w = (r & 0x7fffffff) | 1, sign = bit 31; Q by bisection on erfc */
+    nyto_random_fill(NT_FLOAT32, 0, f0, M, 3, 0, 0);
+    double worst = 0;
+    int signs = 1;
+    for (int i = 0; i < M; i++) {
+      uint32_t ctr[4] = {(uint32_t)(i / 4), 0, 0, 0}, key[2] = {3, 0}, out[4];
+      nyto_philox4x32_10(ctr, key, out);
+      uint32_t r = out[i % 4];
+      double u = (double)((r & 0x7fffffffu) | 1u) / 2147483648.0, lo = 0, hi = 10;
+      for (int k = 0; k < 100; k++) {
+        double mid = 0.5 * (lo + hi);
+        if (erfc(mid / sqrt(2.0)) > u) lo = mid;
+        else hi = mid;
+      }
+      double e = fabs(fabs((double)f0[i]) - 0.5 * (lo + hi));
+      if (e > worst) worst = e;
+      signs &= (signbit(f0[i]) != 0) == ((r >> 31) != 0);
+    }
+    printf("# largest |x| error against the exact quantile: %.3g\n", worst);
+    CHECK(worst < 1e-5 && signs, "normal transform: |x| within 1e-5 of sqrt(2) erfcinv(w / 2^31), the sign is bit 31");
+  }
+
+  /* the fused pass: ((a s) + (b x)) + (sigma z), z the fill's normals */
+  {
+    enum { M = 5000 };
+    static float s0[M], x[M], z[M], want[M], s1[M], s2[M];
+    static double d0[M], dx[M], dz[M], dwant[M], d1[M];
+    for (int i = 0; i < M; i++) {
+      s0[i] = (float)(i % 101) * 0.03f - 1.5f, x[i] = (float)(i % 7) * 0.7f;
+      d0[i] = s0[i] * 1.1, dx[i] = x[i] * 0.9;
+    }
+    int top = nyto_random_isa(-1), ok = 1, okn = 1, okc = 1, okd = 1;
+    for (uint64_t c0 = 13; c0 <= 64; c0 += 51) { /* a misaligned and an aligned start */
+      nyto_random_fill(NT_FLOAT32, 0, z, M, 5, 1, c0);
+      nyto_random_fill(NT_FLOAT64, 0, dz, M, 5, 1, c0);
+      for (int i = 0; i < M; i++) {
+        volatile float p = 0.5f * s0[i], q = 0.25f * x[i], t = p + q, r = 0.1f * z[i];
+        want[i] = t + r;
+        volatile double dp = 0.5 * d0[i], dq = 0.25 * dx[i], dt = dp + dq, dr = 0.1 * dz[i];
+        dwant[i] = dt + dr;
+      }
+      for (int lv = 0; lv <= top; lv++) {
+        nyto_random_isa(lv);
+        memcpy(s1, s0, sizeof s0);
+        nyto_random_axpby(NT_FLOAT32, s1, 0.5, x, 0.25, 0.1, M, 5, 1, c0);
+        ok &= memcmp(s1, want, sizeof want) == 0;
+        memcpy(s2, s0, sizeof s0); /* two parts of one pass */
+        nyto_random_axpby(NT_FLOAT32, s2, 0.5, x, 0.25, 0.1, 1999, 5, 1, c0);
+        nyto_random_axpby(NT_FLOAT32, s2 + 1999, 0.5, x + 1999, 0.25, 0.1, M - 1999, 5, 1, c0 + 1999);
+        okc &= memcmp(s2, want, sizeof want) == 0;
+        memcpy(s2, s0, sizeof s0); /* no x */
+        nyto_random_axpby(NT_FLOAT32, s2, 0.5, NULL, 0, 0.1, M, 5, 1, c0);
+        for (int i = 0; i < M; i++) {
+          volatile float p = 0.5f * s0[i], r = 0.1f * z[i];
+          okn &= s2[i] == p + r;
+        }
+        memcpy(d1, d0, sizeof d0);
+        nyto_random_axpby(NT_FLOAT64, d1, 0.5, dx, 0.25, 0.1, M, 5, 1, c0);
+        okd &= memcmp(d1, dwant, sizeof dwant) == 0;
+      }
+    }
+    nyto_random_isa(top);
+    CHECK(ok, "fused pass: s = (0.5 s + 0.25 x) + 0.1 z bit for bit with z the fill's normals, every vector path");
+    CHECK(okc, "fused pass: two parts with their own counters equal one pass");
+    CHECK(okn, "fused pass without x: s = 0.5 s + 0.1 z");
+    CHECK(okd, "fused pass, float64: s = (0.5 s + 0.25 x) + 0.1 z");
   }
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

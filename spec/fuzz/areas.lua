@@ -110,9 +110,10 @@ end
 area("module", {
   {"forward", function(G) return function(m, x) return m(x) end, {G.module(), G.maybe(G.tensor(), 0.3), n = 2} end, 2},
   {"setfield", function(G)
-    -- the raw internal fields (_s, _p, _m, ...) are left out: they are plain table fields
-    -- of the instance and stay writable (issue 13, point 7: not done)
-    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free"}
+    -- the names of the raw internal fields (_s, _p, _m, ...) are refused: the fields live
+    -- under private keys (lua/nyto/particle/records.lua)
+    local key = G.pick {"extra", "forward", "parameters", "weight", "bias", 1, "fc", "add", "free",
+                        "_s", "_p", "_m", "_b", "_f", "_id", "_k", "_kk"}
     if G.R() < 0.2 then key = G.hostile() end
     local v = G.R() < 0.5 and G.pick {G.new_module(), nyto.Parameter(nyto.randn(2)), G.freed_module(), nyto.zeros(3)} or G.hostile()
     return function(m, k, val) m[k] = val end, {G.module(), key, v, n = 3}
@@ -207,9 +208,9 @@ area("pm", {
   {"new", function(G) return nyto.ParticleModule, {G.maybe(G.new_module(), 0.4), n = 1} end},
   {"call", function(G) return function(pm, x) return pm(x) end, {G.pm(), G.maybe(G.tensor(), 0.3), n = 2} end},
   {"setfield", function(G)
-    -- root_module and particle_kernel are left out: raw fields of the wrapper, still
-    -- writable (issue 13, point 7: not done)
-    return function(pm, k, v) pm[k] = v end, {G.pm(), G.pick {"fc", "x", "forward", "training"}, G.maybe(G.new_module(), 0.4), n = 3}
+    -- root_module and particle_kernel are read-only
+    return function(pm, k, v) pm[k] = v end,
+      {G.pm(), G.pick {"fc", "x", "forward", "training", "root_module", "particle_kernel"}, G.maybe(G.new_module(), 0.4), n = 3}
   end},
   {"ops", function(G)
     local op = G.pick {"+", "*", "-"}
@@ -370,7 +371,8 @@ area("batched", {
 
 -- ---- swarms: a population of one species in one arena ----
 local function swarm(G)
-  local ok, s = pcall(nyto.Swarm, G.module(), G.pick {1, 2, 3})
+  -- a ParticleModule's swarm (members and mean are ParticleModules) a third of the time
+  local ok, s = pcall(nyto.Swarm, G.R() < 0.3 and G.pm() or G.module(), G.pick {1, 2, 3})
   if ok then return s end
   return nyto.Swarm(nyto.nn.Linear(2, 2), 2)
 end
@@ -378,7 +380,7 @@ local function swarm_operand(G, s)
   return G.pick {function() return 0.5 end, function() return s[1] end, function() return s:clone() end,
                  function() return nyto.randn(#s) end, function() return nyto.randn(#s + 1) end,
                  function() return nyto.zeros(#s, {dtype = "int64"}) end, function() return swarm(G) end,
-                 G.hostile}()
+                 function() return G.pm() end, G.hostile}()
 end
 area("swarm", {
   {"new", function(G)
@@ -386,6 +388,13 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"of_pm", function(G) local pm = G.pm() return nyto.Swarm.of, {G.maybe({pm, G.maybe(pm:clone(), 0.3)}, 0.3), n = 1} end},
+  {"load", function(G)
+    local s = swarm(G)
+    local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
+                      function() return {members = {}} end, G.hostile}()
+    return nyto.Swarm.load, {G.maybe(v, 0.3), G.maybe(G.pick {G.module(), s[1]}, 0.3), n = 2}
+  end},
   {"arith", function(G)
     local op = G.pick {"+", "-", "*", "/", "^"}
     local f = load("local a, b = ...; return a " .. op .. " b")
@@ -408,17 +417,29 @@ area("swarm", {
   end},
   {"methods", function(G)
     local s = swarm(G)
-    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward"}
+    local name = G.pick {"mean", "select", "scatter_", "flat", "param_stacks", "randn", "rand", "randn_", "clone", "free", "forward",
+                         "state_dict"}
     return function(a, x, y) return a[name](a, x, y) end, {s, G.hostile(), G.maybe(swarm(G), 0.5), n = 3}
   end, 2},
+  {"axpby_randn_", function(G)
+    local s = swarm(G)
+    local num = function() return G.maybe(G.pick {0.5, -1, 0, 1e30, 0 / 0}, 0.3) end
+    return function(a, ...) return a:axpby_randn_(...) end,
+           {s, num(), G.maybe(swarm_operand(G, s), 0.3), num(), num(),
+            G.maybe({generator = G.maybe(nyto.Generator(1), 0.3)}, 0.3), n = 6}
+  end},
 })
 
 -- ---- strategies: ask/tell on particles and vectors (lua/nyto/strategy/) ----
-local STRATS = {"PSO", "APSO", "GA", "DE", "CEM"}
+local STRATS = {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"}
 local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1}, maximize = {true, false, 1},
                     inertia = {0.5, 2}, c1 = {1, -1}, alpha = {0.5, 3}, noise = {0, -1}, decay = {0.9, 2},
                     tournament = {1, 3, 0}, crossover = {0.5, 2}, mutation = {0.1, -1}, elite = {0, 1, 4},
-                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2}, lr = {0.5, 0}, nope = {1}}
+                    F = {0.5, 0, 3}, CR = {0.5, -1}, elite_ratio = {0.5, 0, 2, 0.1}, lr = {0.5, 0}, nope = {1},
+                    -- OpenES, SNES, PGPE, CMAES
+                    weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
+                    sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do

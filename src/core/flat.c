@@ -103,6 +103,7 @@ void nyto_untrack(const nt_tensor *t) {
 
 void nyto_stats_get(nyto_stats *out) { *out = st; }
 void nyto_stats_reset_peak(void) { st.peak_tensor_bytes = st.tensor_bytes; }
+void nyto_stats_pass(void) { st.passes++; }
 
 /* ---- the buffer pool ----
  * Fresh large buffers cost page faults on first touch; a released particle's

@@ -19,10 +19,13 @@ typedef struct nyto_stats {
   int64_t pool_bytes;
   int64_t pool_hits;
   int64_t pool_misses;
+  int64_t passes;           /* C passes of the particle loops over a buffer (a fused pair is one) */
 } nyto_stats;
 
 void nyto_stats_get(nyto_stats *s);
 void nyto_stats_reset_peak(void);
+/* Count one pass of the particle loops (the binding calls it once per pass it runs). */
+void nyto_stats_pass(void);
 /* Account a handle: returns the number of bytes newly reached (0 for a view of
  * a storage already counted). */
 int64_t nyto_track(const nt_tensor *t);
@@ -73,9 +76,21 @@ void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, 
 /* the segments of a flat buffer: element i has counter (counter + i) */
 void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t stream, uint64_t counter,
                       const nyto_seg *segs, int nseg);
+/* s[i] = ((a s[i]) + (b x[i])) + sigma z_i for i in [0, n), z_i the normal
+ * nyto_random_fill gives at counter + i (x NULL: a s[i] + sigma z_i): one
+ * pass, the noise made in L1 chunks inside it, split on libtorch's pool. */
+void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
+                       uint64_t stream, uint64_t counter);
+/* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
+ * queries); returns the level in force before.  A path the CPU lacks stays off. */
+int nyto_random_isa(int level);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);
+
+/* ---- CRC-32 (src/core/crc32.c) ---- */
+/* zlib's crc32(crc, data, n) (start from 0), by PCLMULQDQ where the CPU has it */
+uint32_t nyto_crc32(uint32_t crc, const void *data, size_t n);
 
 /* ---- gzip ---- */
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer

@@ -57,6 +57,8 @@ typedef struct nyto_pk_storage {
   const unsigned char *data; /* numel * element size bytes, into the file */
   const char *key;           /* the record's key ("0", "1", ...), into the pickle */
   size_t keylen;
+  uint32_t crc;              /* with crc_pending: the CRC-32 data must have (NYTO_PT_DEFERCRC) */
+  int crc_pending;
 } nyto_pk_storage;
 
 typedef struct nyto_pk_tensor {
@@ -78,9 +80,10 @@ typedef struct nyto_pickle {
 } nyto_pickle;
 
 /* Where a storage's bytes are: the record for key (keylen bytes) in *data,
- * *len.  0; 1 when there is none; 2 when it is damaged (its CRC-32). */
+ * *len.  0; 1 when there is none; 2 when it is damaged (its CRC-32); 3 when
+ * found but its CRC-32 (*crc) is left to whoever reads the bytes. */
 typedef int (*nyto_pk_record_fn)(void *ctx, const char *key, size_t keylen, const unsigned char **data,
-                                 size_t *len);
+                                 size_t *len, uint32_t *crc);
 
 /* Run the pickle pk[0, len) into out (zeroed first), storages resolved by
  * record(ctx, ...).  0, or -1 with err (out is freed). */
@@ -93,6 +96,48 @@ void nyto_pickle_free(nyto_pickle *p);
  * (unless NYTO_PT_NOCRC: the fuzzer's), then the pickle.  The nodes'
  * strings and the storages' data point into buf. */
 #define NYTO_PT_NOCRC 1
+/* the storages' CRC-32s are not checked here but left in crc/crc_pending,
+ * for a reader that checks them as it copies (one pass over the bytes) */
+#define NYTO_PT_DEFERCRC 2
 int nyto_pt_parse(const unsigned char *buf, size_t len, int flags, nyto_pickle *out, char *err, size_t errlen);
+
+/* ---- writing torch.save files (what torch.load and nyto_pt_parse read) ----
+ * A pickle (protocol 2, or 3 when a string is not UTF-8 text: BINBYTES) is
+ * built in memory; tensors are borrowed (their data is written from where
+ * it is, once, when the file is written).  Calls after an allocation
+ * failure do nothing; nyto_pkw_write reports it. */
+typedef struct nyto_pkw_tensor {
+  const void *data;
+  uint64_t nbytes;
+} nyto_pkw_tensor;
+
+typedef struct nyto_pkw {
+  unsigned char *buf;
+  size_t len, cap;
+  int oom;
+  int binary; /* a BINBYTES was written: protocol 3 */
+  nyto_pkw_tensor *tensors;
+  size_t ntensors, captensors;
+} nyto_pkw;
+
+void nyto_pkw_init(nyto_pkw *w);
+void nyto_pkw_free(nyto_pkw *w);
+void nyto_pkw_none(nyto_pkw *w);
+void nyto_pkw_bool(nyto_pkw *w, int b);
+void nyto_pkw_int(nyto_pkw *w, int64_t v);
+void nyto_pkw_float(nyto_pkw *w, double v);
+/* a str when s is UTF-8 text, else bytes */
+void nyto_pkw_string(nyto_pkw *w, const char *s, size_t len);
+/* a list: begin, the items, end; a dict: begin, key, value, ..., end */
+void nyto_pkw_list_begin(nyto_pkw *w);
+void nyto_pkw_list_end(nyto_pkw *w);
+void nyto_pkw_dict_begin(nyto_pkw *w);
+void nyto_pkw_dict_end(nyto_pkw *w);
+/* a contiguous tensor of dtype NYTO_PK_*: its own storage record */
+void nyto_pkw_tensor_(nyto_pkw *w, int dtype, int ndim, const int64_t *sizes, const void *data);
+/* the zip (archive/data.pkl, archive/data/<k>, archive/byteorder,
+ * archive/version; records 64-byte aligned, CRC-32s) written atomically
+ * with nyto_write_atomic.  0; -1 with err. */
+int nyto_pkw_write(nyto_pkw *w, const char *path, char *err, size_t errlen);
 
 #endif

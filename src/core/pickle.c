@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
+#include "nyto_core.h"
 #include "nyto_pickle.h"
 
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -179,7 +178,7 @@ typedef struct vm {
   size_t *marks;
   size_t nmarks, mcap;
   uint32_t *memo;
-  size_t memocap;
+  size_t memocap, nmemo; /* nmemo: keys set (MEMOIZE's next key, as Python's len(memo)) */
   nyto_pk_record_fn record;
   void *ctx;
   char *err;
@@ -274,6 +273,7 @@ static int memo_put(vm *m, uint64_t key) {
   size_t old = m->memocap;
   if (grow((void **)&m->memo, &m->memocap, (size_t)key + 1, sizeof *m->memo)) VFAIL("out of memory");
   for (size_t k = old; k < m->memocap; k++) m->memo[k] = UINT32_MAX;
+  if (m->memo[key] == UINT32_MAX) m->nmemo++;
   m->memo[key] = m->stack[m->sp - 1];
   return 0;
 }
@@ -349,12 +349,13 @@ static int persid(vm *m) {
   if (numel > (uint64_t)INT64_MAX / 8) VFAIL("a storage of %llu elements", (unsigned long long)numel);
   size_t rlen = 0;
   const unsigned char *data = NULL;
-  int found = m->record(m->ctx, key->s, key->slen, &data, &rlen);
+  uint32_t crc = 0;
+  int found = m->record(m->ctx, key->s, key->slen, &data, &rlen, &crc);
   int kl = (int)(key->slen > 40 ? 40 : key->slen);
   for (int k = 0; k < kl; k++)
     if (key->s[k] < 32 || key->s[k] > 126) kl = k;
   if (found == 1) VFAIL("storage %.*s: no record data/%.*s", kl, key->s, kl, key->s);
-  if (found != 0) VFAIL("storage %.*s: its record is damaged (its CRC-32 does not match)", kl, key->s);
+  if (found != 0 && found != 3) VFAIL("storage %.*s: its record is damaged (its CRC-32 does not match)", kl, key->s);
   if ((uint64_t)rlen != numel * (uint64_t)elsize[dt])
     VFAIL("storage %.*s: %zu bytes, %llu elements of %d bytes need %llu", kl, key->s, rlen, (unsigned long long)numel,
           elsize[dt], (unsigned long long)(numel * (uint64_t)elsize[dt]));
@@ -366,6 +367,8 @@ static int persid(vm *m) {
   s->data = data;
   s->key = key->s;
   s->keylen = key->slen;
+  s->crc = crc;
+  s->crc_pending = found == 3;
   nyto_pk_node *sn;
   if (push_new(m, NYTO_PK_STORAGE, &sn)) return -1;
   sn->sub = dt;
@@ -686,8 +689,7 @@ static int run(vm *m) {
           if (v < 0) VFAIL("a negative memo key");
           key = (uint64_t)v;
         } else {
-          key = 0;
-          while (key < m->memocap && m->memo[key] != UINT32_MAX) key++;
+          key = m->nmemo;
         }
         if (memo_put(m, key)) return -1;
         break;
@@ -815,27 +817,19 @@ typedef struct pt_ctx {
   const char *prefix;
   size_t plen;
   unsigned char *checked; /* one flag per entry: its CRC is checked */
-  int crc;
+  int crc, defer;
 } pt_ctx;
 
 static int crc_ok(pt_ctx *c, const nyto_zip_entry *e) {
   size_t k = (size_t)(e - c->es);
   if (!c->crc || c->checked[k]) return 1;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const unsigned char *p = c->buf + e->off;
-  uint64_t left = e->size;
-  while (left > 0) {
-    uInt w = left > (1u << 30) ? (1u << 30) : (uInt)left;
-    crc = crc32(crc, p, w);
-    p += w;
-    left -= w;
-  }
-  if ((uint32_t)crc != e->crc) return 0;
+  if (nyto_crc32(0, c->buf + e->off, (size_t)e->size) != e->crc) return 0;
   c->checked[k] = 1;
   return 1;
 }
 
-static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len) {
+static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len,
+                     uint32_t *crc) {
   pt_ctx *c = ctx;
   char name[512];
   if (c->plen + 6 + keylen >= sizeof name) return 1;
@@ -844,9 +838,13 @@ static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned c
   memcpy(name + c->plen + 6, key, keylen);
   const nyto_zip_entry *e = nyto_zip_find(c->es, c->n, name, c->plen + 6 + keylen);
   if (!e) return 1;
-  if (!crc_ok(c, e)) return 2;
   *data = c->buf + e->off;
   *len = (size_t)e->size;
+  if (c->crc && c->defer) {
+    *crc = e->crc;
+    return 3;
+  }
+  if (!crc_ok(c, e)) return 2;
   return 0;
 }
 
@@ -858,7 +856,7 @@ int nyto_pt_parse(const unsigned char *buf, size_t len, int flags, nyto_pickle *
   nyto_zip_entry *es;
   size_t n;
   if (nyto_zip_parse(buf, len, &es, &n, err, errlen) != 0) return -1;
-  pt_ctx c = {buf, es, n, NULL, 0, NULL, !(flags & NYTO_PT_NOCRC)};
+  pt_ctx c = {buf, es, n, NULL, 0, NULL, !(flags & NYTO_PT_NOCRC), (flags & NYTO_PT_DEFERCRC) != 0};
   /* the archive's folder: the one X with X/data.pkl */
   const nyto_zip_entry *pkl = NULL;
   for (size_t k = 0; k < n; k++) {
@@ -901,5 +899,268 @@ int nyto_pt_parse(const unsigned char *buf, size_t len, int flags, nyto_pickle *
 done:
   free(c.checked);
   free(es);
+  return rc;
+}
+
+/* ----------------------------------------------------- writing .pt ---- */
+#include "nyto_save.h"
+
+static void put(nyto_pkw *w, const void *p, size_t n);
+
+void nyto_pkw_init(nyto_pkw *w) {
+  memset(w, 0, sizeof *w);
+  put(w, "\x80\x02", 2); /* PROTO 2 (3 when there are bytes: set at the end) */
+}
+
+void nyto_pkw_free(nyto_pkw *w) {
+  free(w->buf);
+  free(w->tensors);
+  memset(w, 0, sizeof *w);
+}
+
+static void put(nyto_pkw *w, const void *p, size_t n) {
+  if (w->oom) return;
+  if (w->len + n > w->cap) {
+    size_t nc = w->cap ? w->cap : 256;
+    while (nc < w->len + n) {
+      if (nc > SIZE_MAX / 2) { w->oom = 1; return; }
+      nc *= 2;
+    }
+    unsigned char *q = realloc(w->buf, nc);
+    if (!q) { w->oom = 1; return; }
+    w->buf = q;
+    w->cap = nc;
+  }
+  memcpy(w->buf + w->len, p, n);
+  w->len += n;
+}
+static void put1(nyto_pkw *w, unsigned char c) { put(w, &c, 1); }
+static void put32(nyto_pkw *w, uint32_t v) {
+  unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+  put(w, b, 4);
+}
+static void put_text(nyto_pkw *w, const char *s) { put(w, s, strlen(s)); }
+
+void nyto_pkw_none(nyto_pkw *w) { put1(w, 'N'); }
+void nyto_pkw_bool(nyto_pkw *w, int b) { put1(w, b ? 0x88 : 0x89); }
+
+void nyto_pkw_int(nyto_pkw *w, int64_t v) {
+  if (v >= 0 && v < 256) {
+    put1(w, 'K');
+    put1(w, (unsigned char)v);
+  } else if (v >= 0 && v < 65536) {
+    unsigned char b[3] = {'M', (unsigned char)v, (unsigned char)(v >> 8)};
+    put(w, b, 3);
+  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    put1(w, 'J');
+    put32(w, (uint32_t)(int32_t)v);
+  } else { /* LONG1 of 8 bytes, two's complement */
+    unsigned char b[10] = {0x8a, 8};
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int k = 0; k < 8; k++) b[2 + k] = (unsigned char)(u >> (8 * k));
+    put(w, b, 10);
+  }
+}
+
+void nyto_pkw_float(nyto_pkw *w, double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  unsigned char b[9] = {'G'};
+  for (int k = 0; k < 8; k++) b[1 + k] = (unsigned char)(u >> (8 * (7 - k)));
+  put(w, b, 9);
+}
+
+/* strict UTF-8, as Python decodes a pickle's str: no overlong forms, no
+ * surrogates, nothing past U+10FFFF */
+static int utf8_ok(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (len == 0 || c > 0xf4 || n - i < len) return 0;
+    uint32_t cp = c & (0xff >> (len + 1));
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+void nyto_pkw_string(nyto_pkw *w, const char *s, size_t len) {
+  if (len > UINT32_MAX) { w->oom = 1; return; }
+  if (utf8_ok((const unsigned char *)s, len)) {
+    put1(w, 'X');
+  } else {
+    put1(w, 'B'); /* BINBYTES: protocol 3 */
+    w->binary = 1;
+  }
+  put32(w, (uint32_t)len);
+  put(w, s, len);
+}
+
+void nyto_pkw_list_begin(nyto_pkw *w) { put(w, "](", 2); }
+void nyto_pkw_list_end(nyto_pkw *w) { put1(w, 'e'); }
+void nyto_pkw_dict_begin(nyto_pkw *w) { put(w, "}(", 2); }
+void nyto_pkw_dict_end(nyto_pkw *w) { put1(w, 'u'); }
+
+static const char *const storage_names[] = {"FloatStorage", "DoubleStorage", "LongStorage", "BoolStorage"};
+
+void nyto_pkw_tensor_(nyto_pkw *w, int dtype, int ndim, const int64_t *sizes, const void *data) {
+  if (w->oom) return;
+  if (grow((void **)&w->tensors, &w->captensors, w->ntensors + 1, sizeof *w->tensors)) { w->oom = 1; return; }
+  uint64_t numel = 1;
+  for (int d = 0; d < ndim; d++) numel *= (uint64_t)sizes[d];
+  char key[24];
+  snprintf(key, sizeof key, "%zu", w->ntensors);
+  w->tensors[w->ntensors].data = data;
+  w->tensors[w->ntensors].nbytes = numel * (uint64_t)elsize[dtype];
+  w->ntensors++;
+  put_text(w, "ctorch._utils\n_rebuild_tensor_v2\n((");
+  nyto_pkw_string(w, "storage", 7);
+  put_text(w, "ctorch\n");
+  put_text(w, storage_names[dtype]);
+  put1(w, '\n');
+  nyto_pkw_string(w, key, strlen(key));
+  nyto_pkw_string(w, "cpu", 3);
+  nyto_pkw_int(w, (int64_t)numel);
+  put(w, "tQ", 2);
+  nyto_pkw_int(w, 0);
+  put1(w, '(');
+  for (int d = 0; d < ndim; d++) nyto_pkw_int(w, sizes[d]);
+  put(w, "t(", 2);
+  int64_t stride = 1, strides[NYTO_PK_MAXDIM];
+  for (int d = ndim - 1; d >= 0; d--) {
+    strides[d] = stride;
+    stride *= sizes[d] > 0 ? sizes[d] : 1;
+  }
+  for (int d = 0; d < ndim; d++) nyto_pkw_int(w, strides[d]);
+  put_text(w, "t\x89" "ccollections\nOrderedDict\n)RtR");
+}
+
+static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
+
+static uint32_t crc_of(const void *data, uint64_t n) { return nyto_crc32(0, data, (size_t)n); }
+
+int nyto_pkw_write(nyto_pkw *w, const char *path, char *err, size_t errlen) {
+  put1(w, '.');
+  if (w->oom) return fail(err, errlen, "out of memory");
+  if (w->binary) w->buf[1] = 3;
+  size_t nrec = w->ntensors + 3;
+  /* record k: name, data, size */
+  char (*names)[40] = calloc(nrec, sizeof *names);
+  const void **datas = calloc(nrec, sizeof *datas);
+  uint64_t *sizes = calloc(nrec, sizeof *sizes), *offs = calloc(nrec, sizeof *offs);
+  uint32_t *crcs = calloc(nrec, sizeof *crcs);
+  size_t *hlen = calloc(nrec, sizeof *hlen);
+  nyto_chunk *chunks = calloc(2 * nrec + 1, sizeof *chunks);
+  unsigned char *meta = NULL;
+  int rc = -1;
+  if (!names || !datas || !sizes || !offs || !crcs || !hlen || !chunks) {
+    fail(err, errlen, "out of memory");
+    goto done;
+  }
+  snprintf(names[0], sizeof names[0], "archive/data.pkl");
+  datas[0] = w->buf;
+  sizes[0] = w->len;
+  snprintf(names[1], sizeof names[1], "archive/byteorder");
+  datas[1] = "little";
+  sizes[1] = 6;
+  for (size_t k = 0; k < w->ntensors; k++) {
+    snprintf(names[2 + k], sizeof names[2 + k], "archive/data/%zu", k);
+    datas[2 + k] = w->tensors[k].data;
+    sizes[2 + k] = w->tensors[k].nbytes;
+  }
+  snprintf(names[nrec - 1], sizeof names[nrec - 1], "archive/version");
+  datas[nrec - 1] = "3\n";
+  sizes[nrec - 1] = 2;
+  /* the layout: each local header padded (an "FB" extra field, as PyTorch)
+   * so that its data starts on 64 bytes */
+  uint64_t at = 0, metalen = 0;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    uint64_t base = at + 30 + nl + 4;
+    hlen[k] = 30 + nl + 4 + (size_t)((64 - base % 64) % 64);
+    offs[k] = at;
+    at += hlen[k] + sizes[k];
+    metalen += hlen[k] + 46 + nl;
+  }
+  uint64_t cdoff = at;
+  metalen += 22;
+  if (at + metalen > 0xffffffffu || nrec > 0xffff) {
+    fail(err, errlen, "a .pt file of 4 GiB or more (zip64) is not written; use .safetensors");
+    goto done;
+  }
+  meta = malloc((size_t)metalen);
+  if (!meta) {
+    fail(err, errlen, "out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < nrec; k++) crcs[k] = sizes[k] ? crc_of(datas[k], sizes[k]) : 0;
+  unsigned char *p = meta;
+  int nc = 0;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    memset(p, 0, hlen[k]);
+    le32(p, 0x04034b50);
+    le16(p + 4, 20);
+    le16(p + 12, 0x21); /* 1980-01-01 */
+    le32(p + 14, crcs[k]);
+    le32(p + 18, (uint32_t)sizes[k]);
+    le32(p + 22, (uint32_t)sizes[k]);
+    le16(p + 26, (uint32_t)nl);
+    le16(p + 28, (uint32_t)(hlen[k] - 30 - nl));
+    memcpy(p + 30, names[k], nl);
+    le16(p + 30 + nl, 0x4246);
+    le16(p + 32 + nl, (uint32_t)(hlen[k] - 34 - nl));
+    memset(p + 34 + nl, 'Z', hlen[k] - 34 - nl);
+    chunks[nc].data = p;
+    chunks[nc++].len = hlen[k];
+    chunks[nc].data = datas[k];
+    chunks[nc++].len = (size_t)sizes[k];
+    p += hlen[k];
+  }
+  unsigned char *cd = p;
+  for (size_t k = 0; k < nrec; k++) {
+    size_t nl = strlen(names[k]);
+    memset(p, 0, 46);
+    le32(p, 0x02014b50);
+    le16(p + 4, 20);
+    le16(p + 6, 20);
+    le16(p + 14, 0x21);
+    le32(p + 16, crcs[k]);
+    le32(p + 20, (uint32_t)sizes[k]);
+    le32(p + 24, (uint32_t)sizes[k]);
+    le16(p + 28, (uint32_t)nl);
+    le32(p + 42, (uint32_t)offs[k]);
+    memcpy(p + 46, names[k], nl);
+    p += 46 + nl;
+  }
+  uint64_t cdsize = (uint64_t)(p - cd);
+  memset(p, 0, 22);
+  le32(p, 0x06054b50);
+  le16(p + 8, (uint32_t)nrec);
+  le16(p + 10, (uint32_t)nrec);
+  le32(p + 12, (uint32_t)cdsize);
+  le32(p + 16, (uint32_t)cdoff);
+  p += 22;
+  chunks[nc].data = cd;
+  chunks[nc++].len = (size_t)(p - cd);
+  rc = nyto_write_atomic(path, chunks, nc, err, errlen);
+done:
+  free(names);
+  free(datas);
+  free(sizes);
+  free(offs);
+  free(crcs);
+  free(hlen);
+  free(chunks);
+  free(meta);
   return rc;
 }

@@ -175,6 +175,57 @@ static int l_collect(lua_State *L) {
   return 0;
 }
 
+/* After a major collection that freed little (a heap that grew, as while a
+ * program loads), Lua 5.4 answers every step with a full collection that
+ * makes each survivor old ("stepgenfull"), and an old particle is found dead
+ * only by a full collection: the release trace of
+ * examples/particle_release.lua lost lines at its first iterations.
+ * Re-entering generational mode clears that state (luaC_changemode; in it,
+ * one full collection now instead of one per step) and tells the mode the
+ * host really runs: one switched to incremental behind nyto's back stays so. */
+static void nyto_gc_settle(lua_State *L) {
+  if (gc_mode == LUA_GCGEN && lua_gc(L, LUA_GCGEN, 0, 0) == LUA_GCINC) {
+    lua_gc(L, LUA_GCINC, 0, 0, 0);
+    gc_mode = LUA_GCINC;
+  }
+}
+
+/* core.gc_settle(): as above, before a ParticleModule is made */
+static int l_gc_settle(lua_State *L) {
+  nyto_gc_settle(L);
+  return 0;
+}
+
+/* core.collect_young() -> full_due: a young collection in generational
+ * mode, a full one in incremental mode (ParticleModule's prompt release,
+ * lua/nyto/particle_module.lua: the particles a loop drops die young, and a
+ * young collection finds them for the cost of the young objects alone).
+ * full_due: tensor bytes stay above twice what the last full collection
+ * left, plus 1 MiB (garbage that turned old: the pacing's rule). */
+static int l_collect_young(lua_State *L) {
+  nyto_gc_settle(L);
+  if (gc_mode != LUA_GCGEN) {
+    nyto_gc_collect(L);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  gc_since = 0;
+  gc_young_run++;
+  gc_young++;
+  lua_gc(L, LUA_GCSTEP, 0);
+  nyto_stats s;
+  nyto_stats_get(&s);
+  lua_pushboolean(L, s.tensor_bytes > 2 * gc_live_full + NYTO_GC_MIN);
+  return 1;
+}
+
+/* core.gc_count() -> full, young: the collections nyto ran */
+static int l_gc_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)gc_collections);
+  lua_pushinteger(L, (lua_Integer)gc_young);
+  return 2;
+}
+
 /* particle.c's deferred buffers: a tensor op that writes a tensor computes
  * the ones that read its storage first (it may be a parameter view). */
 static int lazy_n;
@@ -204,6 +255,7 @@ static int l_stats(lua_State *L) {
   F(pool_bytes);
   F(pool_hits);
   F(pool_misses);
+  F(passes);
 #undef F
   lua_pushinteger(L, gc_collections);
   lua_setfield(L, -2, "gc_collections");
@@ -322,6 +374,9 @@ static const luaL_Reg core_funcs[] = {
     {"read_file", l_read_file},
     {"read_limit", l_read_limit},
     {"collect", l_collect},
+    {"collect_young", l_collect_young},
+    {"gc_settle", l_gc_settle},
+    {"gc_count", l_gc_count},
     {"set_gc_mode", l_set_gc_mode},
     {"gc_mode", l_gc_mode},
     {"clock", l_clock},

@@ -75,6 +75,7 @@ static void buffer_take(lua_State *L, LBuffer *b) {
 static void lazy_compute_now(lua_State *L, LBuffer *b) {
   buffer_take(L, b);
   copy_gaps_from(b, b->src_data, b->segs);
+  nyto_stats_pass();
   nyto_kernel_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
   lazy_drop(b);
 }
@@ -334,6 +335,7 @@ static int l_pscalar(lua_State *L) {
     LBuffer *a = buffer_check(L, 1, "particle operation");
     LSegs *s = segs_check(L, 4, a, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
+    nyto_stats_pass();
     nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
@@ -343,6 +345,7 @@ static int l_pscalar(lua_State *L) {
   if (a->src && a->segs == s) {
     LBuffer *d = dest_new(L, a);
     copy_gaps_from(d, a->src_data, s);
+    nyto_stats_pass();
     nyto_kernel_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
     return 1;
   }
@@ -350,6 +353,7 @@ static int l_pscalar(lua_State *L) {
   if (a->n > 0 && push_deferred(L, a, v, op, s, 4)) return 1;
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, a->data, s);
+  nyto_stats_pass();
   nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
   return 1;
 }
@@ -367,6 +371,7 @@ static int l_paffine(lua_State *L) {
     d = dest_new(L, a);
     copy_gaps_from(d, a->data, s);
   }
+  nyto_stats_pass();
   nyto_kernel_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
   return 1;
 }
@@ -401,6 +406,7 @@ static int l_pbinary(lua_State *L) {
     a = buffer_check(L, 1, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
     const void *xb = operand_of(L, 2, s, &opb, &vb);
+    nyto_stats_pass();
     if (opb < 0) nyto_kernel_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
     else nyto_kernel_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
     lua_settop(L, 5);
@@ -410,6 +416,7 @@ static int l_pbinary(lua_State *L) {
   const void *xb = operand_of(L, 2, s, &opb, &vb);
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, xa, s);
+  nyto_stats_pass();
   if (opa < 0 && opb < 0) nyto_kernel_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
   else nyto_kernel_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
   return 1;
@@ -420,6 +427,7 @@ static int l_pclone(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "clone");
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
+  nyto_stats_pass();
   if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
@@ -434,6 +442,7 @@ static int l_pshare(lua_State *L) {
   LSegs *s = segs_check(L, 2, a, "product");
   if (a->n > 0 && push_deferred(L, a, 1.0, NYTO_MUL, s, 2)) return 1;
   LBuffer *d = dest_new(L, a);
+  nyto_stats_pass();
   if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
@@ -455,6 +464,7 @@ static int l_pcopy(lua_State *L) {
   if (a->n != d->n || a->dtype != d->dtype) return nyto_argerror(L, 2, "copy", "particles of different layouts");
   LSegs *s = segs_check(L, 3, a, "copy");
   lazy_force(L, nt_storage_id(d->t));
+  nyto_stats_pass();
   for (int k = 0; k < s->nseg; k++) nyto_kernel_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
   lua_settop(L, 1);
   return 1;
@@ -473,6 +483,7 @@ static int l_prandom(lua_State *L) {
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
   copy_gaps_from(d, a->data, s);
+  nyto_stats_pass();
   nyto_random_segs(a->dtype, kind, d->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
   return 1;
 }
@@ -484,6 +495,7 @@ static int l_prandom_(lua_State *L) {
   LSegs *s = segs_check(L, 3, a, "randn_");
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn_");
   lazy_force(L, nt_storage_id(a->t));
+  nyto_stats_pass();
   nyto_random_segs(a->dtype, kind, a->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
   lua_settop(L, 1);
   return 1;
@@ -584,6 +596,7 @@ static int l_prows(lua_State *L) {
     d = dest_new(L, a);
   }
   size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
+  nyto_stats_pass(); /* one pass over the arena, row by row */
   for (int64_t r = 0; r < n; r++) {
     char *dr = (char *)d->data + (size_t)(r * P) * es;
     const char *ar = (const char *)a->data + (size_t)(r * P) * es;
@@ -604,8 +617,9 @@ static int l_prows(lua_State *L) {
 
 /* core.prandom_add_(buf, sigma, segs [, gen]) -> buf: buf += sigma * N(0,1)
  * on the segments, one pass: the draws are core.prandom's for the same
- * generator state (element i at counter offset + i), made in L1-sized chunks
- * inside the pass, so no buffer of noise is written and read back. */
+ * generator state (element i at counter offset + i), made inside the pass
+ * (nyto_random_axpby with a = 1, exact), so no buffer of noise is written and
+ * read back. */
 static int l_prandom_add_(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "add_randn_");
   double sigma = luaL_checknumber(L, 2);
@@ -613,22 +627,49 @@ static int l_prandom_add_(lua_State *L) {
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "add_randn_");
   lazy_force(L, nt_storage_id(a->t));
   uint64_t c0 = gen_take(g, a->n);
-  enum { CH = 2048 };
+  nyto_stats_pass();
+  size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
   for (int k = 0; k < s->nseg; k++) {
-    int64_t off = s->segs[k].off, len = s->segs[k].len;
-    for (int64_t j = 0; j < len; j += CH) {
-      int64_t m = len - j < CH ? len - j : CH;
-      if (a->dtype == NT_FLOAT64) {
-        double tmp[CH], *d = (double *)a->data + off + j;
-        nyto_random_fill(NT_FLOAT64, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
-        for (int64_t i = 0; i < m; i++) d[i] += sigma * tmp[i];
-      } else {
-        float tmp[CH], *d = (float *)a->data + off + j, fs = (float)sigma;
-        nyto_random_fill(NT_FLOAT32, 0, tmp, m, g->seed, g->stream, c0 + (uint64_t)(off + j));
-        for (int64_t i = 0; i < m; i++) d[i] += fs * tmp[i];
-      }
-    }
+    int64_t off = s->segs[k].off;
+    nyto_random_axpby(a->dtype, (char *)a->data + (size_t)off * es, 1.0, NULL, 0.0, sigma, s->segs[k].len, g->seed,
+                      g->stream, c0 + (uint64_t)off);
   }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.paxpby_randn_(arena, P, a, x, b, sigma, segs [, gen]) -> arena: row r
+ * of the arena ([n, P] as a flat buffer) becomes a row + b x_r + sigma N(0,1)
+ * on segs (the species' segments, within P), one pass: x is a Buffer of P
+ * elements (broadcast to every row) or of n P (row r of it).  The draws are
+ * core.prandom's over the arena for the same generator state (element i at
+ * counter offset + i). */
+static int l_paxpby_randn_(lua_State *L) {
+  const char *fn = "axpby_randn_";
+  LBuffer *d = buffer_check(L, 1, fn);
+  lua_Integer P = luaL_checkinteger(L, 2);
+  double ca = luaL_checknumber(L, 3);
+  LBuffer *x = buffer_check(L, 4, fn);
+  double cb = luaL_checknumber(L, 5), sigma = luaL_checknumber(L, 6);
+  LSegs *s = luaL_checkudata(L, 7, SEGS_MT);
+  LGen *g = lua_isnoneornil(L, 8) ? &gen_global : gen_check(L, 8, fn);
+  if (P <= 0 || d->n % P) return nyto_argerror(L, 2, fn, "row size does not divide the arena");
+  if (x->dtype != d->dtype || (x->n != P && x->n != d->n)) return nyto_argerror(L, 4, fn, "particle of another layout");
+  if (s->nseg > 0 && s->segs[s->nseg - 1].off + s->segs[s->nseg - 1].len > P)
+    return nyto_argerror(L, 7, fn, "segments exceed the row");
+  lazy_force(L, nt_storage_id(d->t));
+  int64_t n = d->n / P;
+  int bcast = x->n == P && n > 1;
+  uint64_t c0 = gen_take(g, d->n);
+  size_t es = d->dtype == NT_FLOAT64 ? 8 : 4;
+  nyto_stats_pass(); /* one pass over the arena */
+  for (int64_t r = 0; r < n; r++)
+    for (int k = 0; k < s->nseg; k++) {
+      int64_t off = r * P + s->segs[k].off;
+      nyto_random_axpby(d->dtype, (char *)d->data + (size_t)off * es, ca,
+                        (const char *)x->data + (size_t)(bcast ? s->segs[k].off : off) * es, cb, sigma,
+                        s->segs[k].len, g->seed, g->stream, c0 + (uint64_t)off);
+    }
   lua_settop(L, 1);
   return 1;
 }
@@ -655,7 +696,8 @@ static void particle_open(lua_State *L) {
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
                                    {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
-                                   {"prandom_add_", l_prandom_add_}, {NULL, NULL}};
+                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_},
+                                   {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");
   lua_pushinteger(L, NYTO_SUB); lua_setfield(L, -2, "OP_SUB");

@@ -11,27 +11,17 @@
 #define SAVEBOX_MT "nyto.SaveBox"
 
 typedef struct SaveBox {
-  int kind; /* 1 map, 4 saved value tree, 5 malloc, 6 cJSON, 7 map and pickle */
+  int kind; /* 1 map, 5 malloc, 6 cJSON, 7 map and pickle, 8 pickle writer */
   const unsigned char *map;
   size_t maplen;
   nyto_st_entry *es;
   size_t ne;
   char **meta;
   size_t nm;
-  nt_value *v;
   void *p;
   nyto_pickle pk;
+  nyto_pkw w;
 } SaveBox;
-
-static void saved_tree_free(nt_value *v) { /* tensors borrowed */
-  if (!v) return;
-  if (v->kind == NT_V_STRING) free(v->s);
-  if (v->items) {
-    size_t m = v->kind == NT_V_DICT ? 2 * v->n : v->n;
-    for (size_t k = 0; k < m; k++) saved_tree_free(&v->items[k]);
-    free(v->items);
-  }
-}
 
 static void savebox_release(SaveBox *b) {
   if (b->map) nyto_unmap_file(b->map, b->maplen);
@@ -39,12 +29,8 @@ static void savebox_release(SaveBox *b) {
   if (b->es || b->meta) nyto_st_free(b->es, b->ne, b->meta, b->nm);
   b->es = NULL;
   b->meta = NULL;
-  if (b->v) {
-    saved_tree_free(b->v);
-    free(b->v);
-  }
-  b->v = NULL;
   nyto_pickle_free(&b->pk);
+  nyto_pkw_free(&b->w);
   if (b->p) {
     if (b->kind == 6) cJSON_Delete(b->p);
     else free(b->p);
@@ -183,63 +169,63 @@ static int l_st_load(lua_State *L) {
 }
 
 /* ---- .pt ---- */
-static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path);
-
-static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const char *path) {
+/* Pickle the Lua value at idx into w (serialize.lua made it plain: tensors
+ * contiguous, keys strings or integers, no cycle).  Sequences are lists,
+ * other tables dicts. */
+static void lua_to_pickle(lua_State *L, int idx, nyto_pkw *w, int depth, const char *path) {
   idx = lua_absindex(L, idx);
-  if (depth > 100) return nyto_error(L, "nyto: %s: value nested too deeply", path);
+  if (depth > 100) nyto_error(L, "nyto: %s: value nested too deeply", path);
   switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: v->kind = NT_V_BOOL; v->b = lua_toboolean(L, idx); return 0;
+    case LUA_TBOOLEAN: nyto_pkw_bool(w, lua_toboolean(L, idx)); return;
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) { v->kind = NT_V_INT; v->i = (int64_t)lua_tointeger(L, idx); }
-      else { v->kind = NT_V_FLOAT; v->f = (double)lua_tonumber(L, idx); }
-      return 0;
+      if (lua_isinteger(L, idx)) nyto_pkw_int(w, (int64_t)lua_tointeger(L, idx));
+      else nyto_pkw_float(w, (double)lua_tonumber(L, idx));
+      return;
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      v->s = malloc(len + 1);
-      if (!v->s) return nyto_error(L, "nyto: %s: out of memory", path);
-      memcpy(v->s, s, len + 1);
-      v->slen = len;
-      v->kind = NT_V_STRING;
-      return 0;
+      nyto_pkw_string(w, s, len);
+      return;
     }
     case LUA_TUSERDATA: {
-      v->t = tensor_check(L, idx, "save");
-      v->kind = NT_V_TENSOR;
-      return 0;
+      nt_tensor *t = tensor_check(L, idx, "save"); /* anchored by the value */
+      if (!nt_is_contiguous(t)) nyto_error(L, "nyto: %s: a tensor is not contiguous", path);
+      int64_t sizes[NT_MAXDIM];
+      int nd = nt_dim(t);
+      for (int d = 0; d < nd; d++) sizes[d] = nt_size(t, d);
+      int dt = nt_dtype(t);
+      nyto_pkw_tensor_(w, dt == NT_FLOAT64 ? NYTO_PK_F64 : dt == NT_INT64 ? NYTO_PK_I64 : dt == NT_BOOL ? NYTO_PK_B8
+                                                                                                    : NYTO_PK_F32,
+                       nd, sizes, nt_data(t));
+      return;
     }
     case LUA_TTABLE: {
       luaL_checkstack(L, 6, "nyto.save");
       size_t n = (size_t)lua_rawlen(L, idx), count = 0;
       lua_pushnil(L);
       while (lua_next(L, idx)) { count++; lua_pop(L, 1); }
-      int is_list = n > 0 && count == n;
-      v->kind = is_list ? NT_V_LIST : NT_V_DICT;
-      v->items = calloc(is_list ? n + 1 : 2 * count + 1, sizeof(nt_value));
-      if (!v->items) return nyto_error(L, "nyto: %s: out of memory", path);
-      if (is_list) {
+      if (n > 0 && count == n) {
+        nyto_pkw_list_begin(w);
         for (size_t k = 0; k < n; k++) {
           lua_rawgeti(L, idx, (lua_Integer)k + 1);
-          v->n = k + 1;
-          lua_to_value(L, -1, &v->items[k], depth + 1, path);
+          lua_to_pickle(L, -1, w, depth + 1, path);
           lua_pop(L, 1);
         }
+        nyto_pkw_list_end(w);
       } else {
-        size_t k = 0;
+        nyto_pkw_dict_begin(w);
         lua_pushnil(L);
-        while (lua_next(L, idx) && k < count) {
-          v->n = k + 1;
-          lua_to_value(L, -2, &v->items[2 * k], depth + 1, path);
-          lua_to_value(L, -1, &v->items[2 * k + 1], depth + 1, path);
+        while (lua_next(L, idx)) {
+          lua_to_pickle(L, -2, w, depth + 1, path);
+          lua_to_pickle(L, -1, w, depth + 1, path);
           lua_pop(L, 1);
-          k++;
         }
+        nyto_pkw_dict_end(w);
       }
-      return 0;
+      return;
     }
     default:
-      return nyto_error(L, "nyto: %s: cannot save a %s", path, luaL_typename(L, idx));
+      nyto_error(L, "nyto: %s: cannot save a %s", path, luaL_typename(L, idx));
   }
 }
 
@@ -247,17 +233,12 @@ static int lua_to_value(lua_State *L, int idx, nt_value *v, int depth, const cha
 static int l_pt_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_settop(L, 2);
-  SaveBox *box = savebox_new(L, 4);
-  box->v = calloc(1, sizeof(nt_value));
-  if (!box->v) return nyto_error(L, "nyto: %s: out of memory", path);
-  lua_to_value(L, 2, box->v, 0, path);
-  char *bytes;
-  size_t len;
-  if (nt_pickle_save(box->v, &bytes, &len) != 0) return nyto_error(L, "nyto: %s: %s", path, nt_error());
+  SaveBox *box = savebox_new(L, 8);
+  nyto_pkw_init(&box->w);
+  lua_to_pickle(L, 2, &box->w, 0, path);
   char err[512];
-  nyto_chunk c = {bytes, len};
-  int rc = nyto_write_atomic(path, &c, 1, err, sizeof err);
-  free(bytes);
+  int rc = nyto_pkw_write(&box->w, path, err, sizeof err);
+  nyto_pkw_free(&box->w);
   if (rc != 0) return path_fail(L, path, err);
   lua_pushboolean(L, 1);
   return 1;
@@ -298,11 +279,22 @@ static void pk_push(lua_State *L, SaveBox *box, uint32_t k, int ci, int si, cons
       tensor_own(L, u, st);
       unsigned char *q = nt_data(st);
       if (numel > 0 && !q) nyto_error(L, "nyto: %s: a storage without CPU data", path);
-      if (s->dtype == NYTO_PK_B8) {
-        for (int64_t i = 0; i < numel; i++) q[i] = s->data[i] != 0;
-      } else if (numel > 0) {
-        memcpy(q, s->data, (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : 8));
+      /* copied in chunks that are still in cache when their CRC-32 is taken
+       * (the record's bytes, as in the file, before bools are made 0 or 1) */
+      size_t nbytes = (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : s->dtype == NYTO_PK_B8 ? 1 : 8);
+      uint32_t crc = 0;
+      for (size_t at = 0; at < nbytes; at += (size_t)1 << 16) {
+        size_t w = nbytes - at < ((size_t)1 << 16) ? nbytes - at : ((size_t)1 << 16);
+        memcpy(q + at, s->data + at, w);
+        if (s->crc_pending) crc = nyto_crc32(crc, q + at, w);
       }
+      if (s->crc_pending && crc != s->crc) {
+        lua_pushlstring(L, s->key, s->keylen > 40 ? 40 : s->keylen);
+        nyto_error(L, "nyto: %s: storage %s: its record is damaged (its CRC-32 does not match)", path,
+                   lua_tostring(L, -1));
+      }
+      if (s->dtype == NYTO_PK_B8)
+        for (int64_t i = 0; i < numel; i++) q[i] = q[i] != 0;
       lua_pushlstring(L, s->key, s->keylen);
       lua_pushfstring(L, "/%d", s->dtype);
       lua_concat(L, 2);
@@ -348,7 +340,7 @@ static int l_pt_load(lua_State *L) {
   int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
   if (rc == 1) return path_fail(L, path, err);
   if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
-  if (nyto_pt_parse(box->map, box->maplen, 0, &box->pk, err, sizeof err) != 0)
+  if (nyto_pt_parse(box->map, box->maplen, NYTO_PT_DEFERCRC, &box->pk, err, sizeof err) != 0)
     return nyto_error(L, "nyto: %s: %s", path, err);
   lua_newtable(L);
   int ci = lua_gettop(L);

@@ -577,6 +577,7 @@ static int l_item(lua_State *L) {
 }
 
 /* t:totable(): nested tables of numbers (integers for int64, booleans for bool) */
+#define TOTABLE_MAX_TABLES ((int64_t)1 << 24)
 static int l_totable(lua_State *L) {
   nt_tensor *t = tensor_check(L, 1, "totable");
   check_max_args(L, 1, "totable");
@@ -598,6 +599,20 @@ static int l_totable(lua_State *L) {
   }
   int64_t sizes[NT_MAXDIM], idx[NT_MAXDIM] = {0};
   for (int d = 0; d < nd; d++) sizes[d] = nt_size(t, d);
+  /* one table per row of every level: a tensor with no elements can still have 2^40 rows,
+     which would build empty tables until Lua runs out of memory (an unprefixed "not enough
+     memory", or the machine's memory): refuse more tables than Lua can hold */
+  int64_t rows = 1, ntab = 1;
+  for (int d = 0; d < nd - 1; d++) {
+    if (sizes[d] > TOTABLE_MAX_TABLES) { ntab = TOTABLE_MAX_TABLES + 1; break; }
+    rows *= sizes[d];
+    if (rows > TOTABLE_MAX_TABLES) { ntab = TOTABLE_MAX_TABLES + 1; break; }
+    ntab += rows;
+  }
+  if (ntab > TOTABLE_MAX_TABLES || sizes[nd - 1] > INT_MAX) {
+    return nyto_error(L, "nyto: not enough memory for 'totable' (a tensor of shape %s makes more than %d tables)",
+                      push_shape(L, t), (int)TOTABLE_MAX_TABLES);
+  }
   luaL_checkstack(L, nd + 4, "too many dimensions");
   /* iterative nesting: keep one open table per dim on the stack */
   int64_t k = 0;
@@ -953,7 +968,7 @@ static int l_op(lua_State *L) {
     if (args[2].kind == NT_A_TENSOR) lazy_before_write(L, args[2].t);
   }
   LTensor *u0 = inplace ? NULL : tensor_newud(L);
-  LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk) ? tensor_newud(L) : NULL;
+  LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk || op == NT_OP_eigh) ? tensor_newud(L) : NULL;
   nt_tensor *outs[4] = {0};
   int nout = 0;
   if (nt_call(op, args, nargs, outs, &nout) != 0) {

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -390,6 +392,30 @@ struct Args {
                                  std::to_string(c));
     }
     return y.to(at::kLong) - 1;
+  }
+};
+}  // namespace
+
+namespace {
+// LAPACK on OpenBLAS splits its work over OpenBLAS's own pool, and the bits of
+// the result depend on the pool's size (eigh on a 30 x 30 matrix differs on 1
+// and 2 threads).  An op whose result must be the same on any thread count
+// (eigh: CMA-ES's seeded runs) holds a BlasSerial while it runs: the pool is
+// set to 1 thread and restored after.  Looked up at run time, as src/core/blas.c.
+struct BlasSerial {
+  int (*get)(void) = nullptr;
+  void (*set)(int) = nullptr;
+  int old = 0;
+  BlasSerial() {
+    get = reinterpret_cast<int (*)(void)>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (get && set) {
+      old = get();
+      if (old > 1) set(1);
+    }
+  }
+  ~BlasSerial() {
+    if (get && set && old > 1) set(old);
   }
 };
 }  // namespace

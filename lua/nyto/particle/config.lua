@@ -5,6 +5,7 @@
 -- cover it: it is in the layout's segments) and clone (a new particle gets a
 -- copy; clone=false with operational=false shares the very tensor).  A
 -- change bumps species.cstamp, so the segments are rebuilt on next use.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local core = require "nyto.core"
 local E = require "nyto.errors"
 local S = require "nyto.particle.species"
@@ -24,7 +25,7 @@ local function pids_under(self, name, fname, argn, what)
   local valid = {}
   local found = name == nil
   for mname, m in self:named_modules() do
-    local s = rawget(m, "_s")
+    local s = rawget(m, _s)
     local inside = name == nil or mname == name or mname:sub(1, #name + 1) == name .. "."
     if mname ~= "" then valid[#valid + 1] = mname end
     if inside then found = true end
@@ -81,12 +82,12 @@ local function unshare(species, pids)
       for pid in pairs(pids) do
         local P = L.params[pid]
         local m = P and k.mods[P.mid]
-        local t = m and rawget(m, "_p")[P.name]
+        local t = m and rawget(m, _p)[P.name]
         local buf = t and k.bufs[P.dtype]
         if buf and t:storage_id() ~= buf:tensor():storage_id() then
           require("nyto").no_grad(function() core.view(buf, P.off, P.shape, false):copy_(t) end)
           k.rg[pid] = t:requires_grad()
-          rawget(m, "_p")[P.name] = nil -- viewed from the own buffer on next use
+          rawget(m, _p)[P.name] = nil -- viewed from the own buffer on next use
         end
       end
     end
@@ -94,7 +95,7 @@ local function unshare(species, pids)
 end
 
 local function touch_configs(self, before)
-  local k = rawget(self, "_kk")
+  local k = rawget(self, _kk)
   local species = k.species
   species.cstamp = species.cstamp + 1
   -- particles made by operations share their template unless some parameter
@@ -123,8 +124,8 @@ function G.install_module(Module)
       end
     end
     local pids = pids_under(self, opts.name, "set_param_config", 1, "option 'name': ")
-    local configs = rawget(self, "_kk").species.configs
-    local before = shared_pids(rawget(self, "_kk").species)
+    local configs = rawget(self, _kk).species.configs
+    local before = shared_pids(rawget(self, _kk).species)
     for _, pid in ipairs(pids) do
       local c = configs[pid]
       for key, v in pairs(opts) do if key ~= "name" then c[key] = v end end
@@ -137,8 +138,8 @@ function G.install_module(Module)
     if type(fn) ~= "function" then err("bad argument #1 to 'apply_param_config' (function expected, got %s)", type(fn)) end
     if name ~= nil and type(name) ~= "string" then err("bad argument #2 to 'apply_param_config' (string expected, got %s)", type(name)) end
     local pids = pids_under(self, name, "apply_param_config", 2)
-    local configs = rawget(self, "_kk").species.configs
-    local before = shared_pids(rawget(self, "_kk").species)
+    local configs = rawget(self, _kk).species.configs
+    local before = shared_pids(rawget(self, _kk).species)
     -- validate on copies, so a bad value or an error leaves every config as it was
     local staged = {}
     for i, pid in ipairs(pids) do

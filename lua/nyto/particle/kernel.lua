@@ -8,6 +8,7 @@
 -- parameters into flat storage (rebuild_flat), keeps the share groups of
 -- detach(), frees particles and makes the kernel of an operand current
 -- (kernel_of: replays structural changes, particle/versions.lua).
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local core = require "nyto.core"
 local E = require "nyto.errors"
 local S = require "nyto.particle.species"
@@ -21,10 +22,10 @@ local expand = Z.expand
 local Kernel = S.Kernel
 
 function K.set_kernel_tree(m, k)
-  rawset(m, "_k", k.kref) -- nil while a ParticleModule has cleared the references
-  rawset(m, "_kk", k)
-  local s = rawget(m, "_s")
-  local ch = rawget(m, "_m")
+  rawset(m, _k, k.kref) -- nil while a ParticleModule has cleared the references
+  rawset(m, _kk, k)
+  local s = rawget(m, _s)
+  local ch = rawget(m, _m)
   for _, cname in ipairs(s.mo) do K.set_kernel_tree(ch[cname], k) end
 end
 
@@ -54,7 +55,7 @@ function K.rebuild_flat(k)
   for _, pid in ipairs(L.order) do
     local P = L.params[pid]
     local m = k.mods[P.mid]
-    local p = rawget(m, "_p")
+    local p = rawget(m, _p)
     local t = p[P.name]
     if t and borrowed and borrowed[t] then
       -- a tensor another particle owns: leave it there, keep the values
@@ -82,7 +83,7 @@ function K.rebuild_flat(k)
     -- the other sharers drop the tensors that moved: they view the old buffer
     for o in pairs(group) do
       for _, mm in pairs(o.mods) do
-        local p, s = rawget(mm, "_p"), rawget(mm, "_s")
+        local p, s = rawget(mm, _p), rawget(mm, _s)
         for pn, t in pairs(p) do
           if moved[t] then
             local pid = s.pid[pn]
@@ -99,9 +100,9 @@ function K.rebuild_flat(k)
 end
 
 function K.collect_modules(k, m)
-  k.mods[rawget(m, "_id")] = m
-  local s = rawget(m, "_s")
-  local ch = rawget(m, "_m")
+  k.mods[rawget(m, _id)] = m
+  local s = rawget(m, _s)
+  local ch = rawget(m, _m)
   for _, cname in ipairs(s.mo) do K.collect_modules(k, ch[cname]) end
 end
 
@@ -123,22 +124,22 @@ end
 -- the tensor of parameter `name` of module self, viewed from the flat buffer
 -- on first read (nil: no such parameter, or not a particle yet)
 function K.materialize(self, name)
-  local s = rawget(self, "_s")
+  local s = rawget(self, _s)
   local pid = s.pid[name]
-  local k = rawget(self, "_kk")
+  local k = rawget(self, _kk)
   if k and k.freed then err("attempt to use a freed Module") end
   if not (pid and k) then return nil end
   local P = k.ver.layout.params[pid]
   local rg = k.rg[pid]
   if rg == nil then rg = true end
   local t = view(k.bufs[P.dtype], P.off, P.shape, rg, true)
-  rawget(self, "_p")[name] = t
+  rawget(self, _p)[name] = t
   return t
 end
 
 -- the kernel of module x (argument i of fname), caught up with its species
 function K.kernel_of(x, fname, i)
-  local k = rawget(x, "_kk")
+  local k = rawget(x, _kk)
   if not k then err("bad argument #%d to '%s' (module is not a particle)", i or 1, fname) end
   if k.freed then err("attempt to use a freed Module") end
   if k.ver ~= k.species.ver then k:touch() end
@@ -148,8 +149,8 @@ end
 -- the kernel of self when structure may change (a ParticleModule's cleared
 -- reference raises)
 function K.check_kernel(self, what)
-  local k = rawget(self, "_k")
-  if not k and rawget(self, "_kk") then
+  local k = rawget(self, _k)
+  if not k and rawget(self, _kk) then
     err("cannot %s: this module's kernel reference is cleared by a ParticleModule (call restore_kernel_ref() first)", what)
   end
   return k
@@ -157,7 +158,7 @@ end
 
 -- net:free(): release the particle's buffers and parameter tensors now; any later use raises
 function K.free(self)
-  local k = rawget(self, "_kk")
+  local k = rawget(self, _kk)
   if not k or k.freed then return end
   k.freed = true
   local group = share_groups[k.bufs]
@@ -173,8 +174,8 @@ function K.free(self)
   end
   local configs = k.species.configs
   for _, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
-    local s = rawget(m, "_s")
-    for pn, t in pairs(rawget(m, "_p")) do
+    local s = rawget(m, _s)
+    for pn, t in pairs(rawget(m, _p)) do
       local c = configs[s.pid[pn]]
       -- a clone=false parameter is the very tensor of another particle: not ours to free
       if not (c and c.clone == false and not c.operational) then t:free() end
@@ -232,20 +233,20 @@ function K.detach(self)
   group[nk] = true
   -- the same parameter tensors: build a tree whose _p are the very tensors
   local function copy(srcm)
-    local m = setmetatable({_s = rawget(srcm, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(srcm, "_id"), _k = nk, _kk = nk}, getmetatable(srcm))
-    for kk, v in pairs(rawget(srcm, "_f")) do rawget(m, "_f")[kk] = v end
-    for kk, v in pairs(rawget(srcm, "_b")) do rawget(m, "_b")[kk] = v end
-    for _, pn in ipairs(rawget(srcm, "_s").po) do
+    local m = setmetatable({[_s] = rawget(srcm, _s), [_p] = {}, [_m] = {}, [_b] = {}, [_f] = {}, [_id] = rawget(srcm, _id), [_k] = nk, [_kk] = nk}, getmetatable(srcm))
+    for kk, v in pairs(rawget(srcm, _f)) do rawget(m, _f)[kk] = v end
+    for kk, v in pairs(rawget(srcm, _b)) do rawget(m, _b)[kk] = v end
+    for _, pn in ipairs(rawget(srcm, _s).po) do
       local t = srcm[pn]
-      rawget(m, "_p")[pn] = t
+      rawget(m, _p)[pn] = t
       nk.borrowed[t] = true
     end
-    nk.mods[rawget(m, "_id")] = m
-    for _, cn in ipairs(rawget(srcm, "_s").mo) do rawget(m, "_m")[cn] = copy(rawget(srcm, "_m")[cn]) end
+    nk.mods[rawget(m, _id)] = m
+    for _, cn in ipairs(rawget(srcm, _s).mo) do rawget(m, _m)[cn] = copy(rawget(srcm, _m)[cn]) end
     return m
   end
   nk.root = copy(k.root)
-  return nk.mods[rawget(self, "_id")]
+  return nk.mods[rawget(self, _id)]
 end
 
 return K

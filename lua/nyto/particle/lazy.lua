@@ -5,6 +5,7 @@
 -- buffers and shared (clone=false, non-operational) parameters the modules
 -- will get; the tree is built on first use (expand).  So `net = 0.5*net + 10`
 -- builds one table per operation, whatever the depth of the model.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local S = require "nyto.particle.species"
 local R = require "nyto.particle.records"
 
@@ -21,8 +22,8 @@ function Z.expand(k)
   local mods = k.mods
   setmetatable(mods, nil)
   local function build(m)
-    local s = rawget(m, "_s")
-    local ch = rawget(m, "_m")
+    local s = rawget(m, _s)
+    local ch = rawget(m, _m)
     setmetatable(ch, nil)
     for _, cn in ipairs(s.mo) do
       local cid = s.mid[cn]
@@ -44,10 +45,10 @@ local function template_of(src, species)
   local t = {}
   local configs = species.configs
   for mid, m in pairs(src.mods) do
-    local s = rawget(m, "_s")
+    local s = rawget(m, _s)
     local p
     if species.noclone and #s.po > 0 then
-      local sp = rawget(m, "_p")
+      local sp = rawget(m, _p)
       for _, pn in ipairs(s.po) do
         local c = configs[s.pid[pn]]
         if not c.clone and not c.operational then
@@ -56,16 +57,16 @@ local function template_of(src, species)
         end
       end
     end
-    t[mid] = {f = copy_table(rawget(m, "_f")), b = copy_table(rawget(m, "_b")), p = p}
+    t[mid] = {f = copy_table(rawget(m, _f)), b = copy_table(rawget(m, _b)), p = p}
   end
   return t
 end
 
 -- a module of kernel k at id mid, from its template entry
 function Z.module_from(k, mid, info, tmpl)
-  return setmetatable({_s = info.s, _p = tmpl.p and copy_table(tmpl.p) or {}, _m = {},
-                       _b = copy_table(tmpl.b), _f = copy_table(tmpl.f), _id = mid,
-                       _k = k.kref, _kk = k}, info.class)
+  return setmetatable({[_s] = info.s, [_p] = tmpl.p and copy_table(tmpl.p) or {}, [_m] = {},
+                       [_b] = copy_table(tmpl.b), [_f] = copy_table(tmpl.f), [_id] = mid,
+                       [_k] = k.kref, [_kk] = k}, info.class)
 end
 
 -- proxies: reading a missing child (or module id) of a lazy particle builds the tree
@@ -82,9 +83,9 @@ function Z.rg_of(src)
   local rg = {}
   for pid, v in pairs(src.rg) do rg[pid] = v end
   for _, m in pairs(src.mods) do
-    local p = rawget(m, "_p")
+    local p = rawget(m, _p)
     if next(p) then
-      local s = rawget(m, "_s")
+      local s = rawget(m, _s)
       for pn, t in pairs(p) do
         local pid = s.pid[pn]
         if pid then rg[pid] = t:requires_grad() end
@@ -103,7 +104,7 @@ function Z.particle_from(src, bufs)
   local pmt = lazy_proxy_mt(k)
   k.mods = setmetatable({}, pmt)
   local root = Z.module_from(k, 1, src.ver.layout.mods[1], tmpl[1])
-  rawset(root, "_m", setmetatable({}, pmt))
+  rawset(root, _m, setmetatable({}, pmt))
   rawset(k.mods, 1, root)
   k.root = root
   return k

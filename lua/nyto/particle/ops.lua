@@ -9,6 +9,7 @@
 -- value is as an operand, for every particle kind: Module, ParticleModule,
 -- Product (and PMProduct), Swarm; each family of operations phrases its own
 -- errors from it.
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local core = require "nyto.core"
 local E = require "nyto.errors"
 local C = require "nyto.class"
@@ -18,6 +19,7 @@ local K = require "nyto.particle.kernel"
 local R = require "nyto.particle.records"
 
 local O = {}
+local PM_ROOT = R.pm_keys()
 local err, typename = E.err, E.typename
 local pscalar, pbinary = core.pscalar, core.pbinary
 local kind = C.kind
@@ -44,11 +46,11 @@ O.FREED_PM = nil
 function O.operand(x)
   if type(x) == "number" then return "number", x end
   local t = kind(x)
-  if t == "Module" then return "module", rawget(x, "_kk") end
+  if t == "Module" then return "module", rawget(x, _kk) end
   if t == "ParticleModule" then
     if getmetatable(x) == O.FREED_PM then return "freed_pm" end
-    local root = rawget(x, "root_module")
-    return "pm", root and rawget(root, "_kk")
+    local root = rawget(x, PM_ROOT)
+    return "pm", root and rawget(root, _kk)
   end
   if t == "Product" then return "product", x end
   if t == "PMProduct" then return "product", rawget(x, "product") end
@@ -154,14 +156,14 @@ function O.clone_from_check(self, src)
 end
 -- copy the values vb (src's parameters) into the new particle's module r
 function O.clone_from_copy(r, vb)
-  local k = rawget(r, "_kk")
+  local k = rawget(r, _kk)
   local configs = k.species.configs
   R.each_named(r, "", function(m, prefix, s)
     for _, pn in ipairs(s.po) do
       local c = configs[s.pid[pn]]
       -- a parameter shared by reference (clone=false) is another particle's
       -- tensor: the new particle gets its own, viewing its own buffer
-      if not c.operational and not c.clone then rawget(m, "_p")[pn] = nil end
+      if not c.operational and not c.clone then rawget(m, _p)[pn] = nil end
     end
   end)
   local _, _, va = r:named_parameters_table()
@@ -177,7 +179,7 @@ function O.install_module(Module, imt)
     return function(a, b)
       local ka, x, swapped = O.module_operands(a, b, fname)
       local k = particle_from(ka, op_bufs(ka, x, opname, swapped))
-      return module_at(k, rawget(swapped and b or a, "_id"))
+      return module_at(k, rawget(swapped and b or a, _id))
     end
   end
   imt.__add = particle_binop("add")
@@ -187,7 +189,7 @@ function O.install_module(Module, imt)
   imt.__pow = particle_binop("pow")
   imt.__unm = function(a)
     local ka = kernel_of(a, "__unm", 1)
-    return module_at(particle_from(ka, op_bufs(ka, -1, "mul", false)), rawget(a, "_id"))
+    return module_at(particle_from(ka, op_bufs(ka, -1, "mul", false)), rawget(a, _id))
   end
   imt.__eq = nil
 
@@ -212,13 +214,13 @@ function O.install_module(Module, imt)
 
   function Module:clone()
     local k = kernel_of(self, "clone", 1)
-    return module_at(particle_from(k, O.clone_bufs(k.bufs)), rawget(self, "_id"))
+    return module_at(particle_from(k, O.clone_bufs(k.bufs)), rawget(self, _id))
   end
   local function random_particle(rkind, fname)
     return function(self, opts)
       local k = kernel_of(self, fname, 1)
       local g = O.generator_opt(opts, fname)
-      return module_at(particle_from(k, O.random_bufs(k.bufs, rkind, k, g)), rawget(self, "_id"))
+      return module_at(particle_from(k, O.random_bufs(k.bufs, rkind, k, g)), rawget(self, _id))
     end
   end
   Module.randn = random_particle(0, "randn")
@@ -227,7 +229,7 @@ function O.install_module(Module, imt)
   function Module:same_species(other)
     local t, b = operand(other)
     if t ~= "module" then return false end
-    local a = rawget(self, "_kk")
+    local a = rawget(self, _kk)
     return a ~= nil and b ~= nil and a.species == b.species
   end
 

@@ -9,6 +9,7 @@
 --   L.mods[mid] = {s = structure record, path = "a.b", parent = mid, name =, class = mt}
 -- L.segs are the operational ranges that a particle operation's one C pass
 -- covers; they are rebuilt when a parameter config changes (species.cstamp).
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local core = require "nyto.core"
 local E = require "nyto.errors"
 
@@ -71,12 +72,12 @@ end
 function S.layout_of(species, root)
   local L = {params = {}, order = {}, size = {}, mods = {}, nparams = 0}
   local function walk(m, path, parent, name)
-    local s = rawget(m, "_s")
-    local id = rawget(m, "_id")
+    local s = rawget(m, _s)
+    local id = rawget(m, _id)
     L.mods[id] = {s = s, path = path, parent = parent, name = name, class = getmetatable(m)}
     for _, pname in ipairs(s.po) do
       local pid = s.pid[pname]
-      local t = rawget(m, "_p")[pname]
+      local t = rawget(m, _p)[pname]
       local P
       if t then
         P = {mid = id, name = pname, shape = t:size(), numel = t:numel(), dtype = t:dtype()}
@@ -93,7 +94,7 @@ function S.layout_of(species, root)
       L.nparams = L.nparams + 1
     end
     for _, cname in ipairs(s.mo) do
-      local c = rawget(m, "_m")[cname]
+      local c = rawget(m, _m)[cname]
       walk(c, path == "" and cname or path .. "." .. cname, id, cname)
     end
   end
@@ -115,8 +116,8 @@ function S.assign_ids(species, m, seen)
   seen[m] = true
   local id = species.next_mid
   species.next_mid = id + 1
-  rawset(m, "_id", id)
-  local s = rawget(m, "_s")
+  rawset(m, _id, id)
+  local s = rawget(m, _s)
   s.pid, s.mid = {}, {}
   for _, pname in ipairs(s.po) do
     local pid = species.next_pid
@@ -124,7 +125,7 @@ function S.assign_ids(species, m, seen)
     s.pid[pname] = pid
     species.configs[pid] = S.default_config(pid)
   end
-  local ch = rawget(m, "_m")
+  local ch = rawget(m, _m)
   local i = 1
   while i <= #s.mo do
     local cname = s.mo[i]
@@ -133,10 +134,10 @@ function S.assign_ids(species, m, seen)
       E.warn(("submodule '%s' is placed twice in one module tree; the second place keeps it as a plain field (not registered)"):format(cname))
       table.remove(s.mo, i)
       ch[cname] = nil
-      rawget(m, "_f")[cname] = c
+      rawget(m, _f)[cname] = c
     else
       S.assign_ids(species, c, seen)
-      s.mid[cname] = rawget(c, "_id")
+      s.mid[cname] = rawget(c, _id)
       i = i + 1
     end
   end

@@ -7,6 +7,7 @@
 -- the species at an older version replays the recorded changes, in order, on
 -- its next use (Kernel:touch, called by kernel_of).  Structure records are
 -- shared by the particles of a version and copied on write (own_records).
+local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
 local core = require "nyto.core"
 local E = require "nyto.errors"
 local S = require "nyto.particle.species"
@@ -29,7 +30,7 @@ local Parameter = core.Parameter
 
 local function tree_contains(m, target)
   if rawequal(m, target) then return true end
-  local ch = rawget(m, "_m")
+  local ch = rawget(m, _m)
   for _, c in pairs(ch) do if tree_contains(c, target) then return true end end
   return false
 end
@@ -43,10 +44,10 @@ function V.registrable(self, name, v)
     nwarn(("submodule '%s' refers back to a module that contains it (a cycle in the module tree); it is kept as a plain field, not registered"):format(name))
     return false
   end
-  local vk = rawget(v, "_kk")
+  local vk = rawget(v, _kk)
   if vk then
     -- the root of a particle (kernel reference not cleared) may join: it leaves its own particle
-    if not (rawget(v, "_k") == vk and rawequal(vk.root, v)) then
+    if not (rawget(v, _k) == vk and rawequal(vk.root, v)) then
       nwarn(("module '%s' is already part of a particle; one module placed in two particles (or twice in one) is kept as a plain field, not registered"):format(name))
       return false
     end
@@ -61,40 +62,40 @@ end
 -- tensors (materialised from its old particle, if any), its structure
 -- records become private, it leaves its old particle
 local function adopt(m)
-  local s = rawget(m, "_s")
+  local s = rawget(m, _s)
   for _, pn in ipairs(s.po) do local _ = m[pn] end
-  rawset(m, "_s", copy_s(s))
-  rawset(m, "_k", nil)
-  rawset(m, "_kk", nil)
-  for _, cn in ipairs(s.mo) do adopt(rawget(m, "_m")[cn]) end
+  rawset(m, _s, copy_s(s))
+  rawset(m, _k, nil)
+  rawset(m, _kk, nil)
+  for _, cn in ipairs(s.mo) do adopt(rawget(m, _m)[cn]) end
 end
 
 -- a subtree leaving its particle keeps its parameter tensors (views of the
 -- particle's current buffer; the particle moves to a new one)
 local function leave(m)
-  for _, pn in ipairs(rawget(m, "_s").po) do local _ = m[pn] end
-  rawset(m, "_k", nil)
-  rawset(m, "_kk", nil)
-  for _, c in pairs(rawget(m, "_m")) do leave(c) end
+  for _, pn in ipairs(rawget(m, _s).po) do local _ = m[pn] end
+  rawset(m, _k, nil)
+  rawset(m, _kk, nil)
+  for _, c in pairs(rawget(m, _m)) do leave(c) end
 end
 
 -- every parameter of a tree about to join a particle must be a live tensor
 local function check_tree_live(m, path)
-  local s, p = rawget(m, "_s"), rawget(m, "_p")
+  local s, p = rawget(m, _s), rawget(m, _p)
   for _, pn in ipairs(s.po) do
     local t = p[pn]
     if t ~= nil and not pcall(t.dtype, t) then
       err("bad argument to '__newindex' (parameter '%s.%s' is a freed Tensor)", path, pn)
     end
   end
-  for _, cn in ipairs(s.mo) do check_tree_live(rawget(m, "_m")[cn], path .. "." .. cn) end
+  for _, cn in ipairs(s.mo) do check_tree_live(rawget(m, _m)[cn], path .. "." .. cn) end
 end
 
 -- A structural change first brings the particle to its species' newest
 -- version (another particle of the species may have changed it), so that it
 -- decides on the current structure (issue 13, point 4).
 function V.catch_up(self)
-  local k = rawget(self, "_k")
+  local k = rawget(self, _k)
   if k and not k.freed and k.ver ~= k.species.ver then k:touch() end
 end
 
@@ -107,13 +108,13 @@ function V.check_change(self, kind, name, value)
   if kind == "add_param" and not pcall(value.dtype, value) then
     err("bad argument to '__newindex' (the Parameter assigned to '%s' is a freed Tensor)", name)
   end
-  local k = rawget(self, "_k")
+  local k = rawget(self, _k)
   if not k then return end
   local L = k.ver.layout
-  local sub = rawget(self, "_m")[name]
-  local sid = sub and rawget(sub, "_id")
+  local sub = rawget(self, _m)[name]
+  local sid = sub and rawget(sub, _id)
   for mid, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
-    for pn, t in pairs(rawget(m, "_p")) do
+    for pn, t in pairs(rawget(m, _p)) do
       if not pcall(t.dtype, t) then
         local skip = rawequal(m, self) and pn == name
         local id = mid
@@ -133,43 +134,43 @@ end
 
 -- apply one change to module m (no versioning); value already prepared
 local function apply_change(m, kind, name, value, ids)
-  local s = rawget(m, "_s")
+  local s = rawget(m, _s)
   if kind == "add_param" then
     s.po[#s.po + 1] = name
     if ids then s.pid[name] = ids.pid end
-    rawget(m, "_p")[name] = value
+    rawget(m, _p)[name] = value
   elseif kind == "remove_param" then
     remove_name(s.po, name)
     s.pid[name] = nil
-    rawget(m, "_p")[name] = nil
+    rawget(m, _p)[name] = nil
   elseif kind == "add_module" then
     s.mo[#s.mo + 1] = name
-    rawget(m, "_m")[name] = value
+    rawget(m, _m)[name] = value
     if ids then s.mid[name] = ids.mid end
   elseif kind == "remove_module" then
     remove_name(s.mo, name)
     s.mid[name] = nil
-    rawget(m, "_m")[name] = nil
+    rawget(m, _m)[name] = nil
   elseif kind == "add_buffer" then
     s.bo[#s.bo + 1] = name
-    rawget(m, "_b")[name] = value
+    rawget(m, _b)[name] = value
   elseif kind == "remove_buffer" then
     remove_name(s.bo, name)
-    rawget(m, "_b")[name] = nil
+    rawget(m, _b)[name] = nil
   end
 end
 
 -- values deep-copied into a detached tree that carries the species ids
 local function clone_tree_values(m)
-  local n = setmetatable({_s = rawget(m, "_s"), _p = {}, _m = {}, _b = {}, _f = {}, _id = rawget(m, "_id")}, getmetatable(m))
-  for kk, v in pairs(rawget(m, "_f")) do rawget(n, "_f")[kk] = v end
-  for kk, v in pairs(rawget(m, "_b")) do rawget(n, "_b")[kk] = v end
-  local s = rawget(m, "_s")
+  local n = setmetatable({[_s] = rawget(m, _s), [_p] = {}, [_m] = {}, [_b] = {}, [_f] = {}, [_id] = rawget(m, _id)}, getmetatable(m))
+  for kk, v in pairs(rawget(m, _f)) do rawget(n, _f)[kk] = v end
+  for kk, v in pairs(rawget(m, _b)) do rawget(n, _b)[kk] = v end
+  local s = rawget(m, _s)
   for _, pn in ipairs(s.po) do
     local t = m[pn]
-    rawget(n, "_p")[pn] = Parameter(no_grad(function() return t:detach():clone() end), t:requires_grad())
+    rawget(n, _p)[pn] = Parameter(no_grad(function() return t:detach():clone() end), t:requires_grad())
   end
-  for _, cn in ipairs(s.mo) do rawget(n, "_m")[cn] = clone_tree_values(rawget(m, "_m")[cn]) end
+  for _, cn in ipairs(s.mo) do rawget(n, _m)[cn] = clone_tree_values(rawget(m, _m)[cn]) end
   return n
 end
 
@@ -177,7 +178,7 @@ end
 -- with the other particles of the old version)
 local function own_records(k)
   expand(k)
-  for _, m in pairs(k.mods) do rawset(m, "_s", copy_s(rawget(m, "_s"))) end
+  for _, m in pairs(k.mods) do rawset(m, _s, copy_s(rawget(m, _s))) end
 end
 
 -- k: the kernel that changed; builds the new version and flat storage
@@ -199,24 +200,24 @@ end
 -- structural_change(module, kind, name, value): kind is add_param,
 -- remove_param, add_module, remove_module, add_buffer or remove_buffer
 function V.structural_change(self, kind, name, value)
-  local k = rawget(self, "_k")
+  local k = rawget(self, _k)
   if k and k.ver ~= k.species.ver then
     k:touch()
-    k = rawget(self, "_k") -- the replay may have removed self from the particle
+    k = rawget(self, _k) -- the replay may have removed self from the particle
   end
   V.check_change(self, kind, name, value)
   if not k then
     check_kernel(self, "change the structure of a module")
     -- not yet a particle (inside a constructor): plain bookkeeping; ids
     -- are assigned when the outermost constructor founds the species
-    if kind == "add_module" and rawget(value, "_kk") then adopt(value) end
+    if kind == "add_module" and rawget(value, _kk) then adopt(value) end
     apply_change(self, kind, name, value)
     return
   end
   -- a particle: make the change in a new species version.  Everything that
   -- can fail is checked above, so no error leaves a half-applied version.
   local species = k.species
-  local mid = rawget(self, "_id")
+  local mid = rawget(self, _id)
   local record
   if kind == "add_param" then
     record = {value = no_grad(function() return value:detach():clone() end), rg = value:requires_grad()}
@@ -232,25 +233,25 @@ function V.structural_change(self, kind, name, value)
     -- the new subtree joins this species with fresh ids
     adopt(value)
     S.assign_ids(species, value)
-    apply_change(self, kind, name, value, {mid = rawget(value, "_id")})
+    apply_change(self, kind, name, value, {mid = rawget(value, _id)})
     set_kernel_tree(value, k)
     record = {value = clone_tree_values(value)}
   elseif kind == "remove_param" then
-    if not rawget(self, "_s").pid[name] then err("no parameter '%s' to remove", name) end
+    if not rawget(self, _s).pid[name] then err("no parameter '%s' to remove", name) end
     local _ = self[name] -- a script holding it keeps a valid tensor
     own_records(k)
     apply_change(self, kind, name)
   elseif kind == "remove_module" then
-    if not rawget(self, "_m")[name] then err("no submodule '%s' to remove", name) end
+    if not rawget(self, _m)[name] then err("no submodule '%s' to remove", name) end
     own_records(k)
-    leave(rawget(self, "_m")[name])
+    leave(rawget(self, _m)[name])
     apply_change(self, kind, name)
   elseif kind == "add_buffer" then
     own_records(k)
     apply_change(self, kind, name, value)
     record = {value = value}
   elseif kind == "remove_buffer" then
-    if not rawget(self, "_b")[name] then err("no buffer '%s' to remove", name) end
+    if not rawget(self, _b)[name] then err("no buffer '%s' to remove", name) end
     own_records(k)
     apply_change(self, kind, name)
   end
@@ -263,19 +264,19 @@ end
 -- tensor, if a script holds it, gets storage of its own.
 -- -> true when done in place
 function V.replace_param(self, name, v)
-  local p = rawget(self, "_p")
-  local k = rawget(self, "_k")
+  local p = rawget(self, _p)
+  local k = rawget(self, _k)
   if not k then
     check_kernel(self, "change the structure of a module")
-    if rawget(self, "_kk") == nil then
+    if rawget(self, _kk) == nil then
       -- inside a constructor: the new tensor takes the old one's place
       p[name] = v
       return true
     end
   end
   if k.ver ~= k.species.ver then k:touch() end
-  if rawget(self, "_k") ~= k then return false end
-  local pid = rawget(self, "_s").pid[name]
+  if rawget(self, _k) ~= k then return false end
+  local pid = rawget(self, _s).pid[name]
   local P = k.ver.layout.params[pid]
   if v:dtype() ~= P.dtype or v:shape_string() ~= self[name]:shape_string() then return false end
   local c = k.species.configs[pid]
@@ -305,13 +306,13 @@ function Kernel:touch()
     elseif ch.kind == "add_module" then
       local sub = clone_tree_values(ch.value.value)
       -- the record's tree carries the ids of the species
-      apply_change(m, "add_module", ch.name, sub, {mid = rawget(sub, "_id")})
+      apply_change(m, "add_module", ch.name, sub, {mid = rawget(sub, _id)})
       set_kernel_tree(sub, self)
     elseif ch.kind == "add_buffer" then
       apply_change(m, "add_buffer", ch.name, ch.value.value)
     elseif ch.kind == "remove_module" then
       -- a script holding the removed subtree keeps valid, standalone modules
-      leave(rawget(m, "_m")[ch.name])
+      leave(rawget(m, _m)[ch.name])
       apply_change(m, ch.kind, ch.name)
     else
       apply_change(m, ch.kind, ch.name)
@@ -322,7 +323,7 @@ function Kernel:touch()
     local nv = v.next
     for mid, info in pairs(nv.layout.mods) do
       local mm = self.mods[mid]
-      if mm then rawset(mm, "_s", info.s) end
+      if mm then rawset(mm, _s, info.s) end
     end
     self.oldlayout = v.layout
     self.ver = nv

@@ -3,7 +3,7 @@
 --   X.-S. Yang, "Nature-Inspired Metaheuristic Algorithms", Luniver Press 2008 (2nd ed.
 --     2010), section "Accelerated PSO"; X.-S. Yang, S. Deb and S. Fong, "Accelerated particle
 --     swarm optimization and support vector machine for business optimization and
---     applications", NDT 2011, eq. (3)-(4):
+--     applications", NDT 2011 (the APSO update, without velocities):
 --       x_i <- (1 - beta) x_i + beta g* + alpha_t eps_i,   eps_i ~ N(0, I),
 --       alpha_t = alpha_0 gamma^t,
 --     with beta in [0.2, 0.7] (0.5 here), alpha_0 about 0.1 - 0.5 of the problem's scale and

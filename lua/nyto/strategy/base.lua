@@ -13,7 +13,8 @@
 --   ask(es)   -> pop: the population to score (a pop value, below).
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
---               returned (as the user may have changed it since).
+--               returned (as the user may have changed it since). After tell the pop is the
+--               user's (`local pop <close> = es:ask()` frees it): keep copies, not pop itself.
 --   center(es) -> vec   (optional): the current mean; default es.state.mean.
 --   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
 --   methods = {...}     (optional): extra methods of the strategy's objects.
@@ -61,6 +62,7 @@
 --   B.repr(v)                       an option value for a message ("x" quoted, nan, a type)
 --   B.check_positive, B.check_nonneg, B.check_range(lo, hi, lo_open, hi_open),
 --   B.check_int(min [, max]), B.check_bool   option checkers: function(v) -> nil or reason
+local KK = select(8, require("nyto.particle.records").field_keys()) -- a module's kernel field (private key)
 local nyto = require "nyto"
 local E = require "nyto.errors"
 
@@ -107,10 +109,9 @@ function B.check_bool(v) if type(v) ~= "boolean" then return "must be a boolean"
 local function center_of(c, fname)
   local t = nyto.type(c)
   if t == "ParticleModule" then
-    argerr(1, fname, "ParticleModule centers are not supported yet (Swarms of ParticleModules are not built): "
-           .. "pass its root module")
+    argerr(1, fname, "ParticleModule centers are not supported yet: pass its root module")
   end
-  if t == "Module" and rawget(c, "_kk") then
+  if t == "Module" and rawget(c, KK) then
     local dt
     for _, p in ipairs(c:parameters()) do
       local d = p:dtype()

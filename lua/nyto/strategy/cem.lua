@@ -5,7 +5,7 @@
 --     optimization", Methodology and Computing in Applied Probability 1(2), 1999.
 --   P.-T. de Boer, D. P. Kroese, S. Mannor and R. Y. Rubinstein, "A tutorial on the
 --     cross-entropy method", Annals of Operations Research 134, 2005, section 3.2 (continuous
---     optimisation, normal updating) and the smoothed update (their eq. (3.14)):
+--     optimisation, normal updating) and its smoothed updating:
 --       sample   x_i ~ N(mu_t, diag(sigma_t^2)),            i = 1..N
 --       elites   the ceil(rho N) best samples E              (rho: elite_ratio)
 --       update   mu~ = mean_E x,   sigma~^2 = mean_E (x - mu~)^2        (maximum likelihood)
@@ -18,6 +18,7 @@
 -- (0.2; the elites are ceil(elite_ratio * popsize), at least 2), lr (1: the smoothing of mu
 -- and sigma). es:center() is mu.
 local B = require "nyto.strategy.base"
+local nyto = require "nyto"
 
 return B.strategy("CEM", {
   popsize = 50,
@@ -28,7 +29,7 @@ return B.strategy("CEM", {
 
   init = function(es)
     local S = es.state
-    S.std = require("nyto").full({es.D}, es.o.sigma, {dtype = es.dtype})
+    S.std = nyto.full({es.D}, es.o.sigma, {dtype = es.dtype})
   end,
 
   -- x_i = mu + sigma * z_i, z_i ~ N(0, I)

@@ -72,7 +72,8 @@ return B.strategy("DE", {
   tell = function(es, pop, f)
     local S = es.state
     if not S.evaluated then
-      S.x, S.fx, S.evaluated = pop, nyto.tensor(f, {dtype = "float64"}), true
+      -- a copy: the population is the user's after tell (they may free it)
+      S.x, S.fx, S.evaluated = pop:clone(), nyto.tensor(f, {dtype = "float64"}), true
       return
     end
     -- selection: x_i <- u_i where f(u_i) <= f(x_i)

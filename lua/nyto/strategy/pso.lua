@@ -18,8 +18,9 @@
 -- inertia w (0.7298; in [0, 1], 1 being the original 1995 PSO), c1 (1.49618), c2 (1.49618).
 -- Velocities start at 0.
 local B = require "nyto.strategy.base"
+local nyto = require "nyto"
 
-local function inf_tensor(n) return require("nyto").full({n}, math.huge, {dtype = "float64"}) end
+local function inf_tensor(n) return nyto.full({n}, math.huge, {dtype = "float64"}) end
 
 return B.strategy("PSO", {
   popsize = 50,
@@ -57,9 +58,10 @@ return B.strategy("PSO", {
     local gbest, gbest_f = S.gbest, S.gbest_f
     if pf[gi] < gbest_f:totable()[1] then
       gbest = B.row(es, pbest, gi)
-      gbest_f = require("nyto").tensor({pf[gi]}, {dtype = "float64"})
+      gbest_f = nyto.tensor({pf[gi]}, {dtype = "float64"})
     end
-    -- Shi & Eberhart 1998, eq. (1): v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g - x_i), with
+    -- the velocity update (Kennedy & Eberhart 1995, with Shi & Eberhart 1998's inertia w):
+    --   v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g - x_i), with
     -- r1, r2 uniform on [0, 1) drawn per element (per particle and dimension; r1 first).
     -- In place on temporaries and on the strategy's own v: one arena per term, not per op.
     local a = pbest - x
@@ -67,8 +69,8 @@ return B.strategy("PSO", {
     local b = B.bcast(es, gbest) - x
     b:mul_(B.rand(es)):mul_(o.c2)                   -- c2 r2 (g - x_i)
     local v = S.v:mul_(o.inertia):add_(a):add_(b)  -- w v_i + ...
-    -- eq. (2): x_i <- x_i + v_i (a new population: the one ask returned stays the user's)
-    S.x, S.v, S.pbest, S.pbest_f = x + v, v, pbest, require("nyto").tensor(pf, {dtype = "float64"})
+    -- the position update: x_i <- x_i + v_i (a new population: the one ask returned stays the user's)
+    S.x, S.v, S.pbest, S.pbest_f = x + v, v, pbest, nyto.tensor(pf, {dtype = "float64"})
     S.gbest, S.gbest_f = gbest, gbest_f
   end,
 

@@ -1,0 +1,78 @@
+-- bench/strategy: one generation (ask + tell with random fitness: the fitness itself excluded) of
+-- every nyto.strategy on a swarm of 64 MLP 784-1024-1024-10 particles, one thread, and in the
+-- same run a C pass over the same bytes (core.paffine in place over a [64, P] arena: one read and
+-- one write, the memory-bandwidth limit) and one draw of an arena of N(0, 1) and of U[0, 1)
+-- numbers (s:randn_, s:rand_).  Median CPU ms over rounds after two warm-up generations.
+--   lua5.4 bench/strategy.lua [reps] [names...]       (bench/strategy.sh prints the ratios)
+package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
+package.cpath = "./build/lib/?.so;" .. package.cpath
+local nyto = require "nyto"
+local models = require "models"
+local core = nyto.core
+nyto.num_threads(tonumber(os.getenv("THREADS") or "1"))
+local reps = tonumber(arg[1] or "5")
+local names = {table.unpack(arg, 2)}
+if #names == 0 then names = {"PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"} end
+local n = 64
+local clock = os.clock
+
+local net = models.MLP()
+local P = models.nparams(net)
+
+local function median_ms(fn)
+  local ts = {}
+  for r = 1, reps do
+    collectgarbage()
+    local t0 = clock()
+    fn()
+    ts[r] = (clock() - t0) * 1e3
+  end
+  return models.median(ts)
+end
+
+-- the bandwidth limit: one read and one write of the arena's bytes
+local arena = core.buffer("float32", n * P)
+local full = core.segments {0, n * P}
+core.paffine(arena, 0.5, 0.1, full, arena)
+local c_pass = median_ms(function() core.paffine(arena, 0.5, 0.1, full, arena) end)
+arena, full = nil, nil
+collectgarbage()
+-- the draws: one arena of N(0, 1) and one of U[0, 1) numbers from a nyto.Generator, in place
+local s = nyto.Swarm(net, n)
+local g = nyto.Generator(2)
+s:randn_ {generator = g}
+local randn = median_ms(function() s:randn_ {generator = g} end)
+local rand = median_ms(function() s:rand_ {generator = g} end)
+s:free()
+s = nil
+collectgarbage()
+print(("nyto n=%d P=%d threads=%d c_pass_ms=%.2f randn_ms=%.2f rand_ms=%.2f"):format(n, P, nyto.num_threads(), c_pass,
+  randn, rand))
+
+local fit_g = nyto.Generator(99)
+for _, name in ipairs(names) do
+  local ctor = nyto.strategy[name]
+  if not ctor then
+    print(("nyto strategy=%s missing"):format(name))
+  else
+    local opts = {popsize = n, generator = nyto.Generator(1)}
+    if name == "CMAES" then opts.diagonal = true end
+    local es = ctor(net, opts)
+    local fits = {}
+    for r = 1, reps + 2 do fits[r] = nyto.randn({n}, {generator = fit_g, dtype = "float64"}):totable() end
+    local k = 0
+    local function generation()
+      k = k + 1
+      es:ask()
+      es:tell(fits[k])
+    end
+    generation()
+    generation()
+    local ms = median_ms(generation)
+    print(("nyto strategy=%s ms=%.2f"):format(name, ms))
+    io.stdout:flush()
+    es = nil
+    collectgarbage()
+    collectgarbage()
+  end
+end
