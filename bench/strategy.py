@@ -4,17 +4,21 @@
 # updates and defaults of lua/nyto/strategy/*.lua, 64 members of the MLP 784-1024-1024-10
 # (P = 1,863,690), one thread.  Median CPU ms per generation after two warm-up generations.
 #   /usr/bin/python3 bench/strategy.py [reps] [names...]
+#   /usr/bin/python3 bench/strategy.py --check [generations] [names...]   (each on the 50-D sphere)
 import math, statistics, sys, time
 
 import torch
 
 torch.set_num_threads(1)
 torch.manual_seed(1)
+check = len(sys.argv) > 1 and sys.argv[1] == "--check"
+if check:  # --check: each update on the 50-D sphere from (1, ..., 1), to see that it optimises
+    sys.argv.pop(1)
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 names = sys.argv[2:] or ["PSO", "APSO", "GA", "DE", "CEM", "OpenES", "SNES", "PGPE", "CMAES"]
 n = 64
-P = 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
-mean0 = torch.randn(P) * 0.02
+P = 50 if check else 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
+mean0 = torch.ones(P) if check else torch.randn(P) * 0.02
 
 
 def centered_ranks(f):  # minimising: the best (lowest) gets -0.5, the worst +0.5
@@ -239,6 +243,18 @@ class CMAES:  # sep-CMA-ES (Ros & Hansen 2008) with the tutorial's active weight
         s.C.mul_(1 - s.c1 - s.cmu * float(s.w.sum())).addcmul_(s.pc, s.pc, value=s.c1).add_(w @ y.square(), alpha=s.cmu)
         s.sigma *= math.exp(s.cs / s.ds * (float(s.ps.norm()) / s.chi - 1))
 
+
+if check:
+    for name in names:
+        es = globals()[name]()
+        f0 = None
+        for k in range(reps):
+            x = es.ask()
+            f = x.double().square().sum(1).float()
+            f0 = float(f.min()) if f0 is None else f0
+            es.tell(f)
+        print("check strategy=%s sphere best: first generation %.4g, generation %d %.4g" % (name, f0, reps, float(f.min())))
+    sys.exit(0)
 
 fit = [torch.randn(n) for _ in range(reps + 2)]
 for name in names:

@@ -19,10 +19,12 @@ local function screen()
   return (tmux("capture-pane -p -J -S -200 -t repl"):gsub("[ \t]+\n", "\n"):gsub("%s+$", "")) .. "\n"
 end
 
--- wait (up to 10 s, polling) until the screen contains plain text `want`
+-- wait (up to 30 s of wall time, polling: a loaded machine is slow to echo) until the screen
+-- contains plain text `want`
 local function wait_for(want, after)
   after = after or 0
-  for _ = 1, 400 do
+  local deadline = os.time() + 30
+  while os.time() <= deadline do
     local s = screen()
     if s:find(want, after + 1, true) then return s end
     os.execute("sleep 0.025")

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "nyto_core.h"
 
@@ -100,6 +101,18 @@ int main(void) {
   size_t len;
   CHECK(nyto_read_file("/nonexistent/x.gz", &len, err, sizeof err) == NULL && strstr(err, "/nonexistent/x.gz"),
         "a missing file names its path");
+
+  /* CRC-32 (the PCLMULQDQ folding) against zlib's crc32, every length to 600 and longer ones, any start */
+  {
+    unsigned char *b = malloc(70000);
+    uint32_t x = 12345;
+    for (int i = 0; i < 70000; i++) b[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 16);
+    int ok = 1;
+    for (size_t n = 0; n < 600; n++) ok &= nyto_crc32(0, b + n % 7, n) == (uint32_t)crc32(0, b + n % 7, (uInt)n);
+    for (size_t n = 600; n < 69000; n += 997) ok &= nyto_crc32(0x1234u, b + n % 13, n) == (uint32_t)crc32(0x1234u, b + n % 13, (uInt)n);
+    free(b);
+    CHECK(ok, "nyto_crc32 equals zlib's crc32 (lengths 0-599 and to 69,000, unaligned starts, a running crc)");
+  }
 
   /* Philox4x32-10 against the known-answer vectors of Random123 */
   {

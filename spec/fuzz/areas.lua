@@ -371,7 +371,8 @@ area("batched", {
 
 -- ---- swarms: a population of one species in one arena ----
 local function swarm(G)
-  local ok, s = pcall(nyto.Swarm, G.module(), G.pick {1, 2, 3})
+  -- a ParticleModule's swarm (members and mean are ParticleModules) a third of the time
+  local ok, s = pcall(nyto.Swarm, G.R() < 0.3 and G.pm() or G.module(), G.pick {1, 2, 3})
   if ok then return s end
   return nyto.Swarm(nyto.nn.Linear(2, 2), 2)
 end
@@ -379,7 +380,7 @@ local function swarm_operand(G, s)
   return G.pick {function() return 0.5 end, function() return s[1] end, function() return s:clone() end,
                  function() return nyto.randn(#s) end, function() return nyto.randn(#s + 1) end,
                  function() return nyto.zeros(#s, {dtype = "int64"}) end, function() return swarm(G) end,
-                 G.hostile}()
+                 function() return G.pm() end, G.hostile}()
 end
 area("swarm", {
   {"new", function(G)
@@ -387,6 +388,7 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"of_pm", function(G) local pm = G.pm() return nyto.Swarm.of, {G.maybe({pm, G.maybe(pm:clone(), 0.3)}, 0.3), n = 1} end},
   {"load", function(G)
     local s = swarm(G)
     local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,

@@ -88,6 +88,10 @@ int nyto_random_isa(int level);
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);
 
+/* ---- CRC-32 (src/core/crc32.c) ---- */
+/* zlib's crc32(crc, data, n) (start from 0), by PCLMULQDQ where the CPU has it */
+uint32_t nyto_crc32(uint32_t crc, const void *data, size_t n);
+
 /* ---- gzip ---- */
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer
  * (caller frees) and its length, or NULL with a message in err. */

@@ -197,21 +197,27 @@ static int l_gc_settle(lua_State *L) {
   return 0;
 }
 
-/* core.collect_young(): a young collection in generational mode, a full one
- * in incremental mode (ParticleModule's prompt release,
+/* core.collect_young() -> full_due: a young collection in generational
+ * mode, a full one in incremental mode (ParticleModule's prompt release,
  * lua/nyto/particle_module.lua: the particles a loop drops die young, and a
- * young collection finds them for the cost of the young objects alone). */
+ * young collection finds them for the cost of the young objects alone).
+ * full_due: tensor bytes stay above twice what the last full collection
+ * left, plus 1 MiB (garbage that turned old: the pacing's rule). */
 static int l_collect_young(lua_State *L) {
   nyto_gc_settle(L);
   if (gc_mode != LUA_GCGEN) {
     nyto_gc_collect(L);
-    return 0;
+    lua_pushboolean(L, 0);
+    return 1;
   }
   gc_since = 0;
   gc_young_run++;
   gc_young++;
   lua_gc(L, LUA_GCSTEP, 0);
-  return 0;
+  nyto_stats s;
+  nyto_stats_get(&s);
+  lua_pushboolean(L, s.tensor_bytes > 2 * gc_live_full + NYTO_GC_MIN);
+  return 1;
 }
 
 /* core.gc_count() -> full, young: the collections nyto ran */
