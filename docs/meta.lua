@@ -1057,7 +1057,7 @@ function strategy.run(es, fn, opts) end
 ---@field n integer the popsize
 ---@field D integer the number of scalars of the center
 local Strategy = {}
----The population to score: a Swarm (particle center) or an [n, D] tensor.
+---The population to score: a Swarm (particle center) or an [n, D] tensor; the strategy's own (a later generation may reuse it: clone to keep it).
 ---@return Swarm|Tensor
 function Strategy:ask() end
 ---Scores the population of the last ask; checks everything before it changes anything.
