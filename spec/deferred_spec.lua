@@ -386,3 +386,18 @@ describe("one pass into one new buffer", function()
     H.assert_values(qv, map(v, function(t) return t * 0.5 + 10 end), {"weight", "bias"}, "0.5*p + 10")
   end)
 end)
+
+-- ops.def declares the arguments an op writes ('W', 'w'); batch_norm's running
+-- statistics are one: a parameter passed as running_mean is written in place
+describe("written arguments declared by ops.def", function()
+  it("batch_norm's running statistics: a deferred result of their particle keeps its values", function()
+    local net = Lin(3, 2)
+    local v = values(net)
+    local r = net * 3 -- deferred: reads net's buffer when next read
+    nyto.no_grad(function()
+      nyto.batch_norm(nyto.randn(4, 2), net.bias, nyto.ones(2), nil, nil, true) -- updates net.bias in place
+    end)
+    assert.is_false(nyto.equal(v[2], net.bias:detach()))
+    H.assert_values(values(r), map(v, function(t) return t * 3 end), {"weight", "bias"}, "net * 3", true)
+  end)
+end)

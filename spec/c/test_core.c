@@ -33,7 +33,7 @@ int main(void) {
   int ops[] = {NYTO_ADD, NYTO_SUB, NYTO_MUL, NYTO_DIV, NYTO_RSUB, NYTO_RDIV};
   for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     for (int i = 0; i < N; i++) d[i] = ref[i] = -7.0f;
-    nyto_kernel_scalar(NT_FLOAT32, d, a, 3.0, ops[k], segs, 2);
+    nyto_pass_scalar(NT_FLOAT32, d, a, 3.0, ops[k], segs, 2);
     for (int s = 0; s < 2; s++)
       for (int64_t i = segs[s].off; i < segs[s].off + segs[s].len; i++) {
         float x = a[i];
@@ -50,7 +50,7 @@ int main(void) {
   }
   /* in place */
   memcpy(d, a, sizeof d);
-  nyto_kernel_scalar(NT_FLOAT32, d, d, 2.0, NYTO_MUL, segs, 2);
+  nyto_pass_scalar(NT_FLOAT32, d, d, 2.0, NYTO_MUL, segs, 2);
   int okip = 1;
   for (int i = 0; i < N; i++) {
     int in = (i >= 10 && i < 110) || (i >= 500 && i < 900);
@@ -58,14 +58,14 @@ int main(void) {
   }
   CHECK(okip, "in-place scalar kernel touches only the segments");
   /* binary */
-  nyto_kernel_binary(NT_FLOAT32, d, a, b, NYTO_SUB, segs, 2);
+  nyto_pass_binary(NT_FLOAT32, d, a, b, NYTO_SUB, segs, 2);
   int okb = 1;
   for (int64_t i = 10; i < 110; i++) okb &= d[i] == a[i] - b[i];
   CHECK(okb, "binary kernel a - b");
   /* affine, double */
   double x[4] = {1, 2, 3, 4}, y[4];
   nyto_seg all = {0, 4};
-  nyto_kernel_affine(NT_FLOAT64, y, x, 0.5, 10, &all, 1);
+  nyto_pass_affine(NT_FLOAT64, y, x, 0.5, 10, &all, 1);
   CHECK(y[0] == 10.5 && y[3] == 12.0, "affine kernel 0.5*x + 10");
   /* pool: a released buffer serves the next request of the same size */
   nt_tensor *t1, *t2;

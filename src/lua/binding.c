@@ -119,7 +119,7 @@ static void nyto_gc_run(lua_State *L, int64_t bytes, int64_t heap) {
     gc_young++;
     lua_gc(L, LUA_GCSTEP, 0);
     nyto_stats_get(&s1);
-    gc_full_next = (s1.tensors >= s0.tensors && s1.particles >= s0.particles) ||
+    gc_full_next = (s1.tensors >= s0.tensors && s1.buffers >= s0.buffers) ||
                    s1.tensor_bytes > 2 * gc_live_full + NYTO_GC_MIN;
   } else {
     nyto_gc_collect(L);
@@ -247,7 +247,10 @@ static int l_stats(lua_State *L) {
   nyto_stats_get(&s);
   lua_createtable(L, 0, 8);
 #define F(name) (lua_pushinteger(L, s.name), lua_setfield(L, -2, #name))
-  F(particles);
+  /* the core's live buffers; gc.lua renames them particle_buffers and counts
+     particle kernels as `particles` (API.md) */
+  lua_pushinteger(L, s.buffers);
+  lua_setfield(L, -2, "particles");
   F(tensors);
   F(tensor_bytes);
   F(peak_tensor_bytes);

@@ -76,7 +76,7 @@ static void lazy_compute_now(lua_State *L, LBuffer *b) {
   buffer_take(L, b);
   copy_gaps_from(b, b->src_data, b->segs);
   nyto_stats_pass();
-  nyto_kernel_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
+  nyto_pass_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
   lazy_drop(b);
 }
 
@@ -269,10 +269,10 @@ static int segs_count(lua_State *L) {
 static void copy_gaps_from(LBuffer *dst, const void *src, const LSegs *s) {
   int64_t pos = 0;
   for (int k = 0; k < s->nseg; k++) {
-    if (s->segs[k].off > pos) nyto_kernel_copy(dst->dtype, dst->data, src, pos, s->segs[k].off - pos);
+    if (s->segs[k].off > pos) nyto_pass_copy(dst->dtype, dst->data, src, pos, s->segs[k].off - pos);
     pos = s->segs[k].off + s->segs[k].len;
   }
-  if (pos < dst->n) nyto_kernel_copy(dst->dtype, dst->data, src, pos, dst->n - pos);
+  if (pos < dst->n) nyto_pass_copy(dst->dtype, dst->data, src, pos, dst->n - pos);
 }
 
 /* The in-place target at arg i: computed, of src's layout, and with every
@@ -336,7 +336,7 @@ static int l_pscalar(lua_State *L) {
     LSegs *s = segs_check(L, 4, a, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
     nyto_stats_pass();
-    nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+    nyto_pass_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
   }
@@ -346,7 +346,7 @@ static int l_pscalar(lua_State *L) {
     LBuffer *d = dest_new(L, a);
     copy_gaps_from(d, a->src_data, s);
     nyto_stats_pass();
-    nyto_kernel_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
+    nyto_pass_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
     return 1;
   }
   if (a->src) a = buffer_check(L, 1, "particle operation");
@@ -354,7 +354,7 @@ static int l_pscalar(lua_State *L) {
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, a->data, s);
   nyto_stats_pass();
-  nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+  nyto_pass_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
   return 1;
 }
 
@@ -372,7 +372,7 @@ static int l_paffine(lua_State *L) {
     copy_gaps_from(d, a->data, s);
   }
   nyto_stats_pass();
-  nyto_kernel_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
+  nyto_pass_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
   return 1;
 }
 
@@ -407,8 +407,8 @@ static int l_pbinary(lua_State *L) {
     LBuffer *d = dest_check(L, 5, a, "particle operation");
     const void *xb = operand_of(L, 2, s, &opb, &vb);
     nyto_stats_pass();
-    if (opb < 0) nyto_kernel_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
-    else nyto_kernel_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
+    if (opb < 0) nyto_pass_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
+    else nyto_pass_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
   }
@@ -417,8 +417,8 @@ static int l_pbinary(lua_State *L) {
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, xa, s);
   nyto_stats_pass();
-  if (opa < 0 && opb < 0) nyto_kernel_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
-  else nyto_kernel_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
+  if (opa < 0 && opb < 0) nyto_pass_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
+  else nyto_pass_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
   return 1;
 }
 
@@ -428,7 +428,7 @@ static int l_pclone(lua_State *L) {
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
   nyto_stats_pass();
-  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  if (a->n) nyto_pass_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
 
@@ -443,7 +443,7 @@ static int l_pshare(lua_State *L) {
   if (a->n > 0 && push_deferred(L, a, 1.0, NYTO_MUL, s, 2)) return 1;
   LBuffer *d = dest_new(L, a);
   nyto_stats_pass();
-  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  if (a->n) nyto_pass_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
 
@@ -465,7 +465,7 @@ static int l_pcopy(lua_State *L) {
   LSegs *s = segs_check(L, 3, a, "copy");
   lazy_force(L, nt_storage_id(d->t));
   nyto_stats_pass();
-  for (int k = 0; k < s->nseg; k++) nyto_kernel_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
+  for (int k = 0; k < s->nseg; k++) nyto_pass_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
   lua_settop(L, 1);
   return 1;
 }
@@ -603,14 +603,14 @@ static int l_prows(lua_State *L) {
     if (fresh) {
       int64_t pos = 0;
       for (int k = 0; k < s->nseg; k++) {
-        if (s->segs[k].off > pos) nyto_kernel_copy(a->dtype, dr, ar, pos, s->segs[k].off - pos);
+        if (s->segs[k].off > pos) nyto_pass_copy(a->dtype, dr, ar, pos, s->segs[k].off - pos);
         pos = s->segs[k].off + s->segs[k].len;
       }
-      if (pos < P) nyto_kernel_copy(a->dtype, dr, ar, pos, P - pos);
+      if (pos < P) nyto_pass_copy(a->dtype, dr, ar, pos, P - pos);
     }
-    if (w) nyto_kernel_scalar(a->dtype, dr, ar, w[r], op, s->segs, s->nseg);
-    else if (swapped) nyto_kernel_binary(a->dtype, dr, x->data, ar, op, s->segs, s->nseg);
-    else nyto_kernel_binary(a->dtype, dr, ar, x->data, op, s->segs, s->nseg);
+    if (w) nyto_pass_scalar(a->dtype, dr, ar, w[r], op, s->segs, s->nseg);
+    else if (swapped) nyto_pass_binary(a->dtype, dr, x->data, ar, op, s->segs, s->nseg);
+    else nyto_pass_binary(a->dtype, dr, ar, x->data, op, s->segs, s->nseg);
   }
   return 1;
 }
