@@ -60,16 +60,20 @@ for _, name in ipairs(names) do
     local es = ctor(net, opts)
     local fits = {}
     for r = 1, reps + 2 do fits[r] = nyto.randn({n}, {generator = fit_g, dtype = "float64"}):totable() end
-    local k = 0
+    local k, ask_t, tell_t = 0, {}, {}
     local function generation()
       k = k + 1
+      local t0 = clock()
       es:ask()
+      local t1 = clock()
       es:tell(fits[k])
+      ask_t[#ask_t + 1], tell_t[#tell_t + 1] = (t1 - t0) * 1e3, (clock() - t1) * 1e3
     end
     generation()
     generation()
+    ask_t, tell_t = {}, {}
     local ms = median_ms(generation)
-    print(("nyto strategy=%s ms=%.2f"):format(name, ms))
+    print(("nyto strategy=%s ms=%.2f ask_ms=%.2f tell_ms=%.2f"):format(name, ms, models.median(ask_t), models.median(tell_t)))
     io.stdout:flush()
     es = nil
     collectgarbage()

@@ -28,15 +28,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 r=${1:-5}
 shift || true
-lua5.4 bench/strategy.lua "$r" "$@" | tee /dev/stderr >"${TMPDIR:-/tmp}/strategy_nyto.$$"
-/usr/bin/python3 bench/strategy.py "$r" "$@" | tee /dev/stderr >"${TMPDIR:-/tmp}/strategy_torch.$$"
-trap 'rm -f "${TMPDIR:-/tmp}/strategy_nyto.$$" "${TMPDIR:-/tmp}/strategy_torch.$$"' EXIT
+out_n=$(mktemp) out_t=$(mktemp)
+trap 'rm -f "$out_n" "$out_t"' EXIT
+lua5.4 bench/strategy.lua "$r" "$@" >"$out_n"
+cat "$out_n"
+/usr/bin/python3 bench/strategy.py "$r" "$@" >"$out_t"
+cat "$out_t"
 awk '
   BEGIN { split("PSO 5 0 2 APSO 2 1 0 GA 3 1 1 DE 5 0 1 CEM 1.2 1 0 OpenES 2 0.5 0 SNES 2 1 0 PGPE 2 0.5 0 CMAES 2 1 0", a, " ")
           for (i = 1; i < 36; i += 4) { k = a[i]; arenas[k] = a[i + 1]; normals[k] = a[i + 2]; uniforms[k] = a[i + 3]; order[(i + 3) / 4] = k } }
   function field(name,   v) { if (match($0, name "=[0-9.]+")) v = substr($0, RSTART + length(name) + 1, RLENGTH - length(name) - 1); return v }
   FNR == NR && /c_pass_ms=/ { c = field("c_pass_ms"); rn = field("randn_ms"); ru = field("rand_ms") }
-  FNR == NR && /strategy=.* ms=/ { split($2, s, "="); split($3, m, "="); nyto[s[2]] = m[2] }
+  FNR == NR && /strategy=.* ms=/ { split($2, s, "="); split($3, m, "="); nyto[s[2]] = m[2]; ask[s[2]] = field("ask_ms"); tell[s[2]] = field("tell_ms") }
   FNR == NR && /missing/ { split($2, s, "="); nyto[s[2]] = "missing" }
   FNR != NR && /strategy=.* ms=/ { split($2, s, "="); split($3, m, "="); torch[s[2]] = m[2] }
   END {
@@ -50,7 +53,7 @@ awk '
       if (nyto[k] == "missing" || !(k in nyto)) {
         printf "%-8s %9s %7.1f %9.1f %11s %11.1f %11s %13s   (PyTorch %.1f ms)\n", k, "missing", arenas[k], f, "-", fd, "-", "-", torch[k]
       } else {
-        printf "%-8s %9.1f %7.1f %9.1f %10.1fx %11.1f %10.1fx %12.2fx   (PyTorch %.1f ms)\n", k, nyto[k], arenas[k], f, nyto[k] / f, fd, nyto[k] / fd, torch[k] / nyto[k], torch[k]
+        printf "%-8s %9.1f %7.1f %9.1f %10.1fx %11.1f %10.1fx %12.2fx   (PyTorch %.1f ms; nyto ask %.1f + tell %.1f)\n", k, nyto[k], arenas[k], f, nyto[k] / f, fd, nyto[k] / fd, torch[k] / nyto[k], torch[k], ask[k], tell[k]
       }
     }
-  }' "${TMPDIR:-/tmp}/strategy_nyto.$$" "${TMPDIR:-/tmp}/strategy_torch.$$"
+  }' "$out_n" "$out_t"

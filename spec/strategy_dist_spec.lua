@@ -764,3 +764,43 @@ describe("nyto.eigh (the ops.def row CMA-ES decomposes C with)", function()
     raises("nyto: bad argument #1 to 'eigh' (\"linalg_eigh_cpu\" not implemented for 'Long')", nyto.eigh, H.I {{1, 0}, {0, 1}})
   end)
 end)
+
+describe("core.pgauss_ (the one-pass sampler of OpenES, SNES and PGPE)", function()
+  local core = nyto.core
+  for _, dt in ipairs {"float32", "float64"} do
+    it(dt .. ": X:copy_(z):mul_(s):add_(c) with z = nyto.randn's draws, antithetic or not, bit for bit", function()
+      local o = {dtype = dt}
+      local D, n = 37, 6
+      local c, s = nyto.randn({D}, {generator = nyto.Generator(1), dtype = dt}), nyto.rand({D}, {generator = nyto.Generator(2), dtype = dt})
+      for _, pairs in ipairs {false, true} do
+        local rows = pairs and n // 2 or n
+        local g, ref = nyto.Generator(7, 2), nyto.Generator(7, 2)
+        local X, Z = nyto.zeros({n, D}, o), nyto.zeros({rows, D}, o)
+        assert.are.equal(X, core.pgauss_(X, c, s, pairs, Z, g))
+        local z = nyto.randn({rows, D}, {generator = ref, dtype = dt})
+        assert.are.same(ref:get_state(), g:get_state()) -- the generator advanced as the randn did
+        assert.is_true(nyto.equal(Z, z))
+        local want = z:clone():mul_(s:view {1, D}):add_(c:view {1, D})
+        if pairs then
+          local Xv = X:view {rows, 2, D}
+          assert.is_true(nyto.equal(Xv:select(2, 1), want))
+          assert.is_true(nyto.equal(Xv:select(2, 2), z:clone():mul_(-s:view {1, D}):add_(c:view {1, D})))
+        else
+          assert.is_true(nyto.equal(X, want))
+        end
+      end
+    end)
+  end
+
+  it("refuses operands of other sizes or dtypes", function()
+    local X, c, s, z = nyto.zeros(4, 3), nyto.zeros(3), nyto.ones(3), nyto.zeros(2, 3)
+    raises("nyto: bad argument #2 to 'pgauss_' (center's size does not divide X's)", core.pgauss_, X, nyto.zeros(5), s, true, z)
+    raises("nyto: bad argument #3 to 'pgauss_' (scale of another layout)", core.pgauss_, X, c, nyto.ones(2), true, z)
+    raises("nyto: bad argument #5 to 'pgauss_' (noise of another layout)", core.pgauss_, X, c, s, false, z)
+    raises("nyto: bad argument #4 to 'pgauss_' (pairs need an even number of rows)", core.pgauss_, nyto.zeros(3, 3), c, s, true)
+    raises("nyto: bad argument #2 to 'pgauss_' (center of another dtype)", core.pgauss_, X, nyto.zeros({3}, F64), s, true, z)
+    raises("nyto: bad argument #1 to 'pgauss_' (a contiguous CPU tensor expected)", core.pgauss_, nyto.zeros(3, 4):t(), c, s, true)
+    raises("nyto: bad argument #1 to 'pgauss_' (float32 or float64 expected)", core.pgauss_, H.I {{1, 2, 3}}, c, s, false)
+    assert.is_true(nyto.equal(X, nyto.zeros(4, 3)))
+  end)
+end)

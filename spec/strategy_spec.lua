@@ -290,22 +290,32 @@ describe("nyto.strategy: particle centers", function()
     end
   end)
 
-  it("the population is the user's after tell: freeing it (<close>) each generation is safe", function()
+  it("the population ask returns is the strategy's own: PSO, APSO and CEM reuse it (clone to keep one)", function()
     nyto.manual_seed(4)
     local net = net3()
-    for _, name in ipairs(NAMES) do
-      local a = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
-      local b = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
-      for _ = 1, 5 do
-        do
-          local pop <close> = a:ask()
-          a:tell(sphere(pop:flat()))
-        end
-        local pop = b:ask()
-        b:tell(sphere(pop:flat()))
-      end
-      same_state(a:state_dict(), b:state_dict())
+    for _, name in ipairs {"PSO", "APSO", "CEM"} do
+      local es = nyto.strategy[name](net, {popsize = 6, generator = nyto.Generator(3)})
+      local p1 = es:ask()
+      local kept = p1:clone()
+      es:tell(sphere(p1:flat()))
+      local p2 = es:ask()
+      assert.is_true(rawequal(p1, p2), name)
+      assert.is_false(nyto.equal(p2:flat(), kept:flat()), name)
     end
+    -- CEM draws into a new arena when its population was freed
+    local es = nyto.strategy.CEM(net, {popsize = 6, generator = nyto.Generator(3)})
+    local ref = nyto.strategy.CEM(net, {popsize = 6, generator = nyto.Generator(3)})
+    for _ = 1, 3 do
+      local p, q = es:ask(), ref:ask()
+      es:tell(sphere(p:flat()))
+      ref:tell(sphere(q:flat()))
+      p:free()
+    end
+    same_state(es:state_dict(), ref:state_dict())
+    -- freeing PSO's population (its positions) is an error, never a crash
+    local pso = nyto.strategy.PSO(net, {popsize = 6, generator = nyto.Generator(3)})
+    pso:ask():free()
+    raises("nyto: bad argument #1 to 'tell' (the population returned by ask was freed)", pso.tell, pso, {1, 2, 3, 4, 5, 6})
   end)
 
   it("evolves a small network: the best member's loss, recomputed by its own forward, falls", function()

@@ -55,7 +55,7 @@ return function(nyto, core)
   -- young collections leave what died old (a few hundred bytes a loop
   -- iteration): a full one when the Lua heap has doubled since the last full
   -- one, as Lua's own generational pacing does (genmajormul 100)
-  local heap_full = collectgarbage("count")
+  local heap_full = nil -- (the heap at the first operation, when nyto has loaded)
   -- and when the last young collection left tensor bytes above twice what
   -- the last full one left, plus 1 MiB (core.collect_young: the pacing's rule)
   local full_due = false
@@ -126,6 +126,7 @@ return function(nyto, core)
     -- one, and for a particle as large as the Lua heap, whose pass costs more
     -- than a full collection (as the pacing does, nyto_gc_pace_before)
     local heap = collectgarbage("count")
+    heap_full = heap_full or heap
     if full_due or old_other(a, b) or heap > 2 * heap_full or math.max(pm_bytes(a), pm_bytes(b)) >= heap * 1024 then
       full()
       return true

@@ -499,7 +499,7 @@ area("strategy", {
     if G.R() < 0.3 and type(sd.state) == "table" then
       local keys = {}
       for k in pairs(sd.state) do keys[#keys + 1] = k end
-      table.sort(keys)
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end) -- a hostile sd.state may have any keys
       if #keys > 0 then sd.state[G.pick(keys)] = G.hostile() end
     end
     return es.load_state_dict, {es, G.maybe(sd, 0.1), n = 2}

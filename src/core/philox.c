@@ -173,48 +173,47 @@ static inline void transform(int kind, const uint32_t *restrict w, float *restri
 }
 
 
-/* ---- the AVX2 path: 8 blocks per register, the same IEEE operations as
- * transform() (multiply then add, -ffp-contract=off), so its bits equal the
- * scalar path's ---- */
+/* ---- the AVX2 path: the same words and the same IEEE operations as the
+ * scalar path (fma for fmaf, -ffp-contract=off), so the same bits ---- */
 #ifdef PX_HAVE_AVX2
 #include <immintrin.h>
-__attribute__((target("avx2"))) static inline __m256i mulhilo(__m256i a, __m256i m, __m256i *lo) {
-  __m256i pe = _mm256_mul_epu32(a, m), po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
-  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-  return _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-}
-
-/* 32 words (8 blocks from `block`) in element order into out[0..3] */
+/* 32 words (8 blocks from `block`) in element order into out[0..3]: one
+ * block per 64-bit lane (4 per register, two registers' worth in flight), as
+ * the AVX-512 path: vpmuludq reads the low halves, vpshufd brings the
+ * product's high word down, no even/odd blends (1.08 -> 0.85 ns per word) */
 __attribute__((target("avx2"))) static inline void philox8(uint64_t block, uint64_t seed, uint64_t stream,
-                                                           __m256i out[4]) {
-  const __m256i M0 = _mm256_set1_epi32((int)PHILOX_M0), M1 = _mm256_set1_epi32((int)PHILOX_M1);
-  __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  uint32_t blo = (uint32_t)block, bhi = (uint32_t)(block >> 32);
-  __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)blo), lane);
-  /* carry into the high word where blo + lane wrapped */
-  __m256i wrapped = _mm256_cmpgt_epi32(_mm256_xor_si256(_mm256_set1_epi32((int)blo), _mm256_set1_epi32((int)0x80000000)),
-                                       _mm256_xor_si256(c0, _mm256_set1_epi32((int)0x80000000)));
-  __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32((int)bhi), wrapped);
-  __m256i c2 = _mm256_set1_epi32((int)(uint32_t)stream), c3 = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
+                                                            __m256i out[4]) {
+  const __m256i M0 = _mm256_set1_epi64x(PHILOX_M0), M1 = _mm256_set1_epi64x(PHILOX_M1);
+  __m256i a0 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block), _mm256_setr_epi64x(0, 1, 2, 3));
+  __m256i b0 = _mm256_add_epi64(a0, _mm256_set1_epi64x(4));
+  __m256i a1 = _mm256_srli_epi64(a0, 32), b1 = _mm256_srli_epi64(b0, 32);
+  __m256i a2 = _mm256_set1_epi64x((long long)(uint32_t)stream), a3 = _mm256_set1_epi64x((long long)(stream >> 32));
+  __m256i b2 = a2, b3 = a3;
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int r = 0; r < 10; r++) {
-    __m256i lo0, lo1;
-    __m256i hi0 = mulhilo(c0, M0, &lo0), hi1 = mulhilo(c2, M1, &lo1);
-    c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
-    c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
-    c1 = lo1;
-    c3 = lo0;
+    __m256i K0 = _mm256_set1_epi32((int)k0), K1 = _mm256_set1_epi32((int)k1);
+    __m256i pa0 = _mm256_mul_epu32(a0, M0), pa1 = _mm256_mul_epu32(a2, M1);
+    __m256i pb0 = _mm256_mul_epu32(b0, M0), pb1 = _mm256_mul_epu32(b2, M1);
+    a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_shuffle_epi32(pa1, 0xB1), a1), K0);
+    a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_shuffle_epi32(pa0, 0xB1), a3), K1);
+    b0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_shuffle_epi32(pb1, 0xB1), b1), K0);
+    b2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_shuffle_epi32(pb0, 0xB1), b3), K1);
+    a1 = pa1, a3 = pa0, b1 = pb1, b3 = pb0;
     k0 += PHILOX_W0;
     k1 += PHILOX_W1;
   }
-  __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
-  __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
-  __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  out[0] = _mm256_permute2x128_si256(u0, u1, 0x20);
-  out[1] = _mm256_permute2x128_si256(u2, u3, 0x20);
-  out[2] = _mm256_permute2x128_si256(u0, u1, 0x31);
-  out[3] = _mm256_permute2x128_si256(u2, u3, 0x31);
+  /* lanes (w0 | w1 << 32), (w2 | w3 << 32); unpack pairs blocks (0, 2) and
+   * (1, 3) of a register; the 128-bit permutes put them in order */
+  __m256i a01 = _mm256_blend_epi32(a0, _mm256_slli_epi64(a1, 32), 0xAA);
+  __m256i a23 = _mm256_blend_epi32(a2, _mm256_slli_epi64(a3, 32), 0xAA);
+  __m256i b01 = _mm256_blend_epi32(b0, _mm256_slli_epi64(b1, 32), 0xAA);
+  __m256i b23 = _mm256_blend_epi32(b2, _mm256_slli_epi64(b3, 32), 0xAA);
+  __m256i al = _mm256_unpacklo_epi64(a01, a23), ah = _mm256_unpackhi_epi64(a01, a23);
+  __m256i bl = _mm256_unpacklo_epi64(b01, b23), bh = _mm256_unpackhi_epi64(b01, b23);
+  out[0] = _mm256_permute2x128_si256(al, ah, 0x20);
+  out[1] = _mm256_permute2x128_si256(al, ah, 0x31);
+  out[2] = _mm256_permute2x128_si256(bl, bh, 0x20);
+  out[3] = _mm256_permute2x128_si256(bl, bh, 0x31);
 }
 
 /* AVX2 has no 32-entry permute: the top 8 octaves (e = 23..30, all 8 lanes
@@ -260,6 +259,14 @@ static inline void round_keys(uint64_t seed, uint32_t keys[20]) {
   for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1) keys[2 * r] = k0, keys[2 * r + 1] = k1;
 }
 
+#ifdef PX_HAVE_AVX2
+__attribute__((target("avx512f"))) static inline void round_keys16(uint64_t seed, __m512i keys[20]) {
+  uint32_t k[20];
+  round_keys(seed, k);
+  for (int i = 0; i < 20; i++) keys[i] = _mm512_set1_epi32((int)k[i]);
+}
+#endif
+
 /* ---- the AVX-512 path: one Philox block per 64-bit lane, 8 blocks per
  * register, two registers' worth (16 blocks, 64 words) in flight to hide
  * vpmuludq's latency.  A word lives in the low half of its lane and the high
@@ -267,7 +274,7 @@ static inline void round_keys(uint64_t seed, uint32_t keys[20]) {
  * multiplies, two shifts and two three-way xors (vpternlogd), with no
  * even/odd shuffling.  The output is the same words in the same order as
  * philox_chunk, so the same bits; the transform is normal8's on 16 lanes. ---- */
-__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const uint32_t keys[20],
+__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const __m512i keys[20],
                                                                  uint64_t stream, __m512i out[4]) {
   const __m512i M0 = _mm512_set1_epi64(PHILOX_M0), M1 = _mm512_set1_epi64(PHILOX_M1);
   const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
@@ -277,8 +284,10 @@ __attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block,
   __m512i a2 = _mm512_set1_epi64((long long)(uint32_t)stream), a3 = _mm512_set1_epi64((long long)(stream >> 32));
   __m512i b2 = a2, b3 = a3;
   for (int r = 0; r < 10; r++) {
-    /* the round keys as broadcast memory operands of vpternlogd */
-    __m512i K0 = _mm512_set1_epi32((int)keys[2 * r]), K1 = _mm512_set1_epi32((int)keys[2 * r + 1]);
+    /* the round keys, broadcast once per fill (round_keys16): memory operands
+     * of vpternlogd (a load, where a broadcast from a scalar is a shuffle
+     * uop on the port the rounds need) */
+    __m512i K0 = _mm512_load_si512(&keys[2 * r]), K1 = _mm512_load_si512(&keys[2 * r + 1]);
     __m512i pa0 = _mm512_mul_epu32(a0, M0), pa1 = _mm512_mul_epu32(a2, M1);
     __m512i pb0 = _mm512_mul_epu32(b0, M0), pb1 = _mm512_mul_epu32(b2, M1);
     /* the product's high word to the low half: vpshufd (port 5) rather
@@ -323,8 +332,8 @@ __attribute__((target("avx512f"))) static inline __m512 uniform16(__m512i r) {
 /* float32 elements [c, c + n) with c % 64 == 0 and n % 64 == 0 */
 __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst, int64_t n, uint64_t seed,
                                                            uint64_t stream, uint64_t c) {
-  uint32_t keys[20];
-  round_keys(seed, keys);
+  __m512i keys[20];
+  round_keys16(seed, keys);
   if (kind == 1) {
     for (int64_t i = 0; i < n; i += 64) {
       __m512i w[4];
@@ -355,8 +364,8 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
  * axpby_f32, so the same bits */
 __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const float *x, int64_t n, float a, float b,
                                                             float sg, uint64_t seed, uint64_t stream, uint64_t c) {
-  uint32_t keys[20];
-  round_keys(seed, keys);
+  __m512i keys[20];
+  round_keys16(seed, keys);
   __m512 lo[6], hi[6];
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
   const __m512 A = _mm512_set1_ps(a), B = _mm512_set1_ps(b), S = _mm512_set1_ps(sg);

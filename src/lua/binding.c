@@ -17,6 +17,7 @@
 #include "nt.h"
 #include "nyto.h"
 #include "nyto_core.h"
+#include "private.h" /* the statics the included files share */
 
 #ifndef NYTO_VERSION
 #define NYTO_VERSION "0.0.0"
@@ -226,10 +227,9 @@ static int l_gc_count(lua_State *L) {
   return 2;
 }
 
-/* particle.c's deferred buffers: a tensor op that writes a tensor computes
- * the ones that read its storage first (it may be a parameter view). */
-static int lazy_n;
-static void lazy_before_write(lua_State *L, const nt_tensor *t);
+/* particle.c's deferred buffers (lazy_n, lazy_before_write: private.h): a
+ * tensor op that writes a tensor computes the ones that read its storage
+ * first (it may be a parameter view). */
 
 #include "random.c"
 #include "tensor.c"

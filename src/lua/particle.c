@@ -674,6 +674,95 @@ static int l_paxpby_randn_(lua_State *L) {
   return 1;
 }
 
+/* core.pgauss_(X, c, s, pairs [, noise [, gen]]) -> X: the samples of a diagonal
+ * Gaussian in one pass (the distribution strategies' ask, issue 17).  X is a
+ * contiguous [n, P] float tensor, c and s contiguous tensors of P elements, noise
+ * one of rows P elements (all of X's dtype).  z_k are the standard normals
+ * nyto.randn({rows, P}) draws from gen (rows = n, or n / 2 with pairs; element j
+ * of z_k at counter c0 + k P + j, c0 taken for rows P elements).  Row k becomes
+ * (s z_k) + c, or with pairs rows 2k-1, 2k become (s z_k) + c and (-(s z_k)) + c
+ * (antithetic), one rounding per operation: what X:copy_(z):mul_(s):add_(c)
+ * computes.  noise receives z.  The normals are made in chunks of 1024 and
+ * used at once: X and noise are written once, nothing is read back. */
+#define PG_CHUNK 1024
+typedef struct {
+  int dtype;
+  int64_t n;
+  void *p;
+} pg_arg;
+static pg_arg pg_check(lua_State *L, int i, const char *fn) {
+  nt_tensor *t = tensor_check(L, i, fn);
+  pg_arg a = {nt_dtype(t), nt_numel(t), nt_data(t)};
+  if (!a.p || !nt_is_contiguous(t)) nyto_argerror(L, i, fn, "a contiguous CPU tensor expected");
+  if (a.dtype != NT_FLOAT32 && a.dtype != NT_FLOAT64) nyto_argerror(L, i, fn, "float32 or float64 expected");
+  lazy_force(L, nt_storage_id(t));
+  return a;
+}
+static int l_pgauss_(lua_State *L) {
+  const char *fn = "pgauss_";
+  pg_arg d = pg_check(L, 1, fn), c = pg_check(L, 2, fn), sv = pg_check(L, 3, fn);
+  int pairs = lua_toboolean(L, 4);
+  int hz = !lua_isnoneornil(L, 5);
+  pg_arg z = {0, 0, NULL};
+  if (hz) z = pg_check(L, 5, fn);
+  LGen *g = lua_isnoneornil(L, 6) ? &gen_global : gen_check(L, 6, fn);
+  int64_t P = c.n;
+  if (P <= 0 || d.n % P) return nyto_argerror(L, 2, fn, "center's size does not divide X's");
+  int64_t n = d.n / P;
+  if (pairs && n % 2) return nyto_argerror(L, 4, fn, "pairs need an even number of rows");
+  int64_t rows = pairs ? n / 2 : n;
+  if (c.dtype != d.dtype) return nyto_argerror(L, 2, fn, "center of another dtype");
+  if (sv.dtype != d.dtype || sv.n != P) return nyto_argerror(L, 3, fn, "scale of another layout");
+  if (hz && (z.dtype != d.dtype || z.n != rows * P)) return nyto_argerror(L, 5, fn, "noise of another layout");
+  uint64_t c0 = gen_take(g, rows * P);
+  double tmp[PG_CHUNK];
+  for (int64_t k = 0; k < rows; k++)
+    for (int64_t j0 = 0; j0 < P; j0 += PG_CHUNK) {
+      int64_t m = P - j0 < PG_CHUNK ? P - j0 : PG_CHUNK;
+      uint64_t ctr = c0 + (uint64_t)(k * P + j0);
+      int64_t r1 = pairs ? 2 * k : k;
+      if (d.dtype == NT_FLOAT32) {
+        float *zz = hz ? (float *)z.p + k * P + j0 : (float *)tmp;
+        nyto_random_fill(NT_FLOAT32, 0, zz, m, g->seed, g->stream, ctr);
+        const float *cc = (const float *)c.p + j0, *ss = (const float *)sv.p + j0;
+        float *o1 = (float *)d.p + r1 * P + j0;
+        if (pairs) {
+          float *o2 = o1 + P;
+          for (int64_t i = 0; i < m; i++) {
+            float t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+            o2[i] = -t + cc[i];
+          }
+        } else {
+          for (int64_t i = 0; i < m; i++) {
+            float t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+          }
+        }
+      } else {
+        double *zz = hz ? (double *)z.p + k * P + j0 : tmp;
+        nyto_random_fill(NT_FLOAT64, 0, zz, m, g->seed, g->stream, ctr);
+        const double *cc = (const double *)c.p + j0, *ss = (const double *)sv.p + j0;
+        double *o1 = (double *)d.p + r1 * P + j0;
+        if (pairs) {
+          double *o2 = o1 + P;
+          for (int64_t i = 0; i < m; i++) {
+            double t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+            o2[i] = -t + cc[i];
+          }
+        } else {
+          for (int64_t i = 0; i < m; i++) {
+            double t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+          }
+        }
+      }
+    }
+  lua_settop(L, 1);
+  return 1;
+}
+
 static void particle_open(lua_State *L) {
   static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor},
                                    {"free", b_gc}, {NULL, NULL}};
@@ -696,7 +785,7 @@ static void particle_open(lua_State *L) {
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
                                    {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
-                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_},
+                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_}, {"pgauss_", l_pgauss_},
                                    {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");

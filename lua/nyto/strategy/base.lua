@@ -13,8 +13,9 @@
 --   ask(es)   -> pop: the population to score (a pop value, below).
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
---               returned (as the user may have changed it since). After tell the pop is the
---               user's (`local pop <close> = es:ask()` frees it): keep copies, not pop itself.
+--               returned (as the user may have changed it since). The population is the
+--               strategy's: tell may update it in place for the next ask (PSO, APSO) or keep
+--               it; base keeps only copies (the best row).
 --   center(es) -> vec   (optional): the current mean; default es.state.mean.
 --   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
 --   methods = {...}     (optional): extra methods of the strategy's objects.
@@ -55,6 +56,8 @@
 --                                   (dst must be the strategy's own); returns dst
 --   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
 --                                   tensor M holds, else from b (values copied exactly)
+--   B.where_elem_(es, M, a, b)      the same written into a (a must be the strategy's own; a
+--                                   tensor center gets a new tensor); returns the result
 --   B.mean(es, pop [, w])           the (weighted) mean of the rows, a [D] tensor
 --   B.member(es, vec)               vec as a solution (a particle or a [D] tensor copy)
 --   B.order(f)                      indices 1..#f sorted by f ascending (ties: lower index)
@@ -232,6 +235,13 @@ end
 
 function B.where_elem(es, M, a, b)
   return B.from_flat(es, nyto.where(M, B.flat(es, a), B.flat(es, b)))
+end
+
+function B.where_elem_(es, M, a, b)
+  if not is_particle(es) then return nyto.where(M, a, b) end
+  local A = B.flat(es, a)
+  nyto.no_grad(function() A:copy_(nyto.where(M, A, B.flat(es, b))) end)
+  return a
 end
 
 function B.mean(es, pop, w)

@@ -36,14 +36,17 @@ end
 -- that size costs its page faults every generation (a [32, 1.86M] randn: 129 ms
 -- fresh, 44 ms in place).  The tensor is overwritten by the next ask.
 local core = nyto.core
-function U.noise(es, rows, dt)
-  dt = dt or es.dtype
+local function noise_buffer(es, rows, dt)
   local nb = es._noise
   if not nb or nb.rows ~= rows or nb.dt ~= dt then
     local buf = core.buffer(dt, rows * es.D)
     nb = {rows = rows, dt = dt, buf = buf, segs = core.segments {0, rows * es.D}, t = buf:tensor():view {rows, es.D}}
     es._noise = nb
   end
+  return nb
+end
+function U.noise(es, rows, dt)
+  local nb = noise_buffer(es, rows, dt or es.dtype)
   core.prandom_(nb.buf, 0, nb.segs, es.g)
   return nb.t
 end
@@ -168,6 +171,20 @@ function U.finish(es, b)
     b.X:copy_(nyto.where(es.opmask:view {1, es.D}, b.X, es.center_flat:view {1, es.D}))
   end
   return b.pop
+end
+
+-- The population in one pass (core.pgauss_): the buffer's rows become
+-- (s .* z_k) + c, or with pairs rows 2k-1, 2k become (s .* z_k) + c and
+-- (-(s .* z_k)) + c, with z_k the standard normals U.noise draws (the same
+-- counters and values), made inside the pass and kept in the noise buffer.
+-- c and s are [D] tensors of es.dtype.  Returns the population and z ([rows, D]).
+-- What X:copy_(z):mul_(s):add_(c) computes, without writing z and reading it back.
+function U.sample(es, c, s, pairs)
+  local rows = pairs and es.n // 2 or es.n
+  local nb = noise_buffer(es, rows, es.dtype)
+  local b = U.buffer(es)
+  core.pgauss_(b.X, c:contiguous(), s:contiguous(), pairs, nb.t, es.g)
+  return U.finish(es, b), nb.t
 end
 
 -- antithetic pairs into the buffer: rows 2k-1 = c + alpha e_k, rows 2k = c - alpha e_k

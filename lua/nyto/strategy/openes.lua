@@ -43,9 +43,11 @@ return B.strategy("OpenES", {
   -- Algorithm 1, line 3 (eps_k ~ N(0, I)) and line 4 (evaluate theta +- sigma eps_k)
   ask = function(es)
     local S, s = es.state, es.o.sigma
-    local eps = U.noise(es, es.n // 2)
+    local sv = es._sigma_vec
+    if not sv then sv = nyto.full({es.D}, s, {dtype = es.dtype}); es._sigma_vec = sv end
+    local pop, eps = U.sample(es, S.mean, sv, true) -- rows theta + sigma eps_k, theta - sigma eps_k
     S.eps = eps
-    return U.fill_pairs(es, S.mean, eps, s)
+    return pop
   end,
 
   tell = function(es, _, f)

@@ -32,11 +32,9 @@ return B.strategy("SNES", {
   -- Algorithm 6, lines 3-4: s_k ~ N(0, I), z_k = mu + sigma .* s_k
   ask = function(es)
     local S = es.state
-    local s = U.noise(es, es.n)
+    local pop, s = U.sample(es, S.mean, S.std, false) -- rows sigma .* s_k + mu
     S.s = s
-    local b = U.buffer(es)
-    b.X:copy_(s):mul_(S.std:view {1, es.D}):add_(S.mean:view {1, es.D})
-    return U.finish(es, b)
+    return pop
   end,
 
   tell = function(es, _, f)
