@@ -988,6 +988,7 @@ function nyto.timeit(fn, opts) end
 ---@field sigma? number > 0: the initial spread (PSO, APSO, GA, DE: of the first population)
 ---@field maximize? boolean default false: minimise; true runs the course of minimising -f
 ---@field generator? Generator every draw of the strategy (default: seeded from nyto.manual_seed's generator)
+---@field distributed? boolean OpenES, SNES, PGPE: split the population over nyto.distributed's ranks (seeds-only)
 
 ---@class nyto.strategy
 local strategy = {}

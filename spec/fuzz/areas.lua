@@ -439,7 +439,8 @@ local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1},
                     -- OpenES, SNES, PGPE, CMAES
                     weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
                     sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
-                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1},
+                    distributed = {true, false, "yes"}} -- outside a process group: true raises
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do
