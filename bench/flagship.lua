@@ -29,8 +29,6 @@ local s = nyto.Swarm(CNN(), n, function(i, m) m:load_state_dict(CNN():state_dict
 local sopt, sit = {}, {}
 for i = 1, n do sopt[i] = nyto.optim.SGD(s[i]:parameters(), {lr = 0.05, momentum = 0.9}); sit[i] = loader(i) end
 
-local function now() return nyto.core.clock and nyto.core.clock() or os.clock() end
-local clock = require("nyto.timeit") and nil
 local function wall()
   local f = io.open("/proc/uptime"); local v = f:read("n"); f:close(); return v
 end
@@ -52,6 +50,14 @@ local function swarm_batch()
   F.cross_entropy(out:reshape(n * b, 10), nyto.cat(ys, 1), {reduction = "none"}):view(n, b):mean(2):sum():backward()
   for i = 1, n do sopt[i]:step() end
 end
+local function swarm_loop_batch()
+  for i = 1, n do
+    local x, y = sit[i]()
+    sopt[i]:zero_grad()
+    F.cross_entropy(s[i](x), y):backward()
+    sopt[i]:step()
+  end
+end
 local tx = test_x:narrow(1, 1, 2000)
 local function pool_eval()
   nyto.no_grad(function()
@@ -67,14 +73,25 @@ local function swarm_eval()
 end
 
 local function median(t) table.sort(t); return t[(#t + 1) // 2] end
-local T = {pool = {}, swarm = {}, pool_eval = {}, swarm_eval = {}}
-pool_batch(); swarm_batch(); pool_eval(); swarm_eval() -- warm up
+-- (CPU time is every thread's: with 2 threads it counts both)
+local T, C = {}, {} -- wall and CPU seconds per batch / per 1000 images
+local cases = {{"pool", pool_batch, per}, {"swarm", swarm_batch, per}, {"swarm_loop", swarm_loop_batch, per},
+               {"pool_eval", pool_eval, 0.5}, {"swarm_eval", swarm_eval, 0.5}}
+for _, c in ipairs(cases) do T[c[1]], C[c[1]] = {}, {}; c[2]() end -- warm up
 for _ = 1, rounds do
-  local t0 = wall(); for _ = 1, per do pool_batch() end; T.pool[#T.pool + 1] = (wall() - t0) / per
-  t0 = wall(); for _ = 1, per do swarm_batch() end; T.swarm[#T.swarm + 1] = (wall() - t0) / per
-  t0 = wall(); pool_eval(); T.pool_eval[#T.pool_eval + 1] = (wall() - t0) / 2
-  t0 = wall(); swarm_eval(); T.swarm_eval[#T.swarm_eval + 1] = (wall() - t0) / 2
+  for _, c in ipairs(cases) do
+    local reps = c[3] >= 1 and c[3] or 1
+    local t0, c0 = wall(), os.clock()
+    for _ = 1, reps do c[2]() end
+    T[c[1]][#T[c[1]] + 1] = (wall() - t0) / (c[3] >= 1 and reps or 2)
+    C[c[1]][#C[c[1]] + 1] = (os.clock() - c0) / (c[3] >= 1 and reps or 2)
+  end
 end
-local a, b, c, d = median(T.pool), median(T.swarm), median(T.pool_eval), median(T.swarm_eval)
-print(("training batch of %d members: pool of ParticleModules %.1f ms, Swarm (batched) %.1f ms: %.2fx"):format(n, a * 1e3, b * 1e3, a / b))
-print(("evaluation of %d members on 1000 images: per-member loop %.1f ms, one batched forward %.1f ms: %.2fx"):format(n, c * 1e3, d * 1e3, c / d))
+for _, X in ipairs {{T, "wall"}, {C, "CPU"}} do
+  local M = {}
+  for k, v in pairs(X[1]) do M[k] = median(v) * 1e3 end
+  print(("%s: training batch of %d members: pool of ParticleModules %.1f ms, Swarm batched %.1f ms (%.2fx), Swarm members one by one %.1f ms (%.2fx)")
+    :format(X[2], n, M.pool, M.swarm, M.pool / M.swarm, M.swarm_loop, M.pool / M.swarm_loop))
+  print(("%s: evaluation of %d members, per 1000 images: per-member loop %.1f ms, one batched forward %.1f ms (%.2fx)")
+    :format(X[2], n, M.pool_eval, M.swarm_eval, M.pool_eval / M.swarm_eval))
+end

@@ -35,7 +35,9 @@ end
 
 local function run(name, net, iters, pm_net)
   local n = models.nparams(net)
-  local pm = nyto.ParticleModule(pm_net) -- prompt release: a full collection per operation (docs/memory.md)
+  -- prompt release (docs/memory.md): a young collection per iteration in
+  -- generational mode (lua5.4's), a full one in incremental mode
+  local pm = nyto.ParticleModule(pm_net)
   local p = net:product()
   local x, y, z = core.buffer("float32", n), core.buffer("float32", n), core.buffer("float32", n)
   local segs = core.segments({0, n})
@@ -63,7 +65,19 @@ local function run(name, net, iters, pm_net)
             median_ratio(ts.limit, ts.particle), median_ratio(ts.limit, ts.product)))
   print(("%s particle_module_iteration_us=%.3f particle_module_vs_particle=%.2f")
     :format(name, models.median(ts.pm) * 1e6, median_ratio(ts.pm, ts.particle)))
+  -- the same two loops in the other GC mode, side by side
+  local mode = nyto.gc_mode()
+  local other = mode == "generational" and "incremental" or "generational"
+  nyto.set_gc_mode(other)
+  local ts2 = rounds({
+    particle = function(k) for _ = 1, k do net = 0.5 * net + 10 end end,
+    pm = function(k) for _ = 1, k do pm = 0.5 * pm + 10 end end,
+  }, iters, 9)
+  nyto.set_gc_mode(mode)
+  print(("%s other_mode=%s other_iteration_us=%.3f other_particle_module_iteration_us=%.3f other_particle_module_vs_particle=%.2f")
+    :format(name, other, models.median(ts2.particle) * 1e6, models.median(ts2.pm) * 1e6, median_ratio(ts2.pm, ts2.particle)))
 end
 
+print("gc_mode " .. nyto.gc_mode())
 run("cnn", models.CNN(), tonumber(arg and arg[1]) or 5000, models.CNN())
 run("mlp", models.MLP(), tonumber(arg and arg[2]) or 200, models.MLP())

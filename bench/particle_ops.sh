@@ -12,10 +12,15 @@ for model in cnn mlp; do
   b=$(grep "^pytorch $model " <<<"$p" | sed -E 's/.*per_param_loop_op_us=([0-9.]+).*/\1/')
   awk -v m="$model" -v a="$a" -v b="$b" 'BEGIN { printf "%s: a nyto particle operation is %.1fx faster than the PyTorch per-parameter loop\n", m, b / a }'
 done
-get() { grep "^$1 .*$2=" <<<"$n" | sed -E "s/.* $2=([0-9.]+).*/\\1/"; }
+get() { grep -E "^$1( | .* )$2=" <<<"$n" | sed -E "s/(^| )$2=([0-9a-z.]+).*/ \2/; s/.* //"; }
 echo "goals (per particle operation): cnn $(get cnn particle_op_us) us (<= 8, issue 3a);" \
   "mlp $(awk -v l="$(get mlp limit_us)" -v o="$(get mlp particle_op_us)" 'BEGIN { printf "%.2f", l / o }')x the limit's speed (>= 0.80, issue 3b);" \
   "cnn product $(get cnn product_op_us) us (<= 4, issue 4)"
 echo "per iteration (two operations, one fused pass): mlp at $(get mlp iteration_vs_limit) of the limit"
-echo "ParticleModule iteration: cnn $(get cnn particle_module_iteration_us) us, $(get cnn particle_module_vs_particle)x a plain module's (goal <= 1.5, issue 11);" \
+echo "ParticleModule iteration ($(grep '^gc_mode ' <<<"$n" | cut -d' ' -f2) mode, lua5.4's):" \
+  "cnn $(get cnn particle_module_iteration_us) us, $(get cnn particle_module_vs_particle)x a plain module's (goal <= 1.5, issue 11);" \
   "mlp $(get mlp particle_module_iteration_us) us, $(get mlp particle_module_vs_particle)x (goal <= 1.1)"
+for model in cnn mlp; do
+  echo "ParticleModule iteration, $(get $model other_mode) mode: $model" \
+    "$(get $model other_particle_module_iteration_us) us, $(get $model other_particle_module_vs_particle)x a plain module's ($(get $model other_iteration_us) us)"
+done

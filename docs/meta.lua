@@ -554,6 +554,7 @@ function PMProduct:class() end
 ---@field pool_bytes integer
 ---@field pool_hits integer
 ---@field pool_misses integer
+---@field passes integer C passes of the particle loops over a buffer (a fused pair of operations is one)
 ---@field gc_collections integer
 ---@field gc_young_collections integer
 
@@ -840,20 +841,20 @@ function nyto.set_rng_state(state) end
 -- Swarms (docs/api.md "Swarms")
 
 ---@class nyto.SwarmClass
----@overload fun(net: Module, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module)): Swarm
----@field of fun(particles: Module[]): Swarm copies particles of one species
----@field load fun(path_or_value: string|table, net: Module): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
+---@overload fun(net: Module|ParticleModule, n: integer, init?: "clone"|"randn"|"rand"|fun(i: integer, member: Module|ParticleModule)): Swarm
+---@field of fun(particles: (Module|ParticleModule)[]): Swarm copies particles of one species (a ParticleModule first: a ParticleModule swarm)
+---@field load fun(path_or_value: string|table, net: Module|ParticleModule): Swarm?, string? a swarm from what nyto.save(swarm) wrote; nil, message for a missing file
 
 ---@class Swarm
----@operator add(Swarm|Module|Tensor|number): Swarm
----@operator sub(Swarm|Module|Tensor|number): Swarm
----@operator mul(Swarm|Module|Tensor|number): Swarm
----@operator div(Swarm|Module|Tensor|number): Swarm
----@operator pow(Swarm|Module|Tensor|number): Swarm
+---@operator add(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator sub(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator mul(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator div(Swarm|Module|ParticleModule|Tensor|number): Swarm
+---@operator pow(Swarm|Module|ParticleModule|Tensor|number): Swarm
 ---@operator unm: Swarm
 ---@operator len: integer
 ---@operator call(Tensor): Tensor
----@field [integer] Module member i (1-based, -1 the last; nil out of range)
+---@field [integer] Module|ParticleModule member i (1-based, -1 the last; nil out of range; a ParticleModule in a ParticleModule's swarm)
 local Swarm = {}
 ---@return Swarm
 function Swarm:add(x) end
@@ -904,7 +905,7 @@ function Swarm:add_randn_(sigma, opts) end
 ---@return Swarm
 function Swarm:axpby_randn_(a, x, b, sigma, opts) end
 ---@param w? Tensor|number[] weights, one per member
----@return Module
+---@return Module|ParticleModule a ParticleModule for a ParticleModule's swarm
 function Swarm:mean(w) end
 ---@param idx integer[]|Tensor
 ---@return Swarm
@@ -987,6 +988,7 @@ function nyto.timeit(fn, opts) end
 ---@field sigma? number > 0: the initial spread (PSO, APSO, GA, DE: of the first population)
 ---@field maximize? boolean default false: minimise; true runs the course of minimising -f
 ---@field generator? Generator every draw of the strategy (default: seeded from nyto.manual_seed's generator)
+---@field distributed? boolean OpenES, SNES, PGPE: split the population over nyto.distributed's ranks (seeds-only)
 
 ---@class nyto.strategy
 local strategy = {}
@@ -1056,7 +1058,7 @@ function strategy.run(es, fn, opts) end
 ---@field n integer the popsize
 ---@field D integer the number of scalars of the center
 local Strategy = {}
----The population to score: a Swarm (particle center) or an [n, D] tensor.
+---The population to score: a Swarm (particle center) or an [n, D] tensor; the strategy's own (a later generation may reuse it: clone to keep it).
 ---@return Swarm|Tensor
 function Strategy:ask() end
 ---Scores the population of the last ask; checks everything before it changes anything.

@@ -11,8 +11,9 @@
 
 static unsigned char *store;
 
-static int record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len) {
+static int record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len, uint32_t *crc) {
   (void)ctx;
+  *crc = 0;
   if (keylen == 0 || keylen > 6) return 1;
   size_t v = 0;
   for (size_t k = 0; k < keylen; k++) {
@@ -22,7 +23,7 @@ static int record(void *ctx, const char *key, size_t keylen, const unsigned char
   if (key[0] == '9') return 2;
   *data = store;
   *len = v % 4097;
-  return 0;
+  return key[0] == '8' ? 3 : 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

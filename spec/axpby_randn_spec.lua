@@ -80,6 +80,42 @@ describe("Swarm:axpby_randn_", function()
     same(s:flat(), (w0 * 0.5 + w0[2]:reshape {1, P} * 0.5) + z * 0.1)
   end)
 
+  it("leaves non-operational parameters as they are; the others keep their arena counters", function()
+    local lin = nn.Linear(3, 2) -- weight (6) then bias (2): the bias is not operational
+    lin:set_param_config{name = "bias", operational = false}
+    local ls = nyto.Swarm(lin, 3, "randn")
+    local w0 = ls:flat():clone()
+    local z = nyto.randn(3 * 8, {generator = nyto.Generator(2)}):reshape {3, 8}
+    ls:axpby_randn_(0.5, lin, 0.25, 0.1, {generator = nyto.Generator(2)})
+    local want = (w0 * 0.5 + nyto.Swarm.of({lin}):flat() * 0.25) + z * 0.1
+    same(ls:flat():narrow(2, 1, 6), want:narrow(2, 1, 6))
+    same(ls:flat():narrow(2, 7, 2), w0:narrow(2, 7, 2))
+  end)
+
+  it("works on a ParticleModule's swarm, with the ParticleModule broadcast", function()
+    local pm = nyto.ParticleModule(mlp())
+    local ps = nyto.Swarm(pm, 3, "randn")
+    local w0 = ps:flat():clone()
+    local z = nyto.randn(3 * P, {generator = nyto.Generator(1)}):reshape {3, P}
+    ps:axpby_randn_(0.5, pm, 0.5, 0.1, {generator = nyto.Generator(1)})
+    same(ps:flat(), (w0 * 0.5 + nyto.Swarm.of({pm}):flat() * 0.5) + z * 0.1)
+  end)
+
+  it("draws float32 then float64, each dtype's arena in one pass", function()
+    local C = nyto.class("AxpbySpecMixed")
+    function C:init() self.a = nyto.Parameter(nyto.randn(3)); self.b = nyto.Parameter(nyto.randn({2}, {dtype = "float64"})) end
+    local m = C()
+    local ms = nyto.Swarm(m, 3, "randn")
+    local w32, w64 = ms:flat("float32"):clone(), ms:flat("float64"):clone()
+    local m1 = nyto.Swarm.of {m}
+    local g = nyto.Generator(6)
+    local z32 = nyto.randn(9, {generator = g}):reshape {3, 3}
+    local z64 = nyto.randn(6, {generator = g, dtype = "float64"}):reshape {3, 2}
+    ms:axpby_randn_(0.5, m, 0.25, 0.1, {generator = nyto.Generator(6)})
+    same(ms:flat("float32"), (w32 * 0.5 + m1:flat("float32") * 0.25) + z32 * 0.1)
+    same(ms:flat("float64"), (w64 * 0.5 + m1:flat("float64") * 0.25) + z64 * 0.1)
+  end)
+
   it("gives the same bits on one thread and two", function()
     local big = nn.Linear(400, 400) -- 160,400 parameters a row: the pass is split on the pool
     local a = nyto.Swarm(big, 3, "randn")

@@ -330,3 +330,74 @@ describe("deferred particle operations", function()
     assert.are.equal(3, r(3))
   end)
 end)
+
+-- Issue 12: fusion could silently stop (two ops fuse only when Lua hands the C
+-- core the same Segments): count the passes and the buffers through nyto.stats().
+describe("one pass into one new buffer", function()
+  local function counts()
+    local s = nyto.stats()
+    return s.passes, s.pool_hits + s.pool_misses
+  end
+  local function delta(fn)
+    local p0, b0 = counts()
+    local r = fn()
+    local p1, b1 = counts()
+    return r, p1 - p0, b1 - b0
+  end
+
+  it("0.5*net + 10 is one pass per dtype into one new buffer per dtype", function()
+    local net = Net() -- two dtypes: two flat buffers
+    local v = values(net)
+    local r, passes, bufs = delta(function() return 0.5 * net + 10 end)
+    assert.are.equal(2, passes)
+    assert.are.equal(2, bufs)
+    -- reading the result costs nothing more
+    local got, more_passes, more_bufs = delta(function() return values(r) end)
+    assert.are.equal(0, more_passes)
+    assert.are.equal(0, more_bufs)
+    assert_close(got, map(v, function(t) return t * 0.5 + 10 end), "0.5*net + 10")
+  end)
+
+  it("one float32 model: one pass, one buffer; a lone scalar op waits for its reader", function()
+    local net = Lin(5, 3)
+    local v = values(net)
+    local r, passes, bufs = delta(function() return 0.5 * net + 10 end)
+    assert.are.same({1, 1}, {passes, bufs})
+    local rv, rp0, rb0 = delta(function() return values(r) end)
+    assert.are.same({0, 0}, {rp0, rb0}) -- computed already
+    local h, hp, hb = delta(function() return net * 3 end)
+    assert.are.same({0, 0}, {hp, hb}) -- deferred
+    local hv, rp, rb = delta(function() return values(h) end)
+    assert.are.same({1, 1}, {rp, rb}) -- computed when read
+    H.assert_values(rv, map(v, function(t) return t * 0.5 + 10 end), {"weight", "bias"}, "0.5*net + 10")
+    H.assert_values(hv, map(v, function(t) return t * 3 end), {"weight", "bias"}, "net * 3")
+  end)
+
+  it("products: 0.5*p + 10 costs two passes in all, one of them module()'s copy", function()
+    local net = Lin(5, 3)
+    local v = values(net)
+    local p = net:product() -- a deferred copy (x*1): no pass yet
+    -- x*1 and *0.5 fuse into one pass; + 10 waits for its reader
+    local q, passes, bufs = delta(function() return 0.5 * p + 10 end)
+    assert.are.same({1, 1}, {passes, bufs})
+    -- module(): + 10 is computed (one pass), then copied into the particle (one pass)
+    local qv, qp, qb = delta(function() return values(q:module()) end)
+    assert.are.same({2, 2}, {qp, qb})
+    H.assert_values(qv, map(v, function(t) return t * 0.5 + 10 end), {"weight", "bias"}, "0.5*p + 10")
+  end)
+end)
+
+-- ops.def declares the arguments an op writes ('W', 'w'); batch_norm's running
+-- statistics are one: a parameter passed as running_mean is written in place
+describe("written arguments declared by ops.def", function()
+  it("batch_norm's running statistics: a deferred result of their particle keeps its values", function()
+    local net = Lin(3, 2)
+    local v = values(net)
+    local r = net * 3 -- deferred: reads net's buffer when next read
+    nyto.no_grad(function()
+      nyto.batch_norm(nyto.randn(4, 2), net.bias, nyto.ones(2), nil, nil, true) -- updates net.bias in place
+    end)
+    assert.is_false(nyto.equal(v[2], net.bias:detach()))
+    H.assert_values(values(r), map(v, function(t) return t * 3 end), {"weight", "bias"}, "net * 3", true)
+  end)
+end)

@@ -1,14 +1,14 @@
 -- examples/hybrid_swarm.lua, the flagship, on a tiny configuration: its
 -- checkpoints resume bit for bit, its batched test accuracies equal plain
--- per-member forwards, and --islands under torchrun migrates the best member
--- of each rank to the next.
+-- per-member forwards, and --islands under torchrun (training --batched there)
+-- migrates the best member of each rank to the next.
 local nyto = require "nyto"
 local H = require "helpers"
 local run = H.run
 
 local tmp = os.tmpname()
 os.remove(tmp)
-local small = "--members 3 --batches 3 --every 2 --test 200 --plot '' --seed 7 "
+local small = "--members 3 --batches 2 --every 1 --test 200 --plot '' --seed 7 "
 local function flagship(args)
   local out, code = run("NYTO_THREADS=1 timeout 120 build/nyto examples/hybrid_swarm.lua " .. small .. args)
   assert.are.equal(0, code, out)
@@ -30,7 +30,14 @@ describe("examples/hybrid_swarm.lua", function()
   teardown(function() os.remove(full); os.remove(part) end)
 
   it("resumes from its checkpoint bit for bit, and its batched accuracies are the members' own", function()
-    local a = flagship("--epochs 2 --checkpoint " .. full)
+    local png = tmp .. "-curve.png"
+    local a = flagship("--epochs 2 --checkpoint " .. full .. " --plot " .. png)
+    -- the learning curve, through nyto.plot
+    assert.truthy(a:find("learning curve: " .. png, 1, true), a)
+    local f = assert(io.open(png, "rb"))
+    assert.are.equal("\137PNG", f:read(4))
+    f:close()
+    os.remove(png)
     local b1 = flagship("--epochs 1 --checkpoint " .. part)
     assert.are.equal(line(a, "epoch 1 +m1"), line(b1, "epoch 1 +m1"))
     local b2 = flagship("--epochs 2 --resume --checkpoint " .. part)
@@ -76,7 +83,7 @@ describe("examples/hybrid_swarm.lua", function()
     local port = H.free_port()
     local ck = tmp .. "-isl.safetensors"
     local out, code = run(("NYTO_THREADS=1 timeout 120 torchrun --no_python --nproc_per_node=2 --redirects 2 --tee 2 --master_addr=127.0.0.1 "
-      .. "--master_port=%d build/nyto examples/hybrid_swarm.lua %s --epochs 2 --islands --checkpoint %s"):format(port, small, ck))
+      .. "--master_port=%d build/nyto examples/hybrid_swarm.lua %s --epochs 2 --islands --batched --checkpoint %s"):format(port, small, ck))
     os.remove((ck:gsub("%.safetensors$", "-rank0.safetensors"))); os.remove((ck:gsub("%.safetensors$", "-rank1.safetensors")))
     assert.are.equal(0, code, out)
     local e, m = {}, {}

@@ -554,6 +554,18 @@ describe("nyto.nn", function()
         "  (3): Linear(in_features=4, out_features=2, bias=True)",
         ")"}, "\n"), tostring(seq))
     end)
+    it("a value at a position that is no module: calling the Sequential says so", function()
+      -- seq[k] falls back to the class: a class field at a position is read as element k
+      local Seq = nyto.class("NNSpecSeq", nn.Sequential)
+      local seq = Seq(nn.Linear(3, 3))
+      Seq[2] = nyto.zeros(3)
+      local ok, e = pcall(seq, nyto.randn(2, 3))
+      assert.is_false(ok)
+      assert.are.equal("nyto: Sequential: element 2 is a Tensor, not a module (a Sequential calls its submodules 1, 2, ... in turn)", e)
+      Seq[2] = nil
+      assert.are.same({2, 3}, seq(nyto.randn(2, 3)):size())
+    end)
+
     it("keeps its children's values, takes an array, appends, and nests", function()
       local lin = nn.Linear(2, 2)
       local w = lin.weight:clone()

@@ -10,7 +10,7 @@ local read = H.read
 -- the rows docs/ops.md lists: name -> signature, and their order
 local function doc_rows(text)
   local rows, order = {}, {}
-  for name, sig in text:gmatch("\n| `([%w_]+)` | [^\n]- | `(%a*)` |") do
+  for name, sig in text:gmatch("\n| `([%w_]+)` | [^\n]- | `([%a>%d]*)` |") do
     assert(rows[name] == nil, "docs/ops.md lists " .. name .. " twice")
     rows[name] = sig
     order[#order + 1] = name

@@ -250,8 +250,12 @@ describe("nyto.Swarm", function()
     it("n < 1, not a particle, ParticleModule, bad init", function()
       raises("nyto: bad argument #2 to 'Swarm' (a swarm has at least 1 member, got 0)", function() nyto.Swarm(net, 0) end)
       raises("nyto: bad argument #1 to 'Swarm' (particle expected, got number)", function() nyto.Swarm(3, 2) end)
-      raises("nyto: bad argument #1 to 'Swarm' (ParticleModule swarms are not supported yet)",
-             function() nyto.Swarm(nyto.ParticleModule(net), 2) end)
+      local freed = nyto.ParticleModule(mlp())
+      freed:free()
+      raises("nyto: bad argument #1 to 'Swarm' (attempt to use a freed ParticleModule)",
+             function() nyto.Swarm(freed, 2) end)
+      raises("nyto: bad argument #1 to 'Swarm.of' (attempt to use a freed ParticleModule)",
+             function() nyto.Swarm.of {freed} end)
       raises('nyto: bad argument #3 to \'Swarm\' (init must be "clone", "randn", "rand" or a function, got "zeros")',
              function() nyto.Swarm(net, 2, "zeros") end)
     end)
@@ -300,5 +304,119 @@ describe("nyto.Swarm", function()
              function() return s(nyto.randn {3, 5, 3}, {per_member = true}) end)
       assert_unchanged(s, before)
     end)
+  end)
+end)
+
+-- A ParticleModule's swarm (API.md "Swarms"): members and mean are
+-- ParticleModules of the class it was made of, wrapping member particles
+-- whose parameters are views of the arena.
+describe("nyto.Swarm of a ParticleModule", function()
+  local made, released = 0, 0
+  local MyPM = nyto.class("SwarmPM", nyto.ParticleModule)
+  function MyPM:init() made = made + 1 end
+  function MyPM:__gc() released = released + 1 end
+
+  it("hands out ParticleModules of its class, the same object on every access, views of row i", function()
+    nyto.manual_seed(11)
+    local pm = MyPM(mlp())
+    local s = nyto.Swarm(pm, 3, function(i, m)
+      assert.are.equal("ParticleModule", nyto.type(m))
+      m:mul_(i)
+    end)
+    local base = flat_of(pm)
+    for i = 1, 3 do
+      local m = s[i]
+      assert.are.equal("ParticleModule", nyto.type(m))
+      assert.are.equal(MyPM, m:class())
+      assert.is_true(rawequal(m, s[i]))
+      assert.is_nil(m.root_module:kernel()) -- a ParticleModule: the kernel reference cleared
+      H.assert_close(flat_of(m), base * i)
+    end
+    assert.is_true(rawequal(s[-1], s[3]))
+    -- row i is member i: a write through the swarm shows in the member, and back
+    s:add_(1)
+    H.assert_close(flat_of(s[2]), base * 2 + 1)
+    nyto.no_grad(function() s[1]:parameters()[1]:fill_(0) end)
+    assert.are.equal(0, s:flat()[1][1]:item())
+    -- a member's forward is its particle's
+    local x = nyto.randn(5, 3)
+    H.assert_close(s[3](x), s[3].root_module(x))
+    -- operations on a member are ParticleModule operations: a ParticleModule of the class
+    local r = s[2] * 2
+    assert.are.equal(MyPM, r:class())
+    H.assert_close(flat_of(r), (base * 2 + 1) * 2)
+    H.assert_close(flat_of(pm), base) -- the ParticleModule it was made of is unchanged
+    s:free()
+  end)
+
+  it("whole-swarm arithmetic keeps the class; mean is a ParticleModule; a ParticleModule broadcasts", function()
+    nyto.manual_seed(12)
+    local pm = MyPM(mlp())
+    local s = nyto.Swarm(pm, 4, "randn")
+    local before = rows(s)
+    local t = 0.5 * s + 1
+    assert.are.equal("Swarm", nyto.type(t))
+    assert.are.equal(MyPM, t[4]:class())
+    for i = 1, 4 do H.assert_close(flat_of(t[i]), before[i] * 0.5 + 1) end
+    -- a ParticleModule on either side: broadcast to every row
+    local d = pm - s
+    local e = s - pm
+    for i = 1, 4 do
+      H.assert_close(flat_of(d[i]), flat_of(pm) - before[i])
+      H.assert_close(flat_of(e[i]), before[i] - flat_of(pm))
+    end
+    s:add_(pm)
+    for i = 1, 4 do H.assert_close(flat_of(s[i]), before[i] + flat_of(pm)) end
+    local m = s:mean()
+    assert.are.equal("ParticleModule", nyto.type(m))
+    assert.are.equal(MyPM, m:class())
+    local sum = flat_of(s[1]) + flat_of(s[2]) + flat_of(s[3]) + flat_of(s[4])
+    H.assert_close(flat_of(m), sum / 4, 1e-5)
+    H.assert_close(flat_of(s:mean {0, 1, 1, 0}), (flat_of(s[2]) + flat_of(s[3])) / 2, 1e-5)
+    -- select and clone keep the class
+    assert.are.equal(MyPM, s:select {2, 2}[1]:class())
+    assert.are.equal(MyPM, s:clone()[1]:class())
+    -- s[i] = pm copies values into row i; the member stays the same object
+    local m2 = s[2]
+    s[2] = pm
+    assert.is_true(rawequal(m2, s[2]))
+    H.assert_close(flat_of(s[2]), flat_of(pm))
+    -- a batched forward: every member's
+    local x = nyto.randn(5, 3)
+    local y = s(x)
+    for i = 1, 4 do H.assert_close(y:select(1, i), s[i](x), 1e-5) end
+    for _, sw in ipairs {s, t, d, e} do sw:free() end
+  end)
+
+  it("Swarm.of takes ParticleModules (the first one's class) and plain particles of the species", function()
+    nyto.manual_seed(13)
+    local a = MyPM(mlp())
+    local b = a:randn() -- the same species
+    local c = mlp()
+    local s = nyto.Swarm.of {a, b}
+    assert.are.equal(MyPM, s[1]:class())
+    H.assert_close(flat_of(s[1]), flat_of(a))
+    H.assert_close(flat_of(s[2]), flat_of(b))
+    raises("nyto: bad argument #1 to 'Swarm.of' (element 2: particle of another species)", function() nyto.Swarm.of {a, c} end)
+    local o = nyto.Swarm(b.root_module, 2)
+    assert.are.equal("Module", nyto.type(o[1]))
+    raises("nyto: bad argument #3 to 'Swarm.__newindex' (particle of another species)", function() s[1] = MyPM(mlp()) end)
+    H.assert_close(flat_of(s[1]), flat_of(a))
+    s:free()
+    o:free()
+  end)
+
+  it("free() releases the members once (their class's __gc), and later use raises", function()
+    local pm = MyPM(mlp())
+    local s = nyto.Swarm(pm, 3)
+    local m1, m3 = s[1], s[3]
+    local r0 = released
+    s:free()
+    assert.are.equal(r0 + 2, released)
+    raises("nyto: attempt to use a freed ParticleModule", function() return m1 * 2 end)
+    raises("nyto: bad argument #1 to 'Swarm.__index' (attempt to use a freed Swarm)", function() return s[1] end)
+    m3:free() -- once
+    assert.are.equal(r0 + 2, released)
+    assert.is_true(made > 0)
   end)
 end)

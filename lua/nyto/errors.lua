@@ -8,13 +8,22 @@ local E = {}
 local format = string.format
 
 -- the short type name of a nyto object ("Tensor", "Module", ...), or nil;
--- decided by one field, the metatable's __name ("nyto.<kind>"); never raises
+-- decided by one field, the metatable's __name ("nyto.<kind>"); never raises.
+-- Every particle operation asks it of its operands: the answer is kept per
+-- metatable (a class cannot change its instances' __name, lua/nyto/class.lua)
+local kinds = setmetatable({}, {__mode = "k"}) -- metatable -> kind, or false
 function E.type_of(x)
   local m = getmetatable(x)
-  if type(m) ~= "table" then return nil end
-  local n = rawget(m, "__name")
-  if type(n) == "string" and n:sub(1, 5) == "nyto." then return n:sub(6) end
-  return nil
+  if m == nil then return nil end
+  local k = kinds[m]
+  if k ~= nil then return k or nil end
+  k = false
+  if type(m) == "table" then
+    local n = rawget(m, "__name")
+    if type(n) == "string" and n:sub(1, 5) == "nyto." then k = n:sub(6) end
+    kinds[m] = k
+  end
+  return k or nil
 end
 local type_of = E.type_of
 

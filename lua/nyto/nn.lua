@@ -20,6 +20,7 @@ return function(nyto, core)
   local function argerr(i, fname, msg) E.argerr(i, "nn." .. fname, msg) end
 
   local function is_tensor(v) return getmetatable(v) == Tmt end
+  local is_module = nyto.is_module
 
   local function py(v) -- Python-style printing of a value in extra_repr
     if v == true then return "True" elseif v == false then return "False" elseif v == nil then return "None" end
@@ -702,6 +703,10 @@ return function(nyto, core)
     local k = 1
     local m = self[1]
     while m ~= nil do
+      -- a plain field named like a position (seq[3] = t) is no layer to call
+      if not is_module(m) then
+        E.err("Sequential: element %d is a %s, not a module (a Sequential calls its submodules 1, 2, ... in turn)", k, typename(m))
+      end
       if k == 1 then x = m(x, ...) else x = m(x) end
       k = k + 1
       m = self[k]

@@ -55,7 +55,10 @@ return function(nyto, core)
   -- young collections leave what died old (a few hundred bytes a loop
   -- iteration): a full one when the Lua heap has doubled since the last full
   -- one, as Lua's own generational pacing does (genmajormul 100)
-  local heap_full = collectgarbage("count")
+  local heap_full = nil -- (the heap at the first operation, when nyto has loaded)
+  -- and when the last young collection left tensor bytes above twice what
+  -- the last full one left, plus 1 MiB (core.collect_young: the pacing's rule)
+  local full_due = false
   -- after the last collection here: the epoch and nyto's counts of full and
   -- young collections.  A full collection that ran since (the pacing's, for
   -- a particle as large as the Lua heap), or one that nyto did not run (Lua's
@@ -78,6 +81,7 @@ return function(nyto, core)
   end
   local function full()
     collect()
+    full_due = false
     forget()
     heap_full = collectgarbage("count")
     seen()
@@ -122,12 +126,13 @@ return function(nyto, core)
     -- one, and for a particle as large as the Lua heap, whose pass costs more
     -- than a full collection (as the pacing does, nyto_gc_pace_before)
     local heap = collectgarbage("count")
-    if old_other(a, b) or heap > 2 * heap_full or math.max(pm_bytes(a), pm_bytes(b)) >= heap * 1024 then
+    heap_full = heap_full or heap
+    if full_due or old_other(a, b) or heap > 2 * heap_full or math.max(pm_bytes(a), pm_bytes(b)) >= heap * 1024 then
       full()
       return true
     end
     local e = epoch
-    collect_young()
+    full_due = collect_young()
     -- more than one collection: leaving Lua's state after a bad major ran a
     -- full one first (core.gc_settle); none: the mode is not generational
     if epoch > e + 1 then forget() elseif epoch == e then full() return true end
@@ -135,6 +140,8 @@ return function(nyto, core)
     return true
   end
   -- a new ParticleModule, made at epoch e
+  -- set while an arithmetic operation makes its result (release just ran)
+  local in_op = false
   local function track(pm, e)
     serial = serial + 1
     young[serial], born[serial] = pm, e
@@ -173,6 +180,16 @@ return function(nyto, core)
     if is_pm(x) then return rawget(x, _root) end
     if is_freed_pm(x) then freed() end
     return x
+  end
+
+  -- operand i of a ParticleModule operation: a number, or the root module of a
+  -- ParticleModule (one operand coercion: lua/nyto/particle/ops.lua)
+  local function pm_operand(x, i, fname)
+    local what = O.operand(x)
+    if what == "number" then return x end
+    if what == "pm" then return rawget(x, _root) end
+    if what == "freed_pm" then freed() end
+    err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
   end
 
   -- the root's introspection, forwarded (a method returning the root returns the ParticleModule)
@@ -227,16 +244,18 @@ return function(nyto, core)
       local f = Module.__imt["__" .. op]
       local fname = "__" .. op
       mt[fname] = function(a, b)
-        -- a or b is this class's instance; the other: a number or a ParticleModule
-        for i, x in ipairs {a, b} do
-          if is_freed_pm(x) then freed() end
-          if type(x) ~= "number" and not is_pm(x) then
-            err("bad argument #%d to '%s' (number or ParticleModule expected, got %s)", i, fname, nyto.type(x) or type(x))
-          end
+        -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
+        local ta, tb = nyto.type(a), nyto.type(b)
+        if ta == "Swarm" or tb == "Swarm" then
+          return getmetatable(ta == "Swarm" and a or b)[fname](a, b) -- `best - s`: the swarm's
         end
+        local ra, rb = pm_operand(a, 1, fname), pm_operand(b, 2, fname)
         local c = release(a, b)
         local e = epoch
-        return made(cls(f(root_of(a), root_of(b))), e, c)
+        local v = f(ra, rb) -- may raise: in_op is set only around the constructor, which clears it
+        in_op = true
+        local r = cls(v)
+        return made(r, e, c)
       end
     end
     mt.__unm = function(a)
@@ -258,10 +277,14 @@ return function(nyto, core)
     -- a full collection now, if Lua's state asks for one, rather than one
     -- that makes this particle old (the particles it made old are forgotten:
     -- they wait for the next full collection once dropped)
-    sync()
-    local e0 = epoch
-    gc_settle()
-    if epoch ~= e0 then forget() seen() end
+    local op = in_op
+    in_op = false
+    if not op then
+      sync()
+      local e0 = epoch
+      gc_settle()
+      if epoch ~= e0 then forget() seen() end
+    end
     local e = epoch
     local self = setmetatable({[_root] = root, [_pk] = k}, cls.__imt)
     track(self, e)

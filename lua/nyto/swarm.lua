@@ -8,6 +8,7 @@
 -- repeated n times (numbers, swarms), or row by row (core.prows: broadcast
 -- particles, coefficient tensors).  docs/design.md "Swarms".
 local _s, _p, _m, _b, _f, _id, _k, _kk = require("nyto.particle.records").field_keys()
+local _root = require("nyto.particle.records").pm_keys()
 return function(nyto, core)
   local S = require "nyto.particle.species"
   local Z = require "nyto.particle.lazy"
@@ -77,13 +78,13 @@ return function(nyto, core)
     return segs
   end
 
-  local function new_state(tk, n, arena)
+  local function new_state(tk, n, arena, pmclass)
     local L = tk.ver.layout
     local full = {}
     for dt, P in pairs(L.size) do full[dt] = core.segments {0, P} end
     -- members are kept once handed out: the gradients a batched backward
     -- leaves on member i's parameters stay there
-    return {tk = tk, n = n, arena = arena, size = L.size, full = full, members = {}}
+    return {tk = tk, n = n, arena = arena, size = L.size, full = full, members = {}, pmclass = pmclass, pms = {}}
   end
 
   local function wrap(st)
@@ -92,11 +93,20 @@ return function(nyto, core)
     return s
   end
 
+  -- ParticleModule swarms: a swarm made of a ParticleModule (or of a list whose
+  -- first element is one) hands out members of its class (st.pmclass), each
+  -- wrapping the member particle, and its mean is one too
+  -- x, or the root module of a ParticleModule x, and x's class (a freed one raises)
+  local function unwrap_pm(x, i, fname)
+    local kind = O.operand(x)
+    if kind == "freed_pm" then err("bad argument #%d to '%s' (attempt to use a freed ParticleModule)", i, fname) end
+    if kind ~= "pm" then return x, nil end
+    return rawget(x, _root), getmetatable(x).__class
+  end
+
   -- the kernel of particle x of the swarm's species (argument i of fname)
   local function species_kernel(st, x, i, fname)
-    if nyto.type(x) == "ParticleModule" then
-      err("bad argument #%d to '%s' (ParticleModule swarms are not supported yet)", i, fname)
-    end
+    x = unwrap_pm(x, i, fname)
     if nyto.type(x) ~= "Module" or not rawget(x, _kk) then
       err("bad argument #%d to '%s' (particle expected, got %s)", i, fname, nyto.type(x) or type(x))
     end
@@ -123,6 +133,16 @@ return function(nyto, core)
     st.members[i] = m
     return m
   end
+  -- member i as handed out: the particle, or a ParticleModule of the swarm's class around it
+  local function handout(st, i)
+    if not st.pmclass then return member(st, i) end
+    local pm = st.pms[i]
+    if not pm then
+      pm = st.pmclass(member(st, i))
+      st.pms[i] = pm
+    end
+    return pm
+  end
 
   -- copy every element of kernel k's buffers into row i
   local function copy_row(st, i, k)
@@ -144,9 +164,8 @@ return function(nyto, core)
 
   local function make(net, n, init)
     local fname = "Swarm"
-    if nyto.type(net) == "ParticleModule" then
-      err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname)
-    end
+    local pmclass
+    net, pmclass = unwrap_pm(net, 1, fname)
     if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
       err("bad argument #1 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
@@ -155,14 +174,14 @@ return function(nyto, core)
     check_init(init)
     local k = kernel_of(net, fname)
     local tk = Z.template_kernel(k)
-    local st = new_state(tk, n, nil)
+    local st = new_state(tk, n, nil, pmclass)
     st.arena = new_arena(st, n)
     for i = 1, n do copy_row(st, i, k) end
     local s = wrap(st)
     if init == "randn" then s:randn_()
     elseif init == "rand" then s:rand_()
     elseif type(init) == "function" then
-      for i = 1, n do init(i, member(st, i)) end
+      for i = 1, n do init(i, handout(st, i)) end
     end
     return s
   end
@@ -172,13 +191,12 @@ return function(nyto, core)
     if type(list) ~= "table" or getmetatable(list) ~= nil or #list < 1 then
       err("bad argument #1 to '%s' (non-empty table of particles expected)", fname)
     end
-    local p1 = list[1]
-    if nyto.type(p1) == "ParticleModule" then err("bad argument #1 to '%s' (ParticleModule swarms are not supported yet)", fname) end
+    local p1, pmclass = unwrap_pm(list[1], 1, fname)
     if nyto.type(p1) ~= "Module" or not rawget(p1, _kk) then
       err("bad argument #1 to '%s' (element 1: particle expected, got %s)", fname, nyto.type(p1) or type(p1))
     end
     local k1 = kernel_of(p1, fname)
-    local st = new_state(Z.template_kernel(k1), #list, nil)
+    local st = new_state(Z.template_kernel(k1), #list, nil, pmclass)
     local ks = {}
     for i, p in ipairs(list) do
       local ok, k = pcall(species_kernel, st, p, 1, fname)
@@ -197,7 +215,7 @@ return function(nyto, core)
     if math.type(key) == "integer" then
       local st = state(s, "Swarm.__index")
       local i = row_index(st, key)
-      return i and member(st, i) or nil
+      return i and handout(st, i) or nil
     end
     return methods[key]
   end
@@ -208,7 +226,7 @@ return function(nyto, core)
     local i = row_index(st, key)
     if not i then err("bad argument #2 to '%s' (index %d out of range for a swarm of %d members)", fname, key, st.n) end
     local k = species_kernel(st, v, 3, fname)
-    if k.swarm == st and st.members[i] == v then return end
+    if k.swarm == st and st.members[i] == unwrap_pm(v, 3, fname) then return end
     copy_row(st, i, k)
   end
   Swarm.__len = function(s) return state(s, "__len").n end
@@ -270,7 +288,7 @@ return function(nyto, core)
   end
 
   local function derived(st, arena)
-    local nst = new_state(st.tk, st.n, arena)
+    local nst = new_state(st.tk, st.n, arena, st.pmclass)
     return wrap(nst)
   end
 
@@ -369,7 +387,7 @@ return function(nyto, core)
       if sx.n ~= st.n then err("bad argument #2 to '%s' (swarm of %d members, expected %d)", fname, sx.n, st.n) end
       bufs = sx.arena
       if sx.arena == st.arena then bufs = O.clone_bufs(bufs) end -- s itself: read a copy
-    elseif nyto.type(x) == "Module" or nyto.type(x) == "ParticleModule" then
+    elseif PARTICLE[O.operand(x)] then
       local k = species_kernel(st, x, 2, fname)
       bufs = k.bufs
       if k.swarm == st then bufs = O.clone_bufs(bufs) end -- a member of s, written row by row: read a copy
@@ -430,7 +448,8 @@ return function(nyto, core)
         bufs[dt] = b
       end
     end)
-    return particle_from(st.tk, bufs).root
+    local root = particle_from(st.tk, bufs).root
+    return st.pmclass and st.pmclass(root) or root
   end
 
   -- rows of idx (a table or int64 tensor of 1-based indices; -1 the last)
@@ -459,7 +478,7 @@ return function(nyto, core)
   function methods:select(idx)
     local st = state(self, "select")
     local rows = indices(st, idx, 1, "select")
-    local nst = new_state(st.tk, #rows, nil)
+    local nst = new_state(st.tk, #rows, nil, st.pmclass)
     nst.arena = new_arena(st, #rows)
     for dt, P in pairs(st.size) do
       for j, r in ipairs(rows) do
@@ -564,10 +583,8 @@ return function(nyto, core)
       err("bad argument #1 to '%s' (path or table expected, got %s)", fname, nyto.type(src) or type(src))
     end
     local where = type(src) == "string" and src .. ": " or ""
-    if nyto.type(net) == "ParticleModule" then
-      err("bad argument #2 to '%s' (ParticleModule swarms are not supported yet)", fname)
-    end
-    if nyto.type(net) ~= "Module" or not rawget(net, _kk) then
+    local root = unwrap_pm(net, 2, fname) -- a ParticleModule: a ParticleModule swarm (make)
+    if nyto.type(root) ~= "Module" or not rawget(root, _kk) then
       err("bad argument #2 to '%s' (particle expected, got %s)", fname, nyto.type(net) or type(net))
     end
     local members = type(v) == "table" and v.members
@@ -596,10 +613,11 @@ return function(nyto, core)
   function methods:free()
     local st = ST[self]
     if not st or st.freed then return end
+    for _, pm in pairs(st.pms) do pm:free() end
     for _, m in pairs(st.members) do m:free() end
     for _, b in pairs(st.arena) do b:free() end
     st.freed = true
-    st.members, st.arena = {}, {}
+    st.members, st.pms, st.arena = {}, {}, {}
   end
   Swarm.__close = function(s) methods.free(s) end
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "nyto_core.h"
 
@@ -32,7 +33,7 @@ int main(void) {
   int ops[] = {NYTO_ADD, NYTO_SUB, NYTO_MUL, NYTO_DIV, NYTO_RSUB, NYTO_RDIV};
   for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     for (int i = 0; i < N; i++) d[i] = ref[i] = -7.0f;
-    nyto_kernel_scalar(NT_FLOAT32, d, a, 3.0, ops[k], segs, 2);
+    nyto_pass_scalar(NT_FLOAT32, d, a, 3.0, ops[k], segs, 2);
     for (int s = 0; s < 2; s++)
       for (int64_t i = segs[s].off; i < segs[s].off + segs[s].len; i++) {
         float x = a[i];
@@ -49,7 +50,7 @@ int main(void) {
   }
   /* in place */
   memcpy(d, a, sizeof d);
-  nyto_kernel_scalar(NT_FLOAT32, d, d, 2.0, NYTO_MUL, segs, 2);
+  nyto_pass_scalar(NT_FLOAT32, d, d, 2.0, NYTO_MUL, segs, 2);
   int okip = 1;
   for (int i = 0; i < N; i++) {
     int in = (i >= 10 && i < 110) || (i >= 500 && i < 900);
@@ -57,14 +58,14 @@ int main(void) {
   }
   CHECK(okip, "in-place scalar kernel touches only the segments");
   /* binary */
-  nyto_kernel_binary(NT_FLOAT32, d, a, b, NYTO_SUB, segs, 2);
+  nyto_pass_binary(NT_FLOAT32, d, a, b, NYTO_SUB, segs, 2);
   int okb = 1;
   for (int64_t i = 10; i < 110; i++) okb &= d[i] == a[i] - b[i];
   CHECK(okb, "binary kernel a - b");
   /* affine, double */
   double x[4] = {1, 2, 3, 4}, y[4];
   nyto_seg all = {0, 4};
-  nyto_kernel_affine(NT_FLOAT64, y, x, 0.5, 10, &all, 1);
+  nyto_pass_affine(NT_FLOAT64, y, x, 0.5, 10, &all, 1);
   CHECK(y[0] == 10.5 && y[3] == 12.0, "affine kernel 0.5*x + 10");
   /* pool: a released buffer serves the next request of the same size */
   nt_tensor *t1, *t2;
@@ -100,6 +101,18 @@ int main(void) {
   size_t len;
   CHECK(nyto_read_file("/nonexistent/x.gz", &len, err, sizeof err) == NULL && strstr(err, "/nonexistent/x.gz"),
         "a missing file names its path");
+
+  /* CRC-32 (the PCLMULQDQ folding) against zlib's crc32, every length to 600 and longer ones, any start */
+  {
+    unsigned char *b = malloc(70000);
+    uint32_t x = 12345;
+    for (int i = 0; i < 70000; i++) b[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 16);
+    int ok = 1;
+    for (size_t n = 0; n < 600; n++) ok &= nyto_crc32(0, b + n % 7, n) == (uint32_t)crc32(0, b + n % 7, (uInt)n);
+    for (size_t n = 600; n < 69000; n += 997) ok &= nyto_crc32(0x1234u, b + n % 13, n) == (uint32_t)crc32(0x1234u, b + n % 13, (uInt)n);
+    free(b);
+    CHECK(ok, "nyto_crc32 equals zlib's crc32 (lengths 0-599 and to 69,000, unaligned starts, a running crc)");
+  }
 
   /* Philox4x32-10 against the known-answer vectors of Random123 */
   {

@@ -371,7 +371,8 @@ area("batched", {
 
 -- ---- swarms: a population of one species in one arena ----
 local function swarm(G)
-  local ok, s = pcall(nyto.Swarm, G.module(), G.pick {1, 2, 3})
+  -- a ParticleModule's swarm (members and mean are ParticleModules) a third of the time
+  local ok, s = pcall(nyto.Swarm, G.R() < 0.3 and G.pm() or G.module(), G.pick {1, 2, 3})
   if ok then return s end
   return nyto.Swarm(nyto.nn.Linear(2, 2), 2)
 end
@@ -379,7 +380,7 @@ local function swarm_operand(G, s)
   return G.pick {function() return 0.5 end, function() return s[1] end, function() return s:clone() end,
                  function() return nyto.randn(#s) end, function() return nyto.randn(#s + 1) end,
                  function() return nyto.zeros(#s, {dtype = "int64"}) end, function() return swarm(G) end,
-                 G.hostile}()
+                 function() return G.pm() end, G.hostile}()
 end
 area("swarm", {
   {"new", function(G)
@@ -387,6 +388,7 @@ area("swarm", {
                         G.maybe(G.pick {"clone", "randn", "rand", "nope", function(i, m) m:mul_(i) end}, 0.3), n = 3}
   end, 2},
   {"of", function(G) return nyto.Swarm.of, {G.maybe({G.module(), G.module()}, 0.3), n = 1} end},
+  {"of_pm", function(G) local pm = G.pm() return nyto.Swarm.of, {G.maybe({pm, G.maybe(pm:clone(), 0.3)}, 0.3), n = 1} end},
   {"load", function(G)
     local s = swarm(G)
     local v = G.pick {function() return s:state_dict() end, function() return {members = {s[1]:state_dict(), 7}} end,
@@ -437,7 +439,8 @@ local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1},
                     -- OpenES, SNES, PGPE, CMAES
                     weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
                     sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
-                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1},
+                    distributed = {true, false, "yes"}} -- outside a process group: true raises
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do
@@ -496,7 +499,7 @@ area("strategy", {
     if G.R() < 0.3 and type(sd.state) == "table" then
       local keys = {}
       for k in pairs(sd.state) do keys[#keys + 1] = k end
-      table.sort(keys)
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end) -- a hostile sd.state may have any keys
       if #keys > 0 then sd.state[G.pick(keys)] = G.hostile() end
     end
     return es.load_state_dict, {es, G.maybe(sd, 0.1), n = 2}

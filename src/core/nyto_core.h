@@ -11,7 +11,7 @@
 
 /* ---- memory statistics: each storage is counted once ---- */
 typedef struct nyto_stats {
-  int64_t particles;        /* live flat particle buffers */
+  int64_t buffers;          /* live flat particle buffers (products' too) */
   int64_t tensors;          /* live tensor handles owned by the binding */
   int64_t tensor_bytes;     /* bytes of the distinct storages those handles reach */
   int64_t peak_tensor_bytes;
@@ -19,10 +19,13 @@ typedef struct nyto_stats {
   int64_t pool_bytes;
   int64_t pool_hits;
   int64_t pool_misses;
+  int64_t passes;           /* C passes of the particle loops over a buffer (a fused pair is one) */
 } nyto_stats;
 
 void nyto_stats_get(nyto_stats *s);
 void nyto_stats_reset_peak(void);
+/* Count one pass of the particle loops (the binding calls it once per pass it runs). */
+void nyto_stats_pass(void);
 /* Account a handle: returns the number of bytes newly reached (0 for a view of
  * a storage already counted). */
 int64_t nyto_track(const nt_tensor *t);
@@ -47,20 +50,28 @@ void nyto_pool_clear(void);
  * from a when copy_rest is set (dst != a). */
 enum nyto_binop { NYTO_ADD, NYTO_SUB, NYTO_MUL, NYTO_DIV, NYTO_POW, NYTO_RSUB, NYTO_RDIV, NYTO_RPOW };
 /* dst = op(a, s) with a number s (NYTO_R* : op(s, a)) */
-void nyto_kernel_scalar(int dtype, void *dst, const void *a, double s, int op, const nyto_seg *segs, int nseg);
+void nyto_pass_scalar(int dtype, void *dst, const void *a, double s, int op, const nyto_seg *segs, int nseg);
 /* dst = a * x + y  (one fused pass: the affine step of a chain) */
-void nyto_kernel_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg);
+void nyto_pass_affine(int dtype, void *dst, const void *a, double mul, double add, const nyto_seg *segs, int nseg);
 /* dst = op(a, b) elementwise */
-void nyto_kernel_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg);
+void nyto_pass_binary(int dtype, void *dst, const void *a, const void *b, int op, const nyto_seg *segs, int nseg);
 /* dst = op2(op1(a, s1), s2): two scalar ops in one pass */
-void nyto_kernel_scalar2(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
+void nyto_pass_scalar2(int dtype, void *dst, const void *a, double s1, int op1, double s2, int op2,
                          const nyto_seg *segs, int nseg);
 /* dst = op(f(a), g(b)), f = opa with va (none when opa < 0), g likewise: one
  * pass.  dst may be a when opa < 0; it is never b. */
-void nyto_kernel_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
+void nyto_pass_binary_pre(int dtype, void *dst, const void *a, int opa, double va, const void *b, int opb,
                             double vb, int op, const nyto_seg *segs, int nseg);
 /* copy len elements at off */
-void nyto_kernel_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
+void nyto_pass_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
+/* The names before the core split (issue 12), for branches written against
+ * them; new code says nyto_pass_*.  Remove once no branch in flight uses them. */
+#define nyto_kernel_scalar nyto_pass_scalar
+#define nyto_kernel_affine nyto_pass_affine
+#define nyto_kernel_binary nyto_pass_binary
+#define nyto_kernel_scalar2 nyto_pass_scalar2
+#define nyto_kernel_binary_pre nyto_pass_binary_pre
+#define nyto_kernel_copy nyto_pass_copy
 
 /* ---- counter-based randomness (philox.c) ----
  * Philox4x32-10: key = seed (low word first), counter = (block, stream).
@@ -84,6 +95,10 @@ int nyto_random_isa(int level);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);
+
+/* ---- CRC-32 (src/core/crc32.c) ---- */
+/* zlib's crc32(crc, data, n) (start from 0), by PCLMULQDQ where the CPU has it */
+uint32_t nyto_crc32(uint32_t crc, const void *data, size_t n);
 
 /* ---- gzip ---- */
 /* Read a whole file, gunzipping when it is gzip.  Returns a malloc'd buffer

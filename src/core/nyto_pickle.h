@@ -57,6 +57,8 @@ typedef struct nyto_pk_storage {
   const unsigned char *data; /* numel * element size bytes, into the file */
   const char *key;           /* the record's key ("0", "1", ...), into the pickle */
   size_t keylen;
+  uint32_t crc;              /* with crc_pending: the CRC-32 data must have (NYTO_PT_DEFERCRC) */
+  int crc_pending;
 } nyto_pk_storage;
 
 typedef struct nyto_pk_tensor {
@@ -78,9 +80,10 @@ typedef struct nyto_pickle {
 } nyto_pickle;
 
 /* Where a storage's bytes are: the record for key (keylen bytes) in *data,
- * *len.  0; 1 when there is none; 2 when it is damaged (its CRC-32). */
+ * *len.  0; 1 when there is none; 2 when it is damaged (its CRC-32); 3 when
+ * found but its CRC-32 (*crc) is left to whoever reads the bytes. */
 typedef int (*nyto_pk_record_fn)(void *ctx, const char *key, size_t keylen, const unsigned char **data,
-                                 size_t *len);
+                                 size_t *len, uint32_t *crc);
 
 /* Run the pickle pk[0, len) into out (zeroed first), storages resolved by
  * record(ctx, ...).  0, or -1 with err (out is freed). */
@@ -93,6 +96,9 @@ void nyto_pickle_free(nyto_pickle *p);
  * (unless NYTO_PT_NOCRC: the fuzzer's), then the pickle.  The nodes'
  * strings and the storages' data point into buf. */
 #define NYTO_PT_NOCRC 1
+/* the storages' CRC-32s are not checked here but left in crc/crc_pending,
+ * for a reader that checks them as it copies (one pass over the bytes) */
+#define NYTO_PT_DEFERCRC 2
 int nyto_pt_parse(const unsigned char *buf, size_t len, int flags, nyto_pickle *out, char *err, size_t errlen);
 
 /* ---- writing torch.save files (what torch.load and nyto_pt_parse read) ----

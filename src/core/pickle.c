@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
+#include "nyto_core.h"
 #include "nyto_pickle.h"
 
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -179,7 +178,7 @@ typedef struct vm {
   size_t *marks;
   size_t nmarks, mcap;
   uint32_t *memo;
-  size_t memocap;
+  size_t memocap, nmemo; /* nmemo: keys set (MEMOIZE's next key, as Python's len(memo)) */
   nyto_pk_record_fn record;
   void *ctx;
   char *err;
@@ -274,6 +273,7 @@ static int memo_put(vm *m, uint64_t key) {
   size_t old = m->memocap;
   if (grow((void **)&m->memo, &m->memocap, (size_t)key + 1, sizeof *m->memo)) VFAIL("out of memory");
   for (size_t k = old; k < m->memocap; k++) m->memo[k] = UINT32_MAX;
+  if (m->memo[key] == UINT32_MAX) m->nmemo++;
   m->memo[key] = m->stack[m->sp - 1];
   return 0;
 }
@@ -349,12 +349,13 @@ static int persid(vm *m) {
   if (numel > (uint64_t)INT64_MAX / 8) VFAIL("a storage of %llu elements", (unsigned long long)numel);
   size_t rlen = 0;
   const unsigned char *data = NULL;
-  int found = m->record(m->ctx, key->s, key->slen, &data, &rlen);
+  uint32_t crc = 0;
+  int found = m->record(m->ctx, key->s, key->slen, &data, &rlen, &crc);
   int kl = (int)(key->slen > 40 ? 40 : key->slen);
   for (int k = 0; k < kl; k++)
     if (key->s[k] < 32 || key->s[k] > 126) kl = k;
   if (found == 1) VFAIL("storage %.*s: no record data/%.*s", kl, key->s, kl, key->s);
-  if (found != 0) VFAIL("storage %.*s: its record is damaged (its CRC-32 does not match)", kl, key->s);
+  if (found != 0 && found != 3) VFAIL("storage %.*s: its record is damaged (its CRC-32 does not match)", kl, key->s);
   if ((uint64_t)rlen != numel * (uint64_t)elsize[dt])
     VFAIL("storage %.*s: %zu bytes, %llu elements of %d bytes need %llu", kl, key->s, rlen, (unsigned long long)numel,
           elsize[dt], (unsigned long long)(numel * (uint64_t)elsize[dt]));
@@ -366,6 +367,8 @@ static int persid(vm *m) {
   s->data = data;
   s->key = key->s;
   s->keylen = key->slen;
+  s->crc = crc;
+  s->crc_pending = found == 3;
   nyto_pk_node *sn;
   if (push_new(m, NYTO_PK_STORAGE, &sn)) return -1;
   sn->sub = dt;
@@ -686,8 +689,7 @@ static int run(vm *m) {
           if (v < 0) VFAIL("a negative memo key");
           key = (uint64_t)v;
         } else {
-          key = 0;
-          while (key < m->memocap && m->memo[key] != UINT32_MAX) key++;
+          key = m->nmemo;
         }
         if (memo_put(m, key)) return -1;
         break;
@@ -815,27 +817,19 @@ typedef struct pt_ctx {
   const char *prefix;
   size_t plen;
   unsigned char *checked; /* one flag per entry: its CRC is checked */
-  int crc;
+  int crc, defer;
 } pt_ctx;
 
 static int crc_ok(pt_ctx *c, const nyto_zip_entry *e) {
   size_t k = (size_t)(e - c->es);
   if (!c->crc || c->checked[k]) return 1;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const unsigned char *p = c->buf + e->off;
-  uint64_t left = e->size;
-  while (left > 0) {
-    uInt w = left > (1u << 30) ? (1u << 30) : (uInt)left;
-    crc = crc32(crc, p, w);
-    p += w;
-    left -= w;
-  }
-  if ((uint32_t)crc != e->crc) return 0;
+  if (nyto_crc32(0, c->buf + e->off, (size_t)e->size) != e->crc) return 0;
   c->checked[k] = 1;
   return 1;
 }
 
-static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len) {
+static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned char **data, size_t *len,
+                     uint32_t *crc) {
   pt_ctx *c = ctx;
   char name[512];
   if (c->plen + 6 + keylen >= sizeof name) return 1;
@@ -844,9 +838,13 @@ static int pt_record(void *ctx, const char *key, size_t keylen, const unsigned c
   memcpy(name + c->plen + 6, key, keylen);
   const nyto_zip_entry *e = nyto_zip_find(c->es, c->n, name, c->plen + 6 + keylen);
   if (!e) return 1;
-  if (!crc_ok(c, e)) return 2;
   *data = c->buf + e->off;
   *len = (size_t)e->size;
+  if (c->crc && c->defer) {
+    *crc = e->crc;
+    return 3;
+  }
+  if (!crc_ok(c, e)) return 2;
   return 0;
 }
 
@@ -858,7 +856,7 @@ int nyto_pt_parse(const unsigned char *buf, size_t len, int flags, nyto_pickle *
   nyto_zip_entry *es;
   size_t n;
   if (nyto_zip_parse(buf, len, &es, &n, err, errlen) != 0) return -1;
-  pt_ctx c = {buf, es, n, NULL, 0, NULL, !(flags & NYTO_PT_NOCRC)};
+  pt_ctx c = {buf, es, n, NULL, 0, NULL, !(flags & NYTO_PT_NOCRC), (flags & NYTO_PT_DEFERCRC) != 0};
   /* the archive's folder: the one X with X/data.pkl */
   const nyto_zip_entry *pkl = NULL;
   for (size_t k = 0; k < n; k++) {
@@ -1048,17 +1046,7 @@ void nyto_pkw_tensor_(nyto_pkw *w, int dtype, int ndim, const int64_t *sizes, co
 static void le16(unsigned char *p, uint32_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
 static void le32(unsigned char *p, uint32_t v) { le16(p, v); le16(p + 2, v >> 16); }
 
-static uint32_t crc_of(const void *data, uint64_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const unsigned char *p = data;
-  while (n > 0) {
-    uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-    crc = crc32(crc, p, k);
-    p += k;
-    n -= k;
-  }
-  return (uint32_t)crc;
-}
+static uint32_t crc_of(const void *data, uint64_t n) { return nyto_crc32(0, data, (size_t)n); }
 
 int nyto_pkw_write(nyto_pkw *w, const char *path, char *err, size_t errlen) {
   put1(w, '.');

@@ -17,6 +17,7 @@
 #include "nt.h"
 #include "nyto.h"
 #include "nyto_core.h"
+#include "private.h" /* the statics the included files share */
 
 #ifndef NYTO_VERSION
 #define NYTO_VERSION "0.0.0"
@@ -118,7 +119,7 @@ static void nyto_gc_run(lua_State *L, int64_t bytes, int64_t heap) {
     gc_young++;
     lua_gc(L, LUA_GCSTEP, 0);
     nyto_stats_get(&s1);
-    gc_full_next = (s1.tensors >= s0.tensors && s1.particles >= s0.particles) ||
+    gc_full_next = (s1.tensors >= s0.tensors && s1.buffers >= s0.buffers) ||
                    s1.tensor_bytes > 2 * gc_live_full + NYTO_GC_MIN;
   } else {
     nyto_gc_collect(L);
@@ -196,21 +197,27 @@ static int l_gc_settle(lua_State *L) {
   return 0;
 }
 
-/* core.collect_young(): a young collection in generational mode, a full one
- * in incremental mode (ParticleModule's prompt release,
+/* core.collect_young() -> full_due: a young collection in generational
+ * mode, a full one in incremental mode (ParticleModule's prompt release,
  * lua/nyto/particle_module.lua: the particles a loop drops die young, and a
- * young collection finds them for the cost of the young objects alone). */
+ * young collection finds them for the cost of the young objects alone).
+ * full_due: tensor bytes stay above twice what the last full collection
+ * left, plus 1 MiB (garbage that turned old: the pacing's rule). */
 static int l_collect_young(lua_State *L) {
   nyto_gc_settle(L);
   if (gc_mode != LUA_GCGEN) {
     nyto_gc_collect(L);
-    return 0;
+    lua_pushboolean(L, 0);
+    return 1;
   }
   gc_since = 0;
   gc_young_run++;
   gc_young++;
   lua_gc(L, LUA_GCSTEP, 0);
-  return 0;
+  nyto_stats s;
+  nyto_stats_get(&s);
+  lua_pushboolean(L, s.tensor_bytes > 2 * gc_live_full + NYTO_GC_MIN);
+  return 1;
 }
 
 /* core.gc_count() -> full, young: the collections nyto ran */
@@ -220,10 +227,9 @@ static int l_gc_count(lua_State *L) {
   return 2;
 }
 
-/* particle.c's deferred buffers: a tensor op that writes a tensor computes
- * the ones that read its storage first (it may be a parameter view). */
-static int lazy_n;
-static void lazy_before_write(lua_State *L, const nt_tensor *t);
+/* particle.c's deferred buffers (lazy_n, lazy_before_write: private.h): a
+ * tensor op that writes a tensor computes the ones that read its storage
+ * first (it may be a parameter view). */
 
 #include "random.c"
 #include "tensor.c"
@@ -241,7 +247,10 @@ static int l_stats(lua_State *L) {
   nyto_stats_get(&s);
   lua_createtable(L, 0, 8);
 #define F(name) (lua_pushinteger(L, s.name), lua_setfield(L, -2, #name))
-  F(particles);
+  /* the core's live buffers; gc.lua renames them particle_buffers and counts
+     particle kernels as `particles` (API.md) */
+  lua_pushinteger(L, s.buffers);
+  lua_setfield(L, -2, "particles");
   F(tensors);
   F(tensor_bytes);
   F(peak_tensor_bytes);
@@ -249,6 +258,7 @@ static int l_stats(lua_State *L) {
   F(pool_bytes);
   F(pool_hits);
   F(pool_misses);
+  F(passes);
 #undef F
   lua_pushinteger(L, gc_collections);
   lua_setfield(L, -2, "gc_collections");

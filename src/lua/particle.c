@@ -75,7 +75,8 @@ static void buffer_take(lua_State *L, LBuffer *b) {
 static void lazy_compute_now(lua_State *L, LBuffer *b) {
   buffer_take(L, b);
   copy_gaps_from(b, b->src_data, b->segs);
-  nyto_kernel_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
+  nyto_stats_pass();
+  nyto_pass_scalar(b->dtype, b->data, b->src_data, b->v, b->op, b->segs->segs, b->segs->nseg);
   lazy_drop(b);
 }
 
@@ -268,10 +269,10 @@ static int segs_count(lua_State *L) {
 static void copy_gaps_from(LBuffer *dst, const void *src, const LSegs *s) {
   int64_t pos = 0;
   for (int k = 0; k < s->nseg; k++) {
-    if (s->segs[k].off > pos) nyto_kernel_copy(dst->dtype, dst->data, src, pos, s->segs[k].off - pos);
+    if (s->segs[k].off > pos) nyto_pass_copy(dst->dtype, dst->data, src, pos, s->segs[k].off - pos);
     pos = s->segs[k].off + s->segs[k].len;
   }
-  if (pos < dst->n) nyto_kernel_copy(dst->dtype, dst->data, src, pos, dst->n - pos);
+  if (pos < dst->n) nyto_pass_copy(dst->dtype, dst->data, src, pos, dst->n - pos);
 }
 
 /* The in-place target at arg i: computed, of src's layout, and with every
@@ -334,7 +335,8 @@ static int l_pscalar(lua_State *L) {
     LBuffer *a = buffer_check(L, 1, "particle operation");
     LSegs *s = segs_check(L, 4, a, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
-    nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+    nyto_stats_pass();
+    nyto_pass_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
   }
@@ -343,14 +345,16 @@ static int l_pscalar(lua_State *L) {
   if (a->src && a->segs == s) {
     LBuffer *d = dest_new(L, a);
     copy_gaps_from(d, a->src_data, s);
-    nyto_kernel_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
+    nyto_stats_pass();
+    nyto_pass_scalar2(a->dtype, d->data, a->src_data, a->v, a->op, v, op, s->segs, s->nseg);
     return 1;
   }
   if (a->src) a = buffer_check(L, 1, "particle operation");
   if (a->n > 0 && push_deferred(L, a, v, op, s, 4)) return 1;
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, a->data, s);
-  nyto_kernel_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
+  nyto_stats_pass();
+  nyto_pass_scalar(a->dtype, d->data, a->data, v, op, s->segs, s->nseg);
   return 1;
 }
 
@@ -367,7 +371,8 @@ static int l_paffine(lua_State *L) {
     d = dest_new(L, a);
     copy_gaps_from(d, a->data, s);
   }
-  nyto_kernel_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
+  nyto_stats_pass();
+  nyto_pass_affine(a->dtype, d->data, a->data, m, c, s->segs, s->nseg);
   return 1;
 }
 
@@ -401,8 +406,9 @@ static int l_pbinary(lua_State *L) {
     a = buffer_check(L, 1, "particle operation");
     LBuffer *d = dest_check(L, 5, a, "particle operation");
     const void *xb = operand_of(L, 2, s, &opb, &vb);
-    if (opb < 0) nyto_kernel_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
-    else nyto_kernel_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
+    nyto_stats_pass();
+    if (opb < 0) nyto_pass_binary(a->dtype, d->data, a->data, xb, op, s->segs, s->nseg);
+    else nyto_pass_binary_pre(a->dtype, d->data, a->data, -1, 0, xb, opb, vb, op, s->segs, s->nseg);
     lua_settop(L, 5);
     return 1;
   }
@@ -410,8 +416,9 @@ static int l_pbinary(lua_State *L) {
   const void *xb = operand_of(L, 2, s, &opb, &vb);
   LBuffer *d = dest_new(L, a);
   copy_gaps_from(d, xa, s);
-  if (opa < 0 && opb < 0) nyto_kernel_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
-  else nyto_kernel_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
+  nyto_stats_pass();
+  if (opa < 0 && opb < 0) nyto_pass_binary(a->dtype, d->data, xa, xb, op, s->segs, s->nseg);
+  else nyto_pass_binary_pre(a->dtype, d->data, xa, opa, va, xb, opb, vb, op, s->segs, s->nseg);
   return 1;
 }
 
@@ -420,7 +427,8 @@ static int l_pclone(lua_State *L) {
   LBuffer *a = buffer_check(L, 1, "clone");
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
-  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  nyto_stats_pass();
+  if (a->n) nyto_pass_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
 
@@ -434,7 +442,8 @@ static int l_pshare(lua_State *L) {
   LSegs *s = segs_check(L, 2, a, "product");
   if (a->n > 0 && push_deferred(L, a, 1.0, NYTO_MUL, s, 2)) return 1;
   LBuffer *d = dest_new(L, a);
-  if (a->n) nyto_kernel_copy(a->dtype, d->data, a->data, 0, a->n);
+  nyto_stats_pass();
+  if (a->n) nyto_pass_copy(a->dtype, d->data, a->data, 0, a->n);
   return 1;
 }
 
@@ -455,7 +464,8 @@ static int l_pcopy(lua_State *L) {
   if (a->n != d->n || a->dtype != d->dtype) return nyto_argerror(L, 2, "copy", "particles of different layouts");
   LSegs *s = segs_check(L, 3, a, "copy");
   lazy_force(L, nt_storage_id(d->t));
-  for (int k = 0; k < s->nseg; k++) nyto_kernel_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
+  nyto_stats_pass();
+  for (int k = 0; k < s->nseg; k++) nyto_pass_copy(a->dtype, d->data, a->data, s->segs[k].off, s->segs[k].len);
   lua_settop(L, 1);
   return 1;
 }
@@ -473,6 +483,7 @@ static int l_prandom(lua_State *L) {
   LBuffer *d = buffer_newud(L);
   buffer_fill(L, d, a->dtype, a->n);
   copy_gaps_from(d, a->data, s);
+  nyto_stats_pass();
   nyto_random_segs(a->dtype, kind, d->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
   return 1;
 }
@@ -484,6 +495,7 @@ static int l_prandom_(lua_State *L) {
   LSegs *s = segs_check(L, 3, a, "randn_");
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "randn_");
   lazy_force(L, nt_storage_id(a->t));
+  nyto_stats_pass();
   nyto_random_segs(a->dtype, kind, a->data, g->seed, g->stream, gen_take(g, a->n), s->segs, s->nseg);
   lua_settop(L, 1);
   return 1;
@@ -584,20 +596,21 @@ static int l_prows(lua_State *L) {
     d = dest_new(L, a);
   }
   size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
+  nyto_stats_pass(); /* one pass over the arena, row by row */
   for (int64_t r = 0; r < n; r++) {
     char *dr = (char *)d->data + (size_t)(r * P) * es;
     const char *ar = (const char *)a->data + (size_t)(r * P) * es;
     if (fresh) {
       int64_t pos = 0;
       for (int k = 0; k < s->nseg; k++) {
-        if (s->segs[k].off > pos) nyto_kernel_copy(a->dtype, dr, ar, pos, s->segs[k].off - pos);
+        if (s->segs[k].off > pos) nyto_pass_copy(a->dtype, dr, ar, pos, s->segs[k].off - pos);
         pos = s->segs[k].off + s->segs[k].len;
       }
-      if (pos < P) nyto_kernel_copy(a->dtype, dr, ar, pos, P - pos);
+      if (pos < P) nyto_pass_copy(a->dtype, dr, ar, pos, P - pos);
     }
-    if (w) nyto_kernel_scalar(a->dtype, dr, ar, w[r], op, s->segs, s->nseg);
-    else if (swapped) nyto_kernel_binary(a->dtype, dr, x->data, ar, op, s->segs, s->nseg);
-    else nyto_kernel_binary(a->dtype, dr, ar, x->data, op, s->segs, s->nseg);
+    if (w) nyto_pass_scalar(a->dtype, dr, ar, w[r], op, s->segs, s->nseg);
+    else if (swapped) nyto_pass_binary(a->dtype, dr, x->data, ar, op, s->segs, s->nseg);
+    else nyto_pass_binary(a->dtype, dr, ar, x->data, op, s->segs, s->nseg);
   }
   return 1;
 }
@@ -614,6 +627,7 @@ static int l_prandom_add_(lua_State *L) {
   LGen *g = lua_isnoneornil(L, 4) ? &gen_global : gen_check(L, 4, "add_randn_");
   lazy_force(L, nt_storage_id(a->t));
   uint64_t c0 = gen_take(g, a->n);
+  nyto_stats_pass();
   size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
   for (int k = 0; k < s->nseg; k++) {
     int64_t off = s->segs[k].off;
@@ -648,12 +662,102 @@ static int l_paxpby_randn_(lua_State *L) {
   int bcast = x->n == P && n > 1;
   uint64_t c0 = gen_take(g, d->n);
   size_t es = d->dtype == NT_FLOAT64 ? 8 : 4;
+  nyto_stats_pass(); /* one pass over the arena */
   for (int64_t r = 0; r < n; r++)
     for (int k = 0; k < s->nseg; k++) {
       int64_t off = r * P + s->segs[k].off;
       nyto_random_axpby(d->dtype, (char *)d->data + (size_t)off * es, ca,
                         (const char *)x->data + (size_t)(bcast ? s->segs[k].off : off) * es, cb, sigma,
                         s->segs[k].len, g->seed, g->stream, c0 + (uint64_t)off);
+    }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.pgauss_(X, c, s, pairs [, noise [, gen]]) -> X: the samples of a diagonal
+ * Gaussian in one pass (the distribution strategies' ask, issue 17).  X is a
+ * contiguous [n, P] float tensor, c and s contiguous tensors of P elements, noise
+ * one of rows P elements (all of X's dtype).  z_k are the standard normals
+ * nyto.randn({rows, P}) draws from gen (rows = n, or n / 2 with pairs; element j
+ * of z_k at counter c0 + k P + j, c0 taken for rows P elements).  Row k becomes
+ * (s z_k) + c, or with pairs rows 2k-1, 2k become (s z_k) + c and (-(s z_k)) + c
+ * (antithetic), one rounding per operation: what X:copy_(z):mul_(s):add_(c)
+ * computes.  noise receives z.  The normals are made in chunks of 1024 and
+ * used at once: X and noise are written once, nothing is read back. */
+#define PG_CHUNK 1024
+typedef struct {
+  int dtype;
+  int64_t n;
+  void *p;
+} pg_arg;
+static pg_arg pg_check(lua_State *L, int i, const char *fn) {
+  nt_tensor *t = tensor_check(L, i, fn);
+  pg_arg a = {nt_dtype(t), nt_numel(t), nt_data(t)};
+  if (!a.p || !nt_is_contiguous(t)) nyto_argerror(L, i, fn, "a contiguous CPU tensor expected");
+  if (a.dtype != NT_FLOAT32 && a.dtype != NT_FLOAT64) nyto_argerror(L, i, fn, "float32 or float64 expected");
+  lazy_force(L, nt_storage_id(t));
+  return a;
+}
+static int l_pgauss_(lua_State *L) {
+  const char *fn = "pgauss_";
+  pg_arg d = pg_check(L, 1, fn), c = pg_check(L, 2, fn), sv = pg_check(L, 3, fn);
+  int pairs = lua_toboolean(L, 4);
+  int hz = !lua_isnoneornil(L, 5);
+  pg_arg z = {0, 0, NULL};
+  if (hz) z = pg_check(L, 5, fn);
+  LGen *g = lua_isnoneornil(L, 6) ? &gen_global : gen_check(L, 6, fn);
+  int64_t P = c.n;
+  if (P <= 0 || d.n % P) return nyto_argerror(L, 2, fn, "center's size does not divide X's");
+  int64_t n = d.n / P;
+  if (pairs && n % 2) return nyto_argerror(L, 4, fn, "pairs need an even number of rows");
+  int64_t rows = pairs ? n / 2 : n;
+  if (c.dtype != d.dtype) return nyto_argerror(L, 2, fn, "center of another dtype");
+  if (sv.dtype != d.dtype || sv.n != P) return nyto_argerror(L, 3, fn, "scale of another layout");
+  if (hz && (z.dtype != d.dtype || z.n != rows * P)) return nyto_argerror(L, 5, fn, "noise of another layout");
+  uint64_t c0 = gen_take(g, rows * P);
+  double tmp[PG_CHUNK];
+  for (int64_t k = 0; k < rows; k++)
+    for (int64_t j0 = 0; j0 < P; j0 += PG_CHUNK) {
+      int64_t m = P - j0 < PG_CHUNK ? P - j0 : PG_CHUNK;
+      uint64_t ctr = c0 + (uint64_t)(k * P + j0);
+      int64_t r1 = pairs ? 2 * k : k;
+      if (d.dtype == NT_FLOAT32) {
+        float *zz = hz ? (float *)z.p + k * P + j0 : (float *)tmp;
+        nyto_random_fill(NT_FLOAT32, 0, zz, m, g->seed, g->stream, ctr);
+        const float *cc = (const float *)c.p + j0, *ss = (const float *)sv.p + j0;
+        float *o1 = (float *)d.p + r1 * P + j0;
+        if (pairs) {
+          float *o2 = o1 + P;
+          for (int64_t i = 0; i < m; i++) {
+            float t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+            o2[i] = -t + cc[i];
+          }
+        } else {
+          for (int64_t i = 0; i < m; i++) {
+            float t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+          }
+        }
+      } else {
+        double *zz = hz ? (double *)z.p + k * P + j0 : tmp;
+        nyto_random_fill(NT_FLOAT64, 0, zz, m, g->seed, g->stream, ctr);
+        const double *cc = (const double *)c.p + j0, *ss = (const double *)sv.p + j0;
+        double *o1 = (double *)d.p + r1 * P + j0;
+        if (pairs) {
+          double *o2 = o1 + P;
+          for (int64_t i = 0; i < m; i++) {
+            double t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+            o2[i] = -t + cc[i];
+          }
+        } else {
+          for (int64_t i = 0; i < m; i++) {
+            double t = ss[i] * zz[i];
+            o1[i] = t + cc[i];
+          }
+        }
+      }
     }
   lua_settop(L, 1);
   return 1;
@@ -681,7 +785,7 @@ static void particle_open(lua_State *L) {
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
                                    {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
-                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_},
+                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_}, {"pgauss_", l_pgauss_},
                                    {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");

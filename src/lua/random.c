@@ -147,9 +147,19 @@ static int l_wall_clock(lua_State *L) {
   return 1;
 }
 
-/* core.blas_threads(): OpenBLAS's pool size, nil when the BLAS has no pool */
+/* core.blas_threads([n]): OpenBLAS's pool size, nil when the BLAS has no pool;
+ * with n (an integer >= 1), sets the pool's size first and returns the old one
+ * (the strategies run BLAS calls whose bits follow the pool's size on one
+ * thread: lua/nyto/strategy/es_util.lua).  nyto.num_threads sets both pools. */
 static int l_blas_threads(lua_State *L) {
   int n = nyto_blas_get_threads();
+  if (!lua_isnoneornil(L, 1)) {
+    if (!lua_isinteger(L, 1))
+      return luaL_error(L, "nyto: bad argument #1 to 'blas_threads' (integer expected, got %s)", luaL_typename(L, 1));
+    lua_Integer k = lua_tointeger(L, 1);
+    if (k < 1 || k > 1024) return luaL_error(L, "nyto: bad argument #1 to 'blas_threads' (1 to 1024 threads, got %I)", k);
+    if (n > 0) nyto_blas_set_threads((int)k);
+  }
   if (n <= 0) lua_pushnil(L);
   else lua_pushinteger(L, n);
   return 1;

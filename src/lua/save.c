@@ -279,11 +279,22 @@ static void pk_push(lua_State *L, SaveBox *box, uint32_t k, int ci, int si, cons
       tensor_own(L, u, st);
       unsigned char *q = nt_data(st);
       if (numel > 0 && !q) nyto_error(L, "nyto: %s: a storage without CPU data", path);
-      if (s->dtype == NYTO_PK_B8) {
-        for (int64_t i = 0; i < numel; i++) q[i] = s->data[i] != 0;
-      } else if (numel > 0) {
-        memcpy(q, s->data, (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : 8));
+      /* copied in chunks that are still in cache when their CRC-32 is taken
+       * (the record's bytes, as in the file, before bools are made 0 or 1) */
+      size_t nbytes = (size_t)numel * (s->dtype == NYTO_PK_F32 ? 4 : s->dtype == NYTO_PK_B8 ? 1 : 8);
+      uint32_t crc = 0;
+      for (size_t at = 0; at < nbytes; at += (size_t)1 << 16) {
+        size_t w = nbytes - at < ((size_t)1 << 16) ? nbytes - at : ((size_t)1 << 16);
+        memcpy(q + at, s->data + at, w);
+        if (s->crc_pending) crc = nyto_crc32(crc, q + at, w);
       }
+      if (s->crc_pending && crc != s->crc) {
+        lua_pushlstring(L, s->key, s->keylen > 40 ? 40 : s->keylen);
+        nyto_error(L, "nyto: %s: storage %s: its record is damaged (its CRC-32 does not match)", path,
+                   lua_tostring(L, -1));
+      }
+      if (s->dtype == NYTO_PK_B8)
+        for (int64_t i = 0; i < numel; i++) q[i] = q[i] != 0;
       lua_pushlstring(L, s->key, s->keylen);
       lua_pushfstring(L, "/%d", s->dtype);
       lua_concat(L, 2);
@@ -329,7 +340,7 @@ static int l_pt_load(lua_State *L) {
   int rc = nyto_map_file(path, &box->map, &box->maplen, err, sizeof err);
   if (rc == 1) return path_fail(L, path, err);
   if (rc != 0) return nyto_error(L, "nyto: %s: %s", path, err);
-  if (nyto_pt_parse(box->map, box->maplen, 0, &box->pk, err, sizeof err) != 0)
+  if (nyto_pt_parse(box->map, box->maplen, NYTO_PT_DEFERCRC, &box->pk, err, sizeof err) != 0)
     return nyto_error(L, "nyto: %s: %s", path, err);
   lua_newtable(L);
   int ci = lua_gettop(L);

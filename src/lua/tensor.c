@@ -784,9 +784,11 @@ static int l_alias(lua_State *L) {
 
 /* ---- the generic op: one C function serves every row of ops.def ---- */
 
-static int is_inplace_name(const char *s) {
-  size_t n = strlen(s);
-  return n > 1 && s[n - 1] == '_';
+/* What a row declares beyond its arguments (ops.def): the number of results
+ * (">2" after the letters) and which arguments it writes ('W', 'w'). */
+static int sig_results(const char *sig) {
+  const char *r = strchr(sig, '>');
+  return r ? r[1] - '0' : 1;
 }
 
 /* Read one argument per the signature letter (ops.def) into a.  first is the
@@ -798,10 +800,12 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
   a->kind = NT_A_NONE;
   switch (c) {
     case 'T':
+    case 'W': /* written (in place): the caller computes deferred buffers first */
       a->t = tensor_check(L, i, fname);
       a->kind = NT_A_TENSOR;
       return;
     case 't':
+    case 'w':
       if (t == LUA_TNIL || t == LUA_TNONE) return;
       a->t = tensor_check(L, i, fname);
       a->kind = NT_A_TENSOR;
@@ -935,7 +939,7 @@ static int l_op(lua_State *L) {
   int nargs = 0, top = lua_gettop(L), sizes_arg = 0;
   const nt_tensor *first = NULL;
   int prevdim = 0;
-  for (const char *c = sig; *c; c++, nargs++) {
+  for (const char *c = sig; *c && *c != '>'; c++, nargs++) {
     int i = nargs + 1;
     nt_arg *a = &args[nargs];
     a->kind = NT_A_NONE;
@@ -959,16 +963,13 @@ static int l_op(lua_State *L) {
   }
   if (!sizes_arg) check_max_args(L, nargs, fname);
   else if (lua_type(L, sizes_arg) == LUA_TTABLE) check_max_args(L, sizes_arg, fname);
-  int inplace = is_inplace_name(fname);
-  /* ops that write an argument (ops.def: names ending in _, and batch_norm's
-   * running statistics) first compute deferred buffers reading it */
-  if (inplace && args[0].kind == NT_A_TENSOR) lazy_before_write(L, args[0].t);
-  if (op == NT_OP_batch_norm) {
-    if (args[1].kind == NT_A_TENSOR) lazy_before_write(L, args[1].t);
-    if (args[2].kind == NT_A_TENSOR) lazy_before_write(L, args[2].t);
-  }
+  /* an in-place op ('W' first) returns its first argument */
+  int inplace = sig[0] == 'W';
+  /* the arguments a row writes ('W', 'w') first compute deferred buffers reading them */
+  for (int k = 0; k < nargs && sig[k] && sig[k] != '>'; k++)
+    if ((sig[k] == 'W' || sig[k] == 'w') && args[k].kind == NT_A_TENSOR) lazy_before_write(L, args[k].t);
   LTensor *u0 = inplace ? NULL : tensor_newud(L);
-  LTensor *u1 = (op == NT_OP_max || op == NT_OP_min || op == NT_OP_sort || op == NT_OP_topk || op == NT_OP_eigh) ? tensor_newud(L) : NULL;
+  LTensor *u1 = sig_results(sig) > 1 ? tensor_newud(L) : NULL;
   nt_tensor *outs[4] = {0};
   int nout = 0;
   if (nt_call(op, args, nargs, outs, &nout) != 0) {

@@ -44,14 +44,16 @@ return B.strategy("APSO", {
     end
     -- alpha_t = alpha_0 gamma^t (t = the generation being told, from 0)
     local noise = o.noise * o.decay ^ es.generation
-    -- x_i <- (1 - beta) x_i + beta g* + alpha_t eps_i
-    local nx = (1 - o.alpha) * x + o.alpha * B.bcast(es, S.gbest)
+    -- x_i <- (1 - beta) x_i + beta g* + alpha_t eps_i, in place on the population ask
+    -- returned (the strategy's own: the next ask returns it again)
     if es.kind == "particle" then
-      nx:add_randn_(noise, {generator = es.g}) -- the fused pass: the noise is made inside it
+      -- one pass: read x, write x, the noise made inside it
+      x:axpby_randn_(1 - o.alpha, B.bcast(es, S.gbest), o.alpha, noise, {generator = es.g})
     else
-      nx = nx + noise * B.randn(es)
+      -- the same bits: ((a x) + (b g)) + (sigma z)
+      x:mul_(1 - o.alpha):add_(o.alpha * S.gbest:view {1, es.D}):add_(noise * B.randn(es))
     end
-    S.x = nx
+    S.x = x
   end,
 
   center = function(es) return B.mean(es, es.state.x) end,

@@ -13,8 +13,9 @@
 --   ask(es)   -> pop: the population to score (a pop value, below).
 --   tell(es, pop, f): update es.state from f, a Lua table of es.n numbers in the minimising
 --               sign (maximize already folded in, no NaN; +/-inf possible). pop is what ask
---               returned (as the user may have changed it since). After tell the pop is the
---               user's (`local pop <close> = es:ask()` frees it): keep copies, not pop itself.
+--               returned (as the user may have changed it since). The population is the
+--               strategy's: tell may update it in place for the next ask (PSO, APSO) or keep
+--               it; base keeps only copies (the best row).
 --   center(es) -> vec   (optional): the current mean; default es.state.mean.
 --   check(es, fname)    (optional): cross-option checks after parsing (raise with B.argerr(2, ...)).
 --   methods = {...}     (optional): extra methods of the strategy's objects.
@@ -55,6 +56,8 @@
 --                                   (dst must be the strategy's own); returns dst
 --   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
 --                                   tensor M holds, else from b (values copied exactly)
+--   B.where_elem_(es, M, a, b)      the same written into a (a must be the strategy's own; a
+--                                   tensor center gets a new tensor); returns the result
 --   B.mean(es, pop [, w])           the (weighted) mean of the rows, a [D] tensor
 --   B.member(es, vec)               vec as a solution (a particle or a [D] tensor copy)
 --   B.order(f)                      indices 1..#f sorted by f ascending (ties: lower index)
@@ -109,8 +112,7 @@ function B.check_bool(v) if type(v) ~= "boolean" then return "must be a boolean"
 local function center_of(c, fname)
   local t = nyto.type(c)
   if t == "ParticleModule" then
-    argerr(1, fname, "ParticleModule centers are not supported yet (Swarms of ParticleModules are not built): "
-           .. "pass its root module")
+    argerr(1, fname, "ParticleModule centers are not supported yet: pass its root module")
   end
   if t == "Module" and rawget(c, KK) then
     local dt
@@ -235,6 +237,13 @@ function B.where_elem(es, M, a, b)
   return B.from_flat(es, nyto.where(M, B.flat(es, a), B.flat(es, b)))
 end
 
+function B.where_elem_(es, M, a, b)
+  if not is_particle(es) then return nyto.where(M, a, b) end
+  local A = B.flat(es, a)
+  nyto.no_grad(function() A:copy_(nyto.where(M, A, B.flat(es, b))) end)
+  return a
+end
+
 function B.mean(es, pop, w)
   local X = B.flat(es, pop)
   if w == nil then return X:mean(1) end
@@ -254,17 +263,19 @@ function B.order(f)
 end
 
 -- fitness ---------------------------------------------------------------------------------
-local function fitness_of(es, f)
-  local fname, n = "tell", es.n
+local function fitness_of(es, f, n, keep_sign, whose)
+  local fname = "tell"
+  n = n or es.n
+  whose = whose or "the popsize"
   local vals
   if nyto.is_tensor(f) then
     local d = f:dtype()
     if d == "bool" then argerr(1, fname, "fitness must be a table or 1-D tensor of numbers, got a bool tensor") end
     if f:dim() ~= 1 then argerr(1, fname, "fitness must be a table or 1-D tensor of numbers, got a %d-D tensor", f:dim()) end
-    if f:numel() ~= n then argerr(1, fname, "fitness has %d values, expected %d (the popsize)", f:numel(), n) end
+    if f:numel() ~= n then argerr(1, fname, "fitness has %d values, expected %d (%s)", f:numel(), n, whose) end
     vals = nyto.no_grad(function() return f:detach():double():totable() end)
   elseif type(f) == "table" and getmetatable(f) == nil then
-    if #f ~= n then argerr(1, fname, "fitness has %d values, expected %d (the popsize)", #f, n) end
+    if #f ~= n then argerr(1, fname, "fitness has %d values, expected %d (%s)", #f, n, whose) end
     vals = {}
     for i = 1, n do
       local v = f[i]
@@ -276,10 +287,11 @@ local function fitness_of(es, f)
   end
   for i = 1, n do
     if vals[i] ~= vals[i] then argerr(1, fname, "fitness %d is NaN", i) end
-    if es.o.maximize then vals[i] = -vals[i] end
+    if es.o.maximize and not keep_sign then vals[i] = -vals[i] end
   end
   return vals
 end
+B.fitness_of = fitness_of -- (es, f [, n, keep_sign, whose]): n checked numbers of f
 
 -- state_dict ------------------------------------------------------------------------------
 local function kind_of(v)
@@ -312,12 +324,16 @@ local methods = {}
 function methods:ask()
   local pop = self._impl.ask(self)
   self._pending = pop
+  -- distributed: every rank makes the whole population, and hands out its own members
+  if self.dist then return require("nyto.strategy.dist").mine(self, pop) end
   return pop
 end
 
 function methods:tell(f)
   local pop = self._pending
   if pop == nil then err("tell before ask (%s: call es:ask() first)", self.name) end
+  -- distributed: this rank's fitness values, then every rank's (one all_gather)
+  if self.dist then f = require("nyto.strategy.dist").gather(self, f) end
   local vals = fitness_of(self, f)
   if is_particle(self) then
     local ok = pcall(function() return #pop end)
@@ -418,7 +434,7 @@ function methods:load_state_dict(sd)
 end
 
 -- the constructor -------------------------------------------------------------------------
-local BASE = {popsize = true, sigma = true, maximize = true, generator = true}
+local BASE = {popsize = true, sigma = true, maximize = true, generator = true, distributed = true}
 
 local function default_generator()
   -- a fresh generator seeded from libtorch's CPU generator, which nyto.manual_seed seeds
@@ -458,6 +474,7 @@ function B.strategy(name, impl)
     end or B.check_int(2))
     opt("sigma", impl.sigma or 0.1, B.check_positive)
     opt("maximize", false, B.check_bool)
+    opt("distributed", false, B.check_bool)
     local g = opts.generator
     if g ~= nil and nyto.type(g) ~= "Generator" then argerr(2, fname, "option 'generator' must be a Generator, got %s", tname(g)) end
     es.g = g or default_generator()
@@ -484,6 +501,7 @@ function B.strategy(name, impl)
     end
     es.state_proto_vec = v
     es.state = {mean = v:clone()}
+    if o.distributed then require("nyto.strategy.dist").setup(es, fname) end -- rank 0's center and generator
     impl.init(es)
     return es
   end

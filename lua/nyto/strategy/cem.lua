@@ -32,10 +32,18 @@ return B.strategy("CEM", {
     S.std = nyto.full({es.D}, es.o.sigma, {dtype = es.dtype})
   end,
 
-  -- x_i = mu + sigma * z_i, z_i ~ N(0, I)
+  -- x_i = mu + sigma * z_i, z_i ~ N(0, I); on a particle center into the same arena every
+  -- generation (a new one if the user freed it)
   ask = function(es)
     local S = es.state
-    return B.randn(es):mul_(B.bcast(es, S.std)):add_(B.bcast(es, S.mean))
+    local pop = es.cem_pop
+    if pop ~= nil and pcall(function() return #pop end) then
+      pop:randn_ {generator = es.g} -- the draws of B.randn, in place
+    else
+      pop = B.randn(es)
+      if es.kind == "particle" then es.cem_pop = pop end
+    end
+    return pop:mul_(B.bcast(es, S.std)):add_(B.bcast(es, S.mean))
   end,
 
   tell = function(es, pop, f)

@@ -1,6 +1,6 @@
 -- nyto.strategy.CMAES: the covariance matrix adaptation evolution strategy of
 --   N. Hansen, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772 (2016),
--- section 3 / Appendix A ("the (mu/mu_W, lambda)-CMA-ES" with the active
+-- Appendix A ("the (mu/mu_W, lambda)-CMA-ES", the summary with the active
 -- negative weights), every constant as Table 1 of the tutorial; and, with
 -- {diagonal = true}, sep-CMA-ES of
 --   R. Ros, N. Hansen, "A Simple Modification in CMA-ES Achieving Linear Time
@@ -25,7 +25,7 @@ local F64 = {dtype = "float64"}
 
 -- the constants of Table 1 for dimension n, population lambda, mu parents
 local function constants(n, lambda, mu, table1, diagonal)
-  -- (49): w'_i = ln((lambda + 1) / 2) - ln i (Table 1); with an explicit
+  -- Table 1: w'_i = ln((lambda + 1) / 2) - ln i; with an explicit
   -- elite_ratio, ln(mu + 1/2) - ln i, so that exactly mu weights are positive
   local base = table1 and math.log((lambda + 1) / 2) or math.log(mu + 0.5)
   local wp = {}
@@ -48,11 +48,11 @@ local function constants(n, lambda, mu, table1, diagonal)
   c.c1 = acov / ((n + 1.3) ^ 2 + mueff)
   c.cmu = math.min(1 - c.c1, acov * (mueff - 2 + 1 / mueff) / ((n + 2) ^ 2 + acov * mueff / 2))
   if diagonal then
-    -- Ros & Hansen 2008, section 3: c_cov^sep = (n + 2) / 3 * c_cov
+    -- Ros & Hansen 2008: c_cov^sep = (n + 2) / 3 * c_cov
     c.c1 = c.c1 * (n + 2) / 3
     c.cmu = math.min(1 - c.c1, c.cmu * (n + 2) / 3)
   end
-  -- (53)-(55): alpha_mu^-, alpha_mueff^-, alpha_posdef^-; weights (53)
+  -- Table 1: alpha_mu^-, alpha_mueff^-, alpha_posdef^- and the weights w_i
   local amu = 1 + c.c1 / c.cmu
   local amueff = 1 + 2 * mueff_neg / (mueff + 2)
   local aposdef = (1 - c.c1 - c.cmu) / (n * c.cmu)
@@ -75,7 +75,7 @@ local function decompose(S)
   local C = (S.C + S.C:t()) * 0.5
   local d, Bm = nyto.eigh(C)
   S.C, S.B, S.Dv = C, Bm, nyto.sqrt(d:clamp(1e-300))
-  S.invsqrtC = nyto.mm(Bm / S.Dv:view {1, -1}, Bm:t())
+  S.invsqrtC = U.mm(Bm / S.Dv:view {1, -1}, Bm:t())
 end
 
 return B.strategy("CMAES", {
@@ -117,28 +117,43 @@ return B.strategy("CMAES", {
     local S = es.state
     local z = U.noise(es, es.n, "float64")
     local y
-    if es.o.diagonal then y = z * S.Dv:view {1, -1} -- B = I, D = sqrt(diag C)
-    else y = nyto.mm(z * S.Dv:view {1, -1}, S.B:t()) end -- rows (B D z_k)^T
+    if es.o.diagonal then y = z:mul_(S.Dv:view {1, -1}) -- B = I, D = sqrt(diag C)
+    else y = U.mm(z:mul_(S.Dv:view {1, -1}), S.B:t()) end -- rows (B D z_k)^T
     S.y = y
-    return U.pop(es, y * S.step + S.mean:view {1, -1})
+    local b = U.buffer(es)
+    -- x_k = (sigma y_k) + m in place, in the center's dtype (no [lambda, D] float64 temporary)
+    b.X:copy_(y):mul_(S.step):add_(U.cast(S.mean, es.dtype):view {1, -1})
+    return U.finish(es, b)
   end,
 
   tell = function(es, _, f)
     local S, K, o = es.state, es.K, es.o
     local n, lambda, mu = es.D, es.n, es.mu_parents
     local order = B.order(f)
-    local ysel = S.y:index_select(1, nyto.tensor(order, {dtype = "int64"})) -- y_{i:lambda}, best first
+    local y = S.y -- rows in member order; y_{i:lambda} = y[order[i]]
     S.counteval = S.counteval + lambda
-    -- (41): <y>_w = sum_{i=1}^{mu} w_i y_{i:lambda}
+    -- (41): <y>_w = sum_{i=1}^{mu} w_i y_{i:lambda}, as one weighted sum over the members
+    -- (weight w_i for member order[i], 0 past mu): no sorted copy of y
     local wpos = {}
-    for i = 1, mu do wpos[i] = K.w[i] end
-    local yw = U.weighted_sum(ysel:narrow(1, 1, mu), wpos)
+    for i = 1, lambda do wpos[i] = 0 end
+    for i = 1, mu do wpos[order[i]] = K.w[i] end
+    local yw = U.weighted_sum(y, wpos)
     -- (42): m <- m + c_m sigma <y>_w
     S.mean = S.mean + yw * (K.cm * S.step)
-    -- C^(-1/2) <y>_w and C^(-1/2) y_{i:lambda}, with the decomposition that sampled y
-    local cy, cysel
-    if o.diagonal then cy, cysel = yw / S.Dv, ysel / S.Dv:view {1, -1}
-    else cy, cysel = U.matvec(S.invsqrtC, yw), nyto.mm(ysel, S.invsqrtC) end
+    -- C^(-1/2) <y>_w and ||C^(-1/2) y_k||^2, with the decomposition that sampled y
+    local cy, norms2, ysq
+    if o.diagonal then
+      local invC = 1 / S.C
+      cy = yw / S.Dv
+      -- y is not read again: squared in place (no [lambda, D] float64 temporary, 1 GB for
+      -- 64 x 1.86M); state.y holds y^2 until the next ask draws a new y
+      ysq = y:mul_(y)
+      norms2 = U.mv(ysq, invC):totable() -- sum_j y_kj^2 / C_jj
+    else
+      cy = U.mv(S.invsqrtC, yw)
+      local cyk = U.mm(y, S.invsqrtC)
+      norms2 = (cyk * cyk):sum(2):totable()
+    end
     -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
     S.ps = S.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
     local psn = S.ps:norm():item()
@@ -147,24 +162,22 @@ return B.strategy("CMAES", {
     local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
     -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
     S.pc = S.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
-    -- (46): w°_i = w_i if w_i >= 0, else w_i n / ||C^(-1/2) y_{i:lambda}||^2
-    local norms2 = (cysel * cysel):sum(2):totable()
+    -- (46): w°_i = w_i if w_i >= 0, else w_i n / ||C^(-1/2) y_{i:lambda}||^2 (for member order[i])
     local wo = {}
     for i = 1, lambda do
-      local w = K.w[i]
-      wo[i] = w >= 0 and w or w * n / math.max(norms2[i], 1e-300)
+      local w, k = K.w[i], order[i]
+      wo[k] = w >= 0 and w or w * n / math.max(norms2[k], 1e-300)
     end
-    local wot = nyto.tensor(wo, F64)
     -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
     --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
     -- delta(h_sigma) = (1 - h_sigma) c_c (2 - c_c)
     local delta = (1 - hsig) * K.cc * (2 - K.cc)
     local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
     if o.diagonal then
-      local rankmu = U.weighted_sum(ysel * ysel, wo) -- the diagonal of sum_i w°_i y_i y_i^T
+      local rankmu = U.weighted_sum(ysq, wo) -- the diagonal of sum_i w°_i y_i y_i^T
       S.C = (S.C * keep + S.pc * S.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
     else
-      local rankmu = nyto.mm((ysel * wot:view {-1, 1}):t(), ysel)
+      local rankmu = U.mm((y * nyto.tensor(wo, F64):view {-1, 1}):t(), y)
       S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
     end
     -- (44): sigma <- sigma exp(c_sigma / d_sigma (||p_sigma|| / E||N(0,I)|| - 1))

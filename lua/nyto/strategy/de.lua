@@ -61,12 +61,13 @@ return B.strategy("DE", {
     end
     local x = S.x
     -- eq. 2: v_i = x_r1 + F (x_r2 - x_r3)
-    local v = B.select(es, x, r1) + o.F * (B.select(es, x, r2) - B.select(es, x, r3))
+    local v = B.select(es, x, r1)
+    v:add_(B.select(es, x, r2):sub_(B.select(es, x, r3)):mul_(o.F)) -- in place on the new rows
     -- eq. 3-4: binomial crossover
     local M = nyto.rand({n, D}, {generator = es.g, dtype = es.dtype}):le(o.CR)
     local J = nyto.arange(1, D + 1):view {1, D}:eq(nyto.tensor(jr, {dtype = "int64"}):view {n, 1})
     M = nyto.logical_or(M, J)
-    return B.where_elem(es, M, v, x)
+    return B.where_elem_(es, M, v, x)
   end,
 
   tell = function(es, pop, f)
@@ -83,7 +84,7 @@ return B.strategy("DE", {
       take[i] = f[i] <= fx[i]
       if take[i] then fx[i] = f[i] end
     end
-    S.x = B.where(es, take, pop, S.x)
+    S.x = B.copy_rows_(es, S.x, take, pop) -- in place: S.x is the strategy's own copy
     S.fx = nyto.tensor(fx, {dtype = "float64"})
   end,
 

@@ -2,7 +2,7 @@
 -- (OpenES, SNES, PGPE, CMA-ES; issue 17).  An internal module: require it.
 --
 -- Noise layout (what a seeds-only distributed run needs, Salimans et al. 2017
--- section 2.1): every strategy here draws the standard normals of one
+-- Algorithm 2): every strategy here draws the standard normals of one
 -- generation in ONE call `nyto.randn(rows, D, {generator = g})` at ask().
 -- Element j of a draw is a pure function of (seed, stream, offset + j)
 -- (src/core/philox.c), and a draw of n elements advances the offset by n
@@ -14,7 +14,9 @@
 -- row k of generation t from (seed, stream, o0, t, k) alone:
 --   g:set_state{generator = "philox4x32-10", seed = seed, stream = stream,
 --               offset = o0 + t*R4 + (k-1)*D};  eps_k = nyto.randn(D, {generator = g})
--- (noise_offset below computes that offset).  The noise is drawn over the flat
+-- (noise_offset below computes that offset).  This holds while the strategy is
+-- the only user of g and every ask is told (an ask replaced by another ask
+-- takes a generation's counters too); t is then es.generation at the ask.  The noise is drawn over the flat
 -- vector for both kinds of center, so a particle center runs the course of its
 -- flat vector bit for bit, and the layout does not depend on the species.
 local nyto = require "nyto"
@@ -28,26 +30,43 @@ function U.cast(t, dt)
   return dt == "float64" and t:double() or t:float()
 end
 
--- the standard normals of one generation: an [rows, D] tensor of dtype dt from es.g
+-- the standard normals of one generation: an [rows, D] tensor of dtype dt from
+-- es.g, the draws of nyto.randn({rows, D}, {generator = es.g, dtype = dt}) (the
+-- same counters), written into one buffer the strategy keeps: a fresh tensor of
+-- that size costs its page faults every generation (a [32, 1.86M] randn: 129 ms
+-- fresh, 44 ms in place).  The tensor is overwritten by the next ask.
+local core = nyto.core
+local function noise_buffer(es, rows, dt)
+  local nb = es._noise
+  if not nb or nb.rows ~= rows or nb.dt ~= dt then
+    local buf = core.buffer(dt, rows * es.D)
+    nb = {rows = rows, dt = dt, buf = buf, segs = core.segments {0, rows * es.D}, t = buf:tensor():view {rows, es.D}}
+    es._noise = nb
+  end
+  return nb
+end
 function U.noise(es, rows, dt)
-  return nyto.randn({rows, es.D}, {generator = es.g, dtype = dt or es.dtype})
+  local nb = noise_buffer(es, rows, dt or es.dtype)
+  core.prandom_(nb.buf, 0, nb.segs, es.g)
+  return nb.t
 end
 
--- an [n, D] tensor of samples as the population handed to the user (a Swarm
--- of the center's species, or the tensor itself in the center's dtype).  A
--- particle center's non-operational parameters keep the center's values in
--- every member (as Swarm arithmetic keeps them; base's best() and center() do
--- too): the search distribution still spans them, but no member, best or
--- center shows it, and no fitness depends on it.
-function U.pop(es, X)
-  X = U.cast(X, es.dtype)
-  if es.opmask then X = nyto.where(es.opmask:view {1, es.D}, X, es.center_flat:view {1, es.D}) end
-  return B.from_flat(es, X)
+-- a scratch [rows, D] tensor of dtype dt kept by the strategy under key (no page
+-- faults per generation); its values are whatever was written last
+function U.scratch(es, key, rows, dt)
+  local sc = es._scratch
+  if not sc then sc = {}; es._scratch = sc end
+  local t = sc[key]
+  if not t or t:size(1) ~= rows or t:dtype() ~= dt then
+    t = nyto.empty({rows, es.D}, {dtype = dt})
+    sc[key] = t
+  end
+  return t
 end
 
--- antithetic rows: [k, D] tensors a and b -> [2k, D] with rows 2i-1 = a_i, 2i = b_i
-function U.interleave(a, b)
-  return nyto.stack({a, b}, 2):view {a:size(1) * 2, a:size(2)}
+-- a .* a for an [rows, D] tensor a, into a scratch tensor
+function U.square(es, a)
+  return U.scratch(es, "square", a:size(1), a:dtype()):copy_(a):mul_(a)
 end
 
 -- the offset of row k (1-based) of generation t (0-based): see the layout above
@@ -83,7 +102,7 @@ function U.centered_ranks(f)
   return out
 end
 
--- NES utilities (Wierstra et al. 2014, section 3.1, eq. in "fitness shaping"):
+-- NES utilities (Wierstra et al. 2014, fitness shaping):
 -- u_k = max(0, ln(lambda/2 + 1) - ln k) / sum_j max(0, ln(lambda/2 + 1) - ln j) - 1/lambda,
 -- k = 1 the best.  Returns u indexed by member.
 function U.nes_utilities(f)
@@ -99,19 +118,73 @@ function U.nes_utilities(f)
   return u
 end
 
--- sum_i w[i] * rows[i] for an [n, D] tensor and n weights: a [D] tensor.  Not
--- nyto.mv: OpenBLAS's gemv gives other bits on 1 and 2 threads for some sizes
--- (D = 20100 here); a product then a sum over dim 1 is one elementwise pass and
--- a reduction that libtorch splits over the D outputs only, in the same order on
--- any thread count (spec/strategy_dist_spec.lua checks 1 vs 2 threads).
-function U.weighted_sum(rows, w)
-  local n = rows:size(1)
-  return (rows * nyto.tensor(w, {dtype = rows:dtype()}):view {n, 1}):sum(1)
+-- f(...) with OpenBLAS's pool at one thread, restored after (also when f
+-- raises).  The bits of OpenBLAS's gemv and gemm depend on the pool's size
+-- (nyto.mv of a [20100, 8] by [8] differed on 1 and 2 threads): every BLAS call
+-- of these strategies goes through here, so a seeded run is the same on any
+-- thread count.  On one thread a gemv is still one pass over its matrix.
+local blas_threads = nyto.core.blas_threads
+function U.serial(f, ...)
+  local old = blas_threads()
+  if old == nil or old <= 1 then return f(...) end
+  blas_threads(1)
+  local ok, a, b = pcall(f, ...)
+  blas_threads(old)
+  if not ok then error(a, 0) end
+  return a, b
 end
 
--- A x for a square [D, D] A and a [D] x, in the same order on any thread count
-function U.matvec(A, x)
-  return (A * x:view {1, -1}):sum(2)
+-- sum_i w[i] * rows[i] for an [n, D] tensor and n weights (a table): a [D] tensor
+function U.weighted_sum(rows, w)
+  return U.serial(nyto.mv, rows:t(), nyto.tensor(w, {dtype = rows:dtype()}))
+end
+function U.mm(a, b) return U.serial(nyto.mm, a, b) end
+function U.mv(a, x) return U.serial(nyto.mv, a, x) end
+
+-- The population buffer of a strategy: one [n, D] arena reused by every ask
+-- (a Swarm's on a particle center, a tensor on a vector center): the samples
+-- are written into it in place, so an ask allocates no population.  The
+-- population an ask returned is overwritten by the next ask (clone it to keep
+-- it), as PSO's positions are.  Returns {pop =, X = the [n, D] tensor to write}.
+function U.buffer(es)
+  local b = es._buf
+  -- a Swarm the user freed (`local pop <close> = es:ask()`) is not written again: a new one
+  if b and (es.kind ~= "particle" or pcall(function() return #b.pop end)) then return b end
+  if es.kind == "particle" then
+    local s = nyto.Swarm(es.template, es.n)
+    b = {pop = s, X = s:flat(es.dtype)}
+  else
+    local X = nyto.zeros({es.n, es.D}, {dtype = es.dtype})
+    b = {pop = X, X = X}
+  end
+  es._buf = b
+  return b
+end
+
+-- the population of a filled buffer.  A particle center's non-operational
+-- parameters keep the center's values in every member (as Swarm arithmetic
+-- keeps them; base's best() and center() do too): the search distribution
+-- still spans them, but no member, best or center shows it, and no fitness
+-- depends on it.
+function U.finish(es, b)
+  if es.opmask then
+    b.X:copy_(nyto.where(es.opmask:view {1, es.D}, b.X, es.center_flat:view {1, es.D}))
+  end
+  return b.pop
+end
+
+-- The population in one pass (core.pgauss_): the buffer's rows become
+-- (s .* z_k) + c, or with pairs rows 2k-1, 2k become (s .* z_k) + c and
+-- (-(s .* z_k)) + c, with z_k the standard normals U.noise draws (the same
+-- counters and values), made inside the pass and kept in the noise buffer.
+-- c and s are [D] tensors of es.dtype.  Returns the population and z ([rows, D]).
+-- What X:copy_(z):mul_(s):add_(c) computes, without writing z and reading it back.
+function U.sample(es, c, s, pairs)
+  local rows = pairs and es.n // 2 or es.n
+  local nb = noise_buffer(es, rows, es.dtype)
+  local b = U.buffer(es)
+  core.pgauss_(b.X, c:contiguous(), s:contiguous(), pairs, nb.t, es.g)
+  return U.finish(es, b), nb.t
 end
 
 return U

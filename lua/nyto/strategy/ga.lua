@@ -78,7 +78,18 @@ return B.strategy("GA", {
     local d = b:sub_(a)
     d:mul_(B.rand(es)):mul_(B.rows(es, cx))
     local child = a:add_(d)
-    child:add_(B.rows(es, mut) * B.randn(es))
+    if es.kind == "particle" then
+      -- the mutation in one pass with its noise made inside it, then the elites put back:
+      -- bit for bit a + m_i z (a + 0 z = a for the elites), as on a vector center
+      child:add_randn_(o.mutation, {generator = es.g})
+      if o.elite > 0 then
+        local ie = {}
+        for i = 1, o.elite do ie[i] = i end
+        child:scatter_(ie, x:select {table.unpack(order, 1, o.elite)})
+      end
+    else
+      child:add_(B.rows(es, mut) * B.randn(es))
+    end
     S.x = child
   end,
 

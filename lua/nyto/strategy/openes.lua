@@ -1,7 +1,7 @@
 -- nyto.strategy.OpenES: the evolution strategy of
 --   T. Salimans, J. Ho, X. Chen, S. Sidor, I. Sutskever, "Evolution Strategies
 --   as a Scalable Alternative to Reinforcement Learning", arXiv:1703.03864 (2017),
--- Algorithm 1 with the refinements of its sections 2.1-2.2: antithetic
+-- Algorithm 1 with the refinements the paper describes and uses: antithetic
 -- ("mirrored") sampling, centred-rank fitness shaping, Adam on the center and
 -- weight decay.  Defaults are the authors' (openai/evolution-strategies-starter:
 -- configs/humanoid.json and es_distributed/optimizers.py): sigma ("noise_stdev")
@@ -43,10 +43,11 @@ return B.strategy("OpenES", {
   -- Algorithm 1, line 3 (eps_k ~ N(0, I)) and line 4 (evaluate theta +- sigma eps_k)
   ask = function(es)
     local S, s = es.state, es.o.sigma
-    local eps = U.noise(es, es.n // 2)
+    local sv = es._sigma_vec
+    if not sv then sv = nyto.full({es.D}, s, {dtype = es.dtype}); es._sigma_vec = sv end
+    local pop, eps = U.sample(es, S.mean, sv, true) -- rows theta + sigma eps_k, theta - sigma eps_k
     S.eps = eps
-    local theta = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(theta + eps * s, theta - eps * s))
+    return pop
   end,
 
   tell = function(es, _, f)

@@ -1,7 +1,7 @@
 -- nyto.strategy.PGPE: policy gradients with parameter-based exploration,
 --   F. Sehnke, C. Osendorfer, T. Rueckstiess, A. Graves, J. Peters,
 --   J. Schmidhuber, "Parameter-exploring policy gradients", Neural Networks 23
---   (2010) 551-559: symmetric sampling (section 4.1, "Symmetric sampling"),
+--   (2010) 551-559, in its symmetric-sampling form (PGPE with symmetric sampling, SyS),
 -- with the ClipUp optimizer of
 --   N. E. Toklu, P. Liskowski, R. K. Srivastava, "ClipUp: A Simple and Powerful
 --   Optimizer for Distribution-based Policy Evolution", PPSN XVI (2020),
@@ -53,16 +53,15 @@ return B.strategy("PGPE", {
     local S = es.state
     S.std = nyto.full({es.D}, es.o.sigma, {dtype = es.dtype})
     S.velocity = nyto.zeros_like(S.mean) -- ClipUp's v
-    S.eps = nyto.zeros({es.n // 2, es.D}, {dtype = es.dtype}) -- the pending generation's eps_k
+    S.z = nyto.zeros({es.n // 2, es.D}, {dtype = es.dtype}) -- the pending generation's z_k (eps_k = sigma .* z_k)
   end,
 
   -- symmetric sampling: eps_k = sigma .* z_k, members mu + eps_k and mu - eps_k
   ask = function(es)
     local S = es.state
-    local eps = U.noise(es, es.n // 2) * S.std:view {1, es.D}
-    S.eps = eps
-    local mu = S.mean:view {1, es.D}
-    return U.pop(es, U.interleave(mu + eps, mu - eps))
+    local pop, z = U.sample(es, S.mean, S.std, true) -- rows mu + sigma .* z_k, mu - sigma .* z_k
+    S.z = z
+    return pop
   end,
 
   tell = function(es, _, f)
@@ -79,9 +78,11 @@ return B.strategy("PGPE", {
     end
     -- Sehnke et al. 2010, symmetric sampling (averaged over the pairs, as EvoTorch):
     -- grad_mu = sum_k (r+ - r-)/2 eps_k;  grad_sigma = sum_k ((r+ + r-)/2 - b) (eps_k^2 - sigma^2) / sigma
-    local g_mu = U.weighted_sum(S.eps, wmu)
-    local g_sigma = (U.weighted_sum(S.eps * S.eps, wsig) - S.std * S.std * wsum) / S.std
-    -- ClipUp (Toklu et al. 2020, section 3): g <- g / ||g||;  v <- m v + lr g;
+    -- with eps_k = sigma .* z_k: grad_mu = sigma .* sum_k w_k z_k and
+    -- grad_sigma = sigma .* (sum_k w'_k z_k^2 - sum_k w'_k) (the eps_k are never formed)
+    local g_mu = U.weighted_sum(S.z, wmu) * S.std
+    local g_sigma = (U.weighted_sum(U.square(es, S.z), wsig) - wsum) * S.std
+    -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
     local gn = g_mu:norm():item()
     if gn > 0 then g_mu = g_mu / gn end

@@ -69,8 +69,9 @@ return B.strategy("PSO", {
     local b = B.bcast(es, gbest) - x
     b:mul_(B.rand(es)):mul_(o.c2)                   -- c2 r2 (g - x_i)
     local v = S.v:mul_(o.inertia):add_(a):add_(b)  -- w v_i + ...
-    -- the position update: x_i <- x_i + v_i (a new population: the one ask returned stays the user's)
-    S.x, S.v, S.pbest, S.pbest_f = x + v, v, pbest, nyto.tensor(pf, {dtype = "float64"})
+    -- the position update: x_i <- x_i + v_i, in place on the population ask returned (the
+    -- strategy's own: the next ask returns it again)
+    S.x, S.v, S.pbest, S.pbest_f = x:add_(v), v, pbest, nyto.tensor(pf, {dtype = "float64"})
     S.gbest, S.gbest_f = gbest, gbest_f
   end,
 

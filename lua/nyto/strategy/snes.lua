@@ -1,7 +1,7 @@
 -- nyto.strategy.SNES: separable natural evolution strategies, from
 --   D. Wierstra, T. Schaul, T. Glasmachers, Y. Sun, J. Peters, J. Schmidhuber,
 --   "Natural Evolution Strategies", JMLR 15 (2014) 949-980,
--- Algorithm 6 ("Separable NES (SNES)") with the utility shaping of section 3.1
+-- Algorithm 6 ("Separable NES (SNES)") with the paper's fitness shaping (utilities)
 -- and the default parameters of its Table 1 (SNES column):
 --   popsize lambda = 4 + floor(3 ln d), lr eta_mu = 1, sigma_lr eta_sigma = (3 + ln d) / (5 sqrt d).
 -- The paper's experiments start from the unit Gaussian: `sigma` (the initial
@@ -32,18 +32,20 @@ return B.strategy("SNES", {
   -- Algorithm 6, lines 3-4: s_k ~ N(0, I), z_k = mu + sigma .* s_k
   ask = function(es)
     local S = es.state
-    local s = U.noise(es, es.n)
+    local pop, s = U.sample(es, S.mean, S.std, false) -- rows sigma .* s_k + mu
     S.s = s
-    return U.pop(es, s * S.std:view {1, es.D} + S.mean:view {1, es.D})
+    return pop
   end,
 
   tell = function(es, _, f)
     local S, o = es.state, es.o
-    -- line 5: sort by fitness, utilities u_k (section 3.1), k = 1 the best
+    -- line 5: sort by fitness, utilities u_k (fitness shaping), k = 1 the best
     local u = U.nes_utilities(f)
     -- line 6: grad_mu J = sum_k u_k s_k;  grad_sigma J = sum_k u_k (s_k^2 - 1)
     local g_mu = U.weighted_sum(S.s, u)
-    local g_sigma = U.weighted_sum(S.s * S.s - 1, u)
+    local usum = 0
+    for k = 1, #u do usum = usum + u[k] end
+    local g_sigma = U.weighted_sum(U.square(es, S.s), u) - usum -- sum_k u_k s_k^2 - sum_k u_k
     -- line 7: mu <- mu + eta_mu sigma .* grad_mu;  sigma <- sigma .* exp(eta_sigma / 2 grad_sigma)
     S.mean = S.mean + S.std * g_mu * o.lr
     S.std = S.std * nyto.exp(g_sigma * (o.sigma_lr / 2))
