@@ -328,9 +328,11 @@ area("generator", {
 -- ---- saving and loading (files in a temporary place, removed after each call) ----
 local function with_path(ext, fn)
   return function(...)
-    local path = os.tmpname() .. ext
+    local base = os.tmpname() -- creates the file base: removed too
+    local path = base .. ext
     local r = table.pack(pcall(fn, path, ...))
     os.remove(path)
+    os.remove(base)
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
   end
