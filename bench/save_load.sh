@@ -14,17 +14,19 @@ trap 'rm -rf "$dir"' EXIT
 n=$(LUA_PATH="./lua/?.lua;./lua/?/init.lua;./bench/?.lua;;" LUA_CPATH="./build/lib/?.so;;" \
     lua5.4 bench/save_load.lua "$dir" "$r"); echo "$n"
 p=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/save_load.py "$dir" "$r"); echo "$p"
-# cp of nyto's .pt (cp alone, and cp then fsync of the copy: sync FILE), from bash
+# cp of nyto's .pt over an existing copy (as nyto.save replaces its file; cp alone, and cp then
+# fsync of the copy: sync FILE), from bash
 c="cp"
 for name in mlp ck16; do
   a=() b=()
+  cp "$dir/$name.pt" "$dir/$name.cp"
   for _ in $(seq "$r"); do
     t0=$EPOCHREALTIME; cp "$dir/$name.pt" "$dir/$name.cp"; t1=$EPOCHREALTIME
     sync "$dir/$name.cp"; t2=$EPOCHREALTIME
     a+=("$(awk -v x="$t0" -v y="$t1" 'BEGIN { printf "%.2f", (y - x) * 1e3 }')")
     b+=("$(awk -v x="$t0" -v y="$t2" 'BEGIN { printf "%.2f", (y - x) * 1e3 }')")
-    rm -f "$dir/$name.cp"
   done
+  rm -f "$dir/$name.cp"
   med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
   c="$c ${name}_cp_nosync_ms=$(med "${a[@]}") ${name}_cp_ms=$(med "${b[@]}")"
 done

@@ -3,7 +3,7 @@
 -- same run a C pass over the same bytes (core.paffine in place over a [64, P] arena: one read and
 -- one write, the memory-bandwidth limit) and one draw of an arena of N(0, 1) and of U[0, 1)
 -- numbers (s:randn_, s:rand_).  Median CPU ms over rounds after two warm-up generations.
---   lua5.4 bench/strategy.lua [reps] [names...]       (bench/strategy.sh prints the ratios)
+--   build/nyto bench/strategy.lua [reps] [names...]    (bench/strategy.sh prints the ratios)
 package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
 package.cpath = "./build/lib/?.so;" .. package.cpath
 local nyto = require "nyto"

@@ -988,6 +988,7 @@ function nyto.timeit(fn, opts) end
 ---@field sigma? number > 0: the initial spread (PSO, APSO, GA, DE: of the first population)
 ---@field maximize? boolean default false: minimise; true runs the course of minimising -f
 ---@field generator? Generator every draw of the strategy (default: seeded from nyto.manual_seed's generator)
+---@field distributed? boolean OpenES, SNES, PGPE: split the population over nyto.distributed's ranks (seeds-only)
 
 ---@class nyto.strategy
 local strategy = {}
@@ -1057,7 +1058,7 @@ function strategy.run(es, fn, opts) end
 ---@field n integer the popsize
 ---@field D integer the number of scalars of the center
 local Strategy = {}
----The population to score: a Swarm (particle center) or an [n, D] tensor.
+---The population to score: a Swarm (particle center) or an [n, D] tensor; the strategy's own (a later generation may reuse it: clone to keep it).
 ---@return Swarm|Tensor
 function Strategy:ask() end
 ---Scores the population of the last ask; checks everything before it changes anything.

@@ -18,7 +18,7 @@ end
 local script = H.script
 
 describe("nyto.distributed", function()
-  it("torchrun, 2 ranks: every collective on tensors and particles, and its bad input", function()
+  it("torchrun, 2 ranks: every collective on tensors, particles and swarms, migrate, seeds-only strategies, and bad input", function()
     local out, code = torchrun("spec/dist/collectives.lua")
     assert.are.equal(0, code, out)
     assert.truthy(out:find("PASS 0", 1, true), out)
@@ -56,6 +56,7 @@ describe("nyto.distributed", function()
       ok, e = pcall(dist.rank); print(e)
       ok, e = pcall(dist.init, {timeout = 2}); print(e)
       ok, e = pcall(dist.init, {timeout = -1}); print(e)
+      ok, e = pcall(nyto.strategy.OpenES, nyto.zeros(4), {distributed = true}); print(e)
       assert(not dist.is_initialized())
     ]])
     local out = run("env -u MASTER_PORT RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 timeout 20 build/nyto " .. path)
@@ -63,6 +64,7 @@ describe("nyto.distributed", function()
     assert.truthy(out:find("nyto: rank: not initialized (call dist.init first)", 1, true), out)
     assert.truthy(out:find("nyto: init: environment variable MASTER_PORT is not set (launch with torchrun)", 1, true), out)
     assert.truthy(out:find("nyto: bad argument #1 to 'init' (timeout must be a positive number of seconds, got -1)", 1, true), out)
+    assert.truthy(out:find("nyto: bad argument #2 to 'OpenES' (option 'distributed' needs a process group (call nyto.distributed.init first))", 1, true), out)
     -- a port held by another process
     local held = script([[
       local ok, e = pcall(nyto.distributed.init, {timeout = 2}); print(e)

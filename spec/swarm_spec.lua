@@ -385,6 +385,7 @@ describe("nyto.Swarm of a ParticleModule", function()
     local x = nyto.randn(5, 3)
     local y = s(x)
     for i = 1, 4 do H.assert_close(y:select(1, i), s[i](x), 1e-5) end
+    for _, sw in ipairs {s, t, d, e} do sw:free() end
   end)
 
   it("Swarm.of takes ParticleModules (the first one's class) and plain particles of the species", function()
@@ -401,6 +402,8 @@ describe("nyto.Swarm of a ParticleModule", function()
     assert.are.equal("Module", nyto.type(o[1]))
     raises("nyto: bad argument #3 to 'Swarm.__newindex' (particle of another species)", function() s[1] = MyPM(mlp()) end)
     H.assert_close(flat_of(s[1]), flat_of(a))
+    s:free()
+    o:free()
   end)
 
   it("free() releases the members once (their class's __gc), and later use raises", function()

@@ -95,7 +95,7 @@ local D = {
   ["strategy.PGPE"] = "nyto.strategy.PGPE(center [, {popsize=4+floor(3 ln D) (even), sigma=0.1, max_speed=0.15, lr=max_speed/2, momentum=0.9, sigma_lr=0.1, sigma_max_change=0.2, ...}]): PGPE with ClipUp",
   ["strategy.CMAES"] = "nyto.strategy.CMAES(center [, {popsize=4+floor(3 ln D), sigma=0.3, elite_ratio=0.5, diagonal=false, ...}]): CMA-ES (Hansen's tutorial); diagonal=true: sep-CMA-ES",
   ["strategy.run"] = "nyto.strategy.run(es, fn [, {generations=100, target=, progress=, batched=, plot=}]): ask/tell until done; returns best, fitness",
-  ["Strategy:ask"] = "es:ask(): the population to score (a Swarm, or an [n, D] tensor for a vector center)",
+  ["Strategy:ask"] = "es:ask(): the population to score (a Swarm, or an [n, D] tensor for a vector center; the strategy's own: clone to keep it)",
   ["Strategy:tell"] = "es:tell(fitness): popsize numbers (table or tensor) for the last ask; a bad one changes nothing",
   ["Strategy:best"] = "es:best(): the best solution seen (a copy) and its fitness",
   ["Strategy:center"] = "es:center(): the current mean (a particle or a [D] tensor, a copy)",

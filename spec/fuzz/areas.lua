@@ -328,9 +328,11 @@ area("generator", {
 -- ---- saving and loading (files in a temporary place, removed after each call) ----
 local function with_path(ext, fn)
   return function(...)
-    local path = os.tmpname() .. ext
+    local base = os.tmpname() -- creates the file base: removed too
+    local path = base .. ext
     local r = table.pack(pcall(fn, path, ...))
     os.remove(path)
+    os.remove(base)
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
   end
@@ -439,7 +441,8 @@ local STRAT_OPTS = {popsize = {2, 4, 5, 1, 0, -3, 2.5}, sigma = {0.1, 1, 0, -1},
                     -- OpenES, SNES, PGPE, CMAES
                     weight_decay = {0, -1}, beta1 = {0.5, 1}, beta2 = {0.99, -0.1}, epsilon = {1e-8, 0},
                     sigma_lr = {0.1, -1}, max_speed = {0.1, 0, false}, momentum = {0.5, 1},
-                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1}}
+                    sigma_max_change = {0.1, 1}, diagonal = {true, false, 1},
+                    distributed = {true, false, "yes"}} -- outside a process group: true raises
 local function strat_opts(G)
   local o = {}
   for _ = 1, G.R(0, 3) do

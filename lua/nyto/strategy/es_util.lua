@@ -187,16 +187,4 @@ function U.sample(es, c, s, pairs)
   return U.finish(es, b), nb.t
 end
 
--- antithetic pairs into the buffer: rows 2k-1 = c + alpha e_k, rows 2k = c - alpha e_k
--- (c a [D] tensor, e an [n/2, D] tensor)
-function U.fill_pairs(es, c, e, alpha)
-  local b = U.buffer(es)
-  local Xv = b.X:view {es.n // 2, 2, es.D}
-  local cr = c:view {1, es.D}
-  -- in place, no temporary: (e alpha) + c and (e (-alpha)) + c, one rounding each
-  Xv:select(2, 1):copy_(e):mul_(alpha):add_(cr)
-  Xv:select(2, 2):copy_(e):mul_(-alpha):add_(cr)
-  return U.finish(es, b)
-end
-
 return U
