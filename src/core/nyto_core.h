@@ -89,6 +89,12 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
  * pass, the noise made in L1 chunks inside it, split on libtorch's pool. */
 void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
                        uint64_t stream, uint64_t counter);
+/* Samples of a diagonal Gaussian, row k of d (rows x P, or 2 rows x P per k
+ * with pairs: c + s z_k and c - s z_k): d[k] = s z_k + c, z_k the normals
+ * nyto_random_fill gives at counter + k P (z, when not NULL, receives them,
+ * rows x P).  One pass, the normals made in L1 chunks inside it. */
+void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
+                       uint64_t seed, uint64_t stream, uint64_t counter);
 /* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
  * queries); returns the level in force before.  A path the CPU lacks stays off. */
 int nyto_random_isa(int level);

@@ -684,7 +684,6 @@ static int l_paxpby_randn_(lua_State *L) {
  * (antithetic), one rounding per operation: what X:copy_(z):mul_(s):add_(c)
  * computes.  noise receives z.  The normals are made in chunks of 1024 and
  * used at once: X and noise are written once, nothing is read back. */
-#define PG_CHUNK 1024
 typedef struct {
   int dtype;
   int64_t n;
@@ -715,50 +714,7 @@ static int l_pgauss_(lua_State *L) {
   if (sv.dtype != d.dtype || sv.n != P) return nyto_argerror(L, 3, fn, "scale of another layout");
   if (hz && (z.dtype != d.dtype || z.n != rows * P)) return nyto_argerror(L, 5, fn, "noise of another layout");
   uint64_t c0 = gen_take(g, rows * P);
-  double tmp[PG_CHUNK];
-  for (int64_t k = 0; k < rows; k++)
-    for (int64_t j0 = 0; j0 < P; j0 += PG_CHUNK) {
-      int64_t m = P - j0 < PG_CHUNK ? P - j0 : PG_CHUNK;
-      uint64_t ctr = c0 + (uint64_t)(k * P + j0);
-      int64_t r1 = pairs ? 2 * k : k;
-      if (d.dtype == NT_FLOAT32) {
-        float *zz = hz ? (float *)z.p + k * P + j0 : (float *)tmp;
-        nyto_random_fill(NT_FLOAT32, 0, zz, m, g->seed, g->stream, ctr);
-        const float *cc = (const float *)c.p + j0, *ss = (const float *)sv.p + j0;
-        float *o1 = (float *)d.p + r1 * P + j0;
-        if (pairs) {
-          float *o2 = o1 + P;
-          for (int64_t i = 0; i < m; i++) {
-            float t = ss[i] * zz[i];
-            o1[i] = t + cc[i];
-            o2[i] = -t + cc[i];
-          }
-        } else {
-          for (int64_t i = 0; i < m; i++) {
-            float t = ss[i] * zz[i];
-            o1[i] = t + cc[i];
-          }
-        }
-      } else {
-        double *zz = hz ? (double *)z.p + k * P + j0 : tmp;
-        nyto_random_fill(NT_FLOAT64, 0, zz, m, g->seed, g->stream, ctr);
-        const double *cc = (const double *)c.p + j0, *ss = (const double *)sv.p + j0;
-        double *o1 = (double *)d.p + r1 * P + j0;
-        if (pairs) {
-          double *o2 = o1 + P;
-          for (int64_t i = 0; i < m; i++) {
-            double t = ss[i] * zz[i];
-            o1[i] = t + cc[i];
-            o2[i] = -t + cc[i];
-          }
-        } else {
-          for (int64_t i = 0; i < m; i++) {
-            double t = ss[i] * zz[i];
-            o1[i] = t + cc[i];
-          }
-        }
-      }
-    }
+  nyto_random_gauss(d.dtype, d.p, c.p, sv.p, hz ? z.p : NULL, rows, P, pairs, g->seed, g->stream, c0);
   lua_settop(L, 1);
   return 1;
 }
