@@ -111,4 +111,40 @@ function H.read(path)
   return s
 end
 
+-- strategies (spec/strategy_spec.lua, spec/strategy_dist_spec.lua) -------------------------
+function H.sphere(X) return (X * X):sum(2) end -- rows of X
+
+function H.median(t)
+  local c = {}
+  for i, v in ipairs(t) do c[i] = v end
+  table.sort(c)
+  local n = #c
+  return n % 2 == 1 and c[(n + 1) // 2] or (c[n // 2] + c[n // 2 + 1]) / 2
+end
+
+-- fn(...) raises exactly msg (H.raises matches a pattern)
+function H.raises_exact(msg, fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "expected an error: " .. msg)
+  assert.are.equal(msg, e)
+end
+
+function H.net3() local nn = nyto.nn return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)) end
+function H.flat_of(p) return nyto.Swarm(p, 1):flat():view {-1}:clone() end
+function H.pop_flat(es, pop) return es.kind == "particle" and pop:flat() or pop end
+
+-- every tensor of two state dicts equal, every other value equal
+function H.same_state(a, b, where)
+  where = where or "state"
+  assert.are.equal(type(a), type(b), where)
+  if nyto.is_tensor(a) then
+    assert.is_true(nyto.equal(a, b), where)
+  elseif type(a) == "table" then
+    for k, v in pairs(a) do H.same_state(v, b[k], where .. "." .. tostring(k)) end
+    for k in pairs(b) do assert.is_not_nil(a[k], where .. "." .. tostring(k)) end
+  else
+    assert.are.equal(a, b, where)
+  end
+end
+
 return H

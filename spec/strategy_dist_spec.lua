@@ -5,13 +5,14 @@
 -- bad input, reruns and state_dict round trips.
 local nyto = require "nyto"
 local H = require "helpers"
+local sphere, median, raises, net3, flat_of, pop_flat, same_state =
+  H.sphere, H.median, H.raises_exact, H.net3, H.flat_of, H.pop_flat, H.same_state
 local nn = nyto.nn
 
 local S = nyto.strategy
 local NAMES = {"OpenES", "SNES", "PGPE", "CMAES"}
 local F64 = {dtype = "float64"}
 
-local function sphere(X) return (X * X):sum(2) end
 local function rosenbrock(X) -- sum_{i<n} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, per row
   local n = X:size(2)
   local a, b = X:narrow(2, 1, n - 1), X:narrow(2, 2, n - 1)
@@ -23,13 +24,6 @@ local function ellipsoid(X) -- sum_i 10^(6 (i-1)/(n-1)) x_i^2
   return (X * X * c):sum(2)
 end
 
-local function median(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  local n = #c
-  return n % 2 == 1 and c[(n + 1) // 2] or (c[n // 2] + c[n // 2 + 1]) / 2
-end
 
 -- run es on a batched objective (an [n, D] tensor -> n numbers) until the best
 -- reaches target or after gens generations; returns the evaluations used, the best f
@@ -363,26 +357,6 @@ describe("the updates recomputed by hand in plain Lua numbers", function()
   end
 end)
 
-local function raises(msg, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. msg)
-  assert.are.equal(msg, e)
-end
-local function net3() return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)) end
-local function flat_of(p) return nyto.Swarm(p, 1):flat():view {-1}:clone() end
-local function pop_flat(es, pop) return es.kind == "particle" and pop:flat() or pop end
-local function same_state(a, b, where)
-  where = where or "state"
-  assert.are.equal(type(a), type(b), where)
-  if nyto.is_tensor(a) then
-    assert.is_true(nyto.equal(a, b), where)
-  elseif type(a) == "table" then
-    for k, v in pairs(a) do same_state(v, b[k], where .. "." .. tostring(k)) end
-    for k in pairs(b) do assert.is_not_nil(a[k], where .. "." .. tostring(k)) end
-  else
-    assert.are.equal(a, b, where)
-  end
-end
 local VARIANTS = { -- name, extra options
   {"OpenES", {}}, {"SNES", {}}, {"PGPE", {}}, {"CMAES", {}}, {"CMAES", {diagonal = true}},
 }

@@ -8,6 +8,8 @@
 --   * every bad input of the issue, with its exact message, leaving the state unchanged.
 local nyto = require "nyto"
 local H = require "helpers"
+local sphere, median, raises, net3, flat_of, pop_flat, same_state =
+  H.sphere, H.median, H.raises_exact, H.net3, H.flat_of, H.pop_flat, H.same_state
 local nn = nyto.nn
 
 local NAMES = {"PSO", "APSO", "GA", "DE", "CEM"}
@@ -15,13 +17,7 @@ local NAMES = {"PSO", "APSO", "GA", "DE", "CEM"}
 local function rastrigin(X) -- rows of X: f(x) = 10 D + sum_j (x_j^2 - 10 cos(2 pi x_j)); min 0 at 0
   return (X * X - (X * (2 * math.pi)):cos() * 10):sum(2) + 10 * X:size(2)
 end
-local function sphere(X) return (X * X):sum(2) end
 
-local function median(t)
-  local s = {table.unpack(t)}
-  table.sort(s)
-  return s[(#s + 1) // 2] -- the middle of an odd count
-end
 
 -- the best fitness of `gens` generations of NAME on f, for seeds 1..5
 local function runs(name, f, center, opts, gens)
@@ -37,29 +33,8 @@ local function runs(name, f, center, opts, gens)
   return out
 end
 
-local function raises(msg, fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. msg)
-  assert.are.equal(msg, e)
-end
 
-local function net3() return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)) end
-local function flat_of(p) return nyto.Swarm(p, 1):flat():view {-1}:clone() end
-local function pop_flat(es, pop) return es.kind == "particle" and pop:flat() or pop end
 
--- every tensor of two state dicts equal, every other value equal
-local function same_state(a, b, where)
-  where = where or "state"
-  assert.are.equal(type(a), type(b), where)
-  if nyto.is_tensor(a) then
-    assert.is_true(nyto.equal(a, b), where)
-  elseif type(a) == "table" then
-    for k, v in pairs(a) do same_state(v, b[k], where .. "." .. tostring(k)) end
-    for k in pairs(b) do assert.is_not_nil(a[k], where .. "." .. tostring(k)) end
-  else
-    assert.are.equal(a, b, where)
-  end
-end
 
 describe("nyto.strategy: published behaviour (medians over seeds 1-5, float64 vector centers)", function()
   -- 10-D Rastrigin, started off-center (center 2, sigma 3: the optimum is not the mean of the
