@@ -33,14 +33,6 @@ at::ScalarType scalar_type(int dtype) {
   }
 }
 
-void keep(const char *what) {
-  char buf[512];
-  size_t n = std::strcspn(what, "\n");
-  if (n >= sizeof buf) n = sizeof buf - 1;
-  std::memcpy(buf, what, n);
-  buf[n] = '\0';
-  nt_set_error(buf);
-}
 }  // namespace
 
 extern "C" int nt_from_blob(void *data, const int64_t *sizes, int ndim, int dtype, void (*release)(void *), void *ctx,
@@ -57,9 +49,9 @@ extern "C" int nt_from_blob(void *data, const int64_t *sizes, int ndim, int dtyp
     *out = new nt_tensor{std::move(t)};
     return 0;
   } catch (const c10::Error &e) {
-    keep(e.what_without_backtrace());
+    nt_set_error_line(e.what_without_backtrace());
   } catch (const std::exception &e) {
-    keep(e.what());
+    nt_set_error_line(e.what());
   } catch (...) {
     nt_set_error("unknown C++ exception");
   }

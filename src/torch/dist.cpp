@@ -29,12 +29,6 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo> g_pg;
 int g_rank = -1, g_world = 0;
 std::chrono::milliseconds g_timeout(30000);
 
-void keep(const char *what) {
-  size_t n = std::strcspn(what, "\n");
-  std::string s(what, n);
-  nt_set_error(s.c_str());
-}
-
 void need_group() {
   if (!g_pg) throw std::runtime_error("not initialized (call dist.init first)");
 }
@@ -90,9 +84,9 @@ at::Tensor &dense(nt_tensor *x) {
     __VA_ARGS__;                                    \
     return 0;                                       \
   } catch (const c10::Error &e) {                   \
-    keep(e.what_without_backtrace());               \
+    nt_set_error_line(e.what_without_backtrace());               \
   } catch (const std::exception &e) {               \
-    keep(e.what());                                 \
+    nt_set_error_line(e.what());                                 \
   } catch (...) {                                   \
     nt_set_error("unknown C++ exception");          \
   }                                                 \
@@ -216,9 +210,9 @@ extern "C" int nt_dist_all_gather(nt_tensor *x, nt_tensor **out, int check) {
     for (int r = 0; r < g_world; r++) out[r] = made[r];
     return 0;
   } catch (const c10::Error &e) {
-    keep(e.what_without_backtrace());
+    nt_set_error_line(e.what_without_backtrace());
   } catch (const std::exception &e) {
-    keep(e.what());
+    nt_set_error_line(e.what());
   } catch (...) {
     nt_set_error("unknown C++ exception");
   }

@@ -27,7 +27,7 @@ extern "C" void nt_set_error(const char *msg) {
 
 // libtorch messages carry a C++ backtrace after the first line; keep the first
 // line (the reason) only.
-static void nt_keep_message(const char *what) {
+extern "C" void nt_set_error_line(const char *what) {
   size_t n = std::strcspn(what, "\n");
   if (n >= sizeof nt_errbuf) n = sizeof nt_errbuf - 1;
   std::memcpy(nt_errbuf, what, n);
@@ -39,9 +39,9 @@ static void nt_keep_message(const char *what) {
     body;                                                  \
     return 0;                                              \
   } catch (const c10::Error &e) {                          \
-    nt_keep_message(e.what_without_backtrace());           \
+    nt_set_error_line(e.what_without_backtrace());           \
   } catch (const std::exception &e) {                      \
-    nt_keep_message(e.what());                             \
+    nt_set_error_line(e.what());                             \
   } catch (...) {                                          \
     nt_set_error("unknown C++ exception");                 \
   }                                                        \
@@ -459,9 +459,9 @@ extern "C" int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, 
     *nout = n;
     return 0;
   } catch (const c10::Error &e) {
-    nt_keep_message(e.what_without_backtrace());
+    nt_set_error_line(e.what_without_backtrace());
   } catch (const std::exception &e) {
-    nt_keep_message(e.what());
+    nt_set_error_line(e.what());
   } catch (...) {
     nt_set_error("unknown C++ exception");
   }

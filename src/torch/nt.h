@@ -22,6 +22,9 @@ enum nt_dtype { NT_FLOAT32 = 0, NT_FLOAT64 = 1, NT_INT64 = 2, NT_BOOL = 3, NT_ND
 /* The last error message of this thread ("" if none). */
 const char *nt_error(void);
 void nt_set_error(const char *msg);
+/* nt_set_error with the first line of what only (libtorch's messages carry a
+ * C++ backtrace after it): every C++ file's catch clauses use it */
+void nt_set_error_line(const char *what);
 
 void nt_free(nt_tensor *t); /* NULL-safe, never fails */
 

@@ -22,11 +22,9 @@ struct nt_tensor {
     body;                                                     \
     return 0;                                                 \
   } catch (const c10::Error &e) {                             \
-    std::string m = e.what_without_backtrace();               \
-    nt_set_error(m.substr(0, m.find('\n')).c_str());          \
+    nt_set_error_line(e.what_without_backtrace());            \
   } catch (const std::exception &e) {                         \
-    std::string m = e.what();                                 \
-    nt_set_error(m.substr(0, m.find('\n')).c_str());          \
+    nt_set_error_line(e.what());                              \
   } catch (...) {                                             \
     nt_set_error("unknown C++ exception");                    \
   }                                                           \
