@@ -64,14 +64,6 @@ void nyto_pass_binary_pre(int dtype, void *dst, const void *a, int opa, double v
                             double vb, int op, const nyto_seg *segs, int nseg);
 /* copy len elements at off */
 void nyto_pass_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
-/* The names before the core split (issue 12), for branches written against
- * them; new code says nyto_pass_*.  Remove once no branch in flight uses them. */
-#define nyto_kernel_scalar nyto_pass_scalar
-#define nyto_kernel_affine nyto_pass_affine
-#define nyto_kernel_binary nyto_pass_binary
-#define nyto_kernel_scalar2 nyto_pass_scalar2
-#define nyto_kernel_binary_pre nyto_pass_binary_pre
-#define nyto_kernel_copy nyto_pass_copy
 
 /* ---- counter-based randomness (philox.c) ----
  * Philox4x32-10: key = seed (low word first), counter = (block, stream).
