@@ -192,7 +192,9 @@ function O.install_module(Module, imt)
       end
       if not ka then ka, x, swapped = module_operands(a, b, fname) end
       local k = particle_from(ka, op_bufs(ka, x, opname, swapped))
-      return module_at(k, rawget(swapped and b or a, _id))
+      -- the operand's module id; the root's is 1 (one lookup under a private key less)
+      local m = swapped and b or a
+      return module_at(k, rawequal(m, ka.root) and 1 or rawget(m, _id))
     end
   end
   imt.__add = particle_binop("add")
