@@ -245,11 +245,18 @@ return function(nyto, core)
       local fname = "__" .. op
       mt[fname] = function(a, b)
         -- a or b is this class's instance; the other: a number, a ParticleModule or a Swarm
-        local ta, tb = nyto.type(a), nyto.type(b)
-        if ta == "Swarm" or tb == "Swarm" then
-          return getmetatable(ta == "Swarm" and a or b)[fname](a, b) -- `best - s`: the swarm's
+        local ra, rb
+        -- the common case first: with a number, the other operand is the live instance
+        -- whose metamethod this is (a freed one's metatable is FREED)
+        if type(b) == "number" then ra, rb = rawget(a, _root), b
+        elseif type(a) == "number" then ra, rb = a, rawget(b, _root)
+        else
+          local ta, tb = nyto.type(a), nyto.type(b)
+          if ta == "Swarm" or tb == "Swarm" then
+            return getmetatable(ta == "Swarm" and a or b)[fname](a, b) -- `best - s`: the swarm's
+          end
+          ra, rb = pm_operand(a, 1, fname), pm_operand(b, 2, fname)
         end
-        local ra, rb = pm_operand(a, 1, fname), pm_operand(b, 2, fname)
         local c = release(a, b)
         local e = epoch
         local v = f(ra, rb) -- may raise: in_op is set only around the constructor, which clears it

@@ -21,8 +21,9 @@ do
   local f = io.open("src/torch/ops.def")
   local text = f and f:read("a") or ""
   if f then f:close() end
-  for name, sig in text:gmatch('NT_OP%(([%w_]+),%s*"(%a*)"') do
-    if name ~= "name" then rows[#rows + 1] = {name, sig} end
+  -- the argument letters, before the results (">2", ">1i1")
+  for name, sig in text:gmatch('NT_OP%(([%w_]+),%s*"([%a>%d]*)"') do
+    if name ~= "name" then rows[#rows + 1] = {name, sig:match("^[^>]*")} end
   end
   local unary = text:match("#define NT_UNARY_OPS%(X%)(.-)\n\n") or ""
   for name in unary:gmatch("X%(([%w_]+)%)") do
@@ -33,7 +34,7 @@ end
 
 local function arg_for(G, letter)
   local R = G.R
-  if letter == "T" or letter == "t" then return G.tensor() end
+  if letter == "T" or letter == "t" or letter == "X" or letter == "c" then return G.tensor() end
   if letter == "S" then return R() < 0.5 and G.tensor() or R(-3, 3) end
   if letter == "n" or letter == "N" then return G.pick {0.5, -1, 2, 0, 1e30} end
   if letter == "i" or letter == "I" or letter == "x" or letter == "l" then return R(-2, 3) end

@@ -791,6 +791,13 @@ static int sig_results(const char *sig) {
   return r ? r[1] - '0' : 1;
 }
 
+/* The result (0-based) a row declares as indices ("iK" after ">n"), or -1. */
+static int sig_index_result(const char *sig) {
+  const char *r = strchr(sig, '>');
+  const char *q = r ? strchr(r, 'i') : NULL;
+  return q ? q[1] - '1' : -1;
+}
+
 /* Read one argument per the signature letter (ops.def) into a.  first is the
  * tensor of argument 1; prev the argument before this one; prevdim the last
  * dim read (0-based). */
@@ -874,6 +881,31 @@ static void read_arg(lua_State *L, int i, char c, nt_arg *a, const char *fname, 
         nyto_argerror(L, i, fname, lua_pushfstring(L, "index %I out of range for dimension %d of size %I", v, prevdim + 1, (lua_Integer)size));
       a->n = (double)(v > 0 ? v - 1 : size + v);
       a->kind = NT_A_NUM;
+      return;
+    }
+    case 'X':
+      /* 1-based indices: l_op hands the body their 0-based copy */
+      a->t = tensor_check(L, i, fname);
+      a->kind = NT_A_TENSOR;
+      return;
+    case 'c': {
+      /* class labels 1..C for argument 1 (C: its size 2, or size 1 when 1-d); the
+       * messages name both shapes, as a failed op's do */
+      const nt_tensor *y = tensor_check(L, i, fname);
+      int dt = nt_dtype(y);
+      if (dt != NT_INT64)
+        nyto_argerror(L, i, fname, lua_pushfstring(L, "class labels must be an int64 tensor, got %s; shapes %s and %s",
+                                                   dtype_names[dt], push_shape(L, first), push_shape(L, y)));
+      int64_t ncls = nt_dim(first) >= 2 ? nt_size(first, 1) : nt_size(first, 0), lo, hi;
+      if (ncls >= 0 && nt_numel(y) > 0) {
+        if (nt_int_range(y, &lo, &hi) != 0) tensor_fail_arg(L, i, fname);
+        if (lo < 1 || hi > ncls)
+          nyto_argerror(L, i, fname, lua_pushfstring(L, "class label %I out of range 1..%I; shapes %s and %s",
+                                                     (lua_Integer)(lo < 1 ? lo : hi), (lua_Integer)ncls,
+                                                     push_shape(L, first), push_shape(L, y)));
+      }
+      a->t = y;
+      a->kind = NT_A_TENSOR;
       return;
     }
     case 'r':
@@ -963,6 +995,16 @@ static int l_op(lua_State *L) {
   }
   if (!sizes_arg) check_max_args(L, nargs, fname);
   else if (lua_type(L, sizes_arg) == LUA_TTABLE) check_max_args(L, sizes_arg, fname);
+  /* indices and class labels ('X', 'c'): the body's are 0-based, Lua's 1-based; the
+   * 0-based copies are userdata below the results, so an error frees them */
+  for (int k = 0; k < nargs && sig[k] && sig[k] != '>'; k++)
+    if ((sig[k] == 'X' || sig[k] == 'c') && args[k].kind == NT_A_TENSOR) {
+      LTensor *u = tensor_newud(L);
+      nt_tensor *z;
+      if (nt_index_shift(args[k].t, -1, &z) != 0) return tensor_fail_arg(L, k + 1, fname);
+      tensor_own(L, u, z);
+      args[k].t = z;
+    }
   /* an in-place op ('W' first) returns its first argument */
   int inplace = sig[0] == 'W';
   /* the arguments a row writes ('W', 'w') first compute deferred buffers reading them */
@@ -989,6 +1031,17 @@ static int l_op(lua_State *L) {
     for (int k = 0; k < nout; k++) nt_free(outs[k]);
     lua_settop(L, 1);
     return 1;
+  }
+  int ix = sig_index_result(sig);
+  if (ix >= 0 && ix < nout) {
+    /* indices the body returned 0-based, for Lua 1-based */
+    nt_tensor *z;
+    if (nt_index_shift(outs[ix], 1, &z) != 0) {
+      for (int k = 0; k < nout; k++) nt_free(outs[k]);
+      return tensor_fail(L, fname);
+    }
+    nt_free(outs[ix]);
+    outs[ix] = z;
   }
   tensor_own(L, u0, outs[0]);
   if (u1 && nout > 1) {

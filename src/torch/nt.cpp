@@ -272,6 +272,20 @@ extern "C" int nt_item(const nt_tensor *t, double *v) {
   })
 }
 
+// Index tensors between Lua (1-based) and the op bodies (0-based): the binding
+// converts, in one place (src/lua/tensor.c, the 'X' and 'c' letters and the
+// ">ni" results of ops.def), with these two.
+extern "C" int nt_index_shift(const nt_tensor *t, int64_t delta, nt_tensor **out) {
+  NT_TRY(*out = nt_wrap(t->t.to(at::kLong) + delta))
+}
+
+extern "C" int nt_int_range(const nt_tensor *t, int64_t *lo, int64_t *hi) {
+  NT_TRY({
+    *lo = t->t.min().item<int64_t>();
+    *hi = t->t.max().item<int64_t>();
+  })
+}
+
 extern "C" int nt_set_requires_grad(nt_tensor *t, int flag) { NT_TRY(t->t.requires_grad_(flag != 0)) }
 
 extern "C" int nt_backward(nt_tensor *t, const nt_tensor *grad) {
@@ -378,21 +392,6 @@ struct Args {
     return at::Scalar(v);
   }
   int64_t reduction(int i) const { return has(i) ? integer(i) : at::Reduction::Mean; }
-  // Lua class labels are 1-based; check them here, so the message speaks Lua.
-  at::Tensor labels(int i, int input) const {
-    const at::Tensor &x = t(input);
-    at::Tensor y = t(i);
-    if (y.is_floating_point() || y.scalar_type() == at::kBool)
-      throw std::runtime_error("class labels must be an int64 tensor, got " + std::string(c10::toString(y.scalar_type())));
-    int64_t c = x.dim() >= 2 ? x.size(1) : x.size(0);
-    if (y.numel() > 0) {
-      int64_t lo = y.min().item<int64_t>(), hi = y.max().item<int64_t>();
-      if (lo < 1 || hi > c)
-        throw std::runtime_error("class label " + std::to_string(lo < 1 ? lo : hi) + " out of range 1.." +
-                                 std::to_string(c));
-    }
-    return y.to(at::kLong) - 1;
-  }
 };
 }  // namespace
 
@@ -437,7 +436,6 @@ extern "C" int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, 
 #define AS_T(i, other) A.as_t(i, other)
 #define FLOATING(i) A.floating(i)
 #define RED(i) A.reduction(i)
-#define LABELS(i) A.labels(i, 0)
 #define O(k) o[k]
 #define OUT(e) (o[0] = (e))
   try {

@@ -70,6 +70,9 @@ int nt_to_doubles(const nt_tensor *t, double *buf, int64_t n); /* contiguous cop
 int nt_to_int64s(const nt_tensor *t, int64_t *buf, int64_t n); /* contiguous copy as int64 (exact) */
 int nt_item(const nt_tensor *t, double *v);
 int nt_set_requires_grad(nt_tensor *t, int flag);
+/* index tensors: *out = t as int64 plus delta (Lua's 1-based <-> the ops' 0-based) */
+int nt_index_shift(const nt_tensor *t, int64_t delta, nt_tensor **out);
+int nt_int_range(const nt_tensor *t, int64_t *lo, int64_t *hi); /* min and max of a non-empty tensor */
 int nt_backward(nt_tensor *t, const nt_tensor *grad /* or NULL */);
 int nt_grad(const nt_tensor *t, nt_tensor **out); /* *out = NULL when undefined */
 int nt_set_grad(nt_tensor *t, const nt_tensor *g /* NULL clears */);
