@@ -76,6 +76,35 @@ local function run(name, net, iters, pm_net)
   nyto.set_gc_mode(mode)
   print(("%s other_mode=%s other_iteration_us=%.3f other_particle_module_iteration_us=%.3f other_particle_module_vs_particle=%.2f")
     :format(name, other, models.median(ts2.particle) * 1e6, models.median(ts2.pm) * 1e6, median_ratio(ts2.pm, ts2.particle)))
+  -- a ParticleModule class with __gc (the reference's release trace counts
+  -- deletions so; Lua resurrects a dead object for its finalizer), in its own
+  -- rounds against the plain module's loop, both modes; then the most
+  -- particles alive after an iteration of its loop (nyto.stats(), the live
+  -- one included), untimed
+  local GcPM = nyto.class("BenchGcPM", nyto.ParticleModule)
+  local finalized = 0
+  function GcPM:__gc() finalized = finalized + 1 end
+  local base = nyto.stats().particles
+  local pmgc = GcPM(pm_net:clone())
+  local function gc_class(m)
+    nyto.set_gc_mode(m)
+    local t = rounds({
+      particle = function(k) for _ = 1, k do net = 0.5 * net + 10 end end,
+      pmgc = function(k) for _ = 1, k do pmgc = 0.5 * pmgc + 10 end end,
+    }, iters, 9)
+    local most = 0
+    for _ = 1, iters do
+      pmgc = 0.5 * pmgc + 10
+      most = math.max(most, nyto.stats().particles - base)
+    end
+    nyto.set_gc_mode(mode)
+    return models.median(t.pmgc) * 1e6, median_ratio(t.pmgc, t.particle), most
+  end
+  local g_us, g_r, g_most = gc_class(mode)
+  local o_us, o_r, o_most = gc_class(other)
+  print(("%s gc_class_iteration_us=%.3f gc_class_vs_particle=%.2f gc_class_most_alive=%d other_gc_class_iteration_us=%.3f other_gc_class_vs_particle=%.2f other_gc_class_most_alive=%d finalized=%d")
+    :format(name, g_us, g_r, g_most, o_us, o_r, o_most, finalized))
+  pmgc = nil
 end
 
 print("gc_mode " .. nyto.gc_mode())

@@ -24,3 +24,8 @@ for model in cnn mlp; do
   echo "ParticleModule iteration, $(get $model other_mode) mode: $model" \
     "$(get $model other_particle_module_iteration_us) us, $(get $model other_particle_module_vs_particle)x a plain module's ($(get $model other_iteration_us) us)"
 done
+for model in cnn mlp; do
+  echo "ParticleModule class with __gc: $model $(get $model gc_class_iteration_us) us, $(get $model gc_class_vs_particle)x," \
+    "at most $(get $model gc_class_most_alive) alive; $(get $model other_mode) mode $(get $model other_gc_class_iteration_us) us," \
+    "$(get $model other_gc_class_vs_particle)x, at most $(get $model other_gc_class_most_alive) alive"
+done

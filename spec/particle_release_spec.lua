@@ -158,6 +158,128 @@ describe("prompt release", function()
     end)
   end
 
+  -- Long loops, counted through nyto.stats() (kernels alive, whatever holds
+  -- them) after each iteration, across a full collection (a script's
+  -- collectgarbage() at iteration 100, and nyto's own when they come), for a
+  -- ParticleModule class with and without __gc.  In generational mode one
+  -- particle more is alive after a full collection: the operand it ran for
+  -- is old, and once dropped only the next full one finds it dead (Lua 5.4:
+  -- docs/memory.md, "Prompt release"; the pure-Lua spec below).
+  local Plain = nyto.class("RelPlain", nyto.ParticleModule)
+  local WithGc = nyto.class("RelWithGc", nyto.ParticleModule)
+  local finalized = 0
+  function WithGc:__gc() finalized = finalized + 1 end
+  for _, mode in ipairs {"generational", "incremental"} do
+    for _, cls in ipairs {Plain, WithGc} do
+      local name = cls.__classname
+      it(("keeps at most 3 particles alive after each iteration of a long loop, 4 after a full collection in generational mode (%s, %s mode)"):format(name, mode), function()
+        nyto.set_gc_mode(mode)
+        collectgarbage()
+        collectgarbage()
+        local base = nyto.stats().particles
+        local s0 = nyto.stats()
+        local f0 = finalized
+        local net = cls(Net())
+        local counts, first_full = {}, 100
+        for i = 1, 400 do
+          net = 0.5 * net + 10
+          if i == 100 then collectgarbage() end
+          local s = nyto.stats()
+          counts[i] = s.particles - base
+          if s.gc_collections > s0.gc_collections and i < first_full then first_full = i end
+        end
+        for i = 1, 400 do
+          local limit = (mode == "generational" and i > first_full) and 4 or 3
+          assert.is_true(counts[i] <= limit, ("%s %s: iteration %d (first full collection at %d): %d particles alive"):format(name, mode, i, first_full, counts[i]))
+        end
+        if cls == WithGc then assert.is_true(finalized - f0 >= 790, mode) end
+        net = nil
+        collectgarbage()
+        collectgarbage()
+        assert.are.equal(base, nyto.stats().particles, mode)
+      end)
+    end
+  end
+
+  -- Lua 5.4 itself, without nyto: an object that lived through a full
+  -- collection in generational mode is old; dropped, no young collection
+  -- finds it dead, the next full one does
+  it("(Lua 5.4) in generational mode only a full collection finds dead an object that lived through one", function()
+    local mode = collectgarbage("generational")
+    local alive = 0
+    local mt = {__gc = function() alive = alive - 1 end}
+    local function new() alive = alive + 1 return setmetatable({}, mt) end
+    local x = new()
+    local out = {}
+    for i = 1, 8 do
+      collectgarbage("step", 0) -- a young collection (nyto's, core.collect_young)
+      if i == 4 then collectgarbage() end -- a full one while x is alive
+      x = new()
+      out[i] = alive
+    end
+    if mode == "incremental" then collectgarbage("incremental") end
+    assert.are.same({2, 2, 2, 2, 3, 3, 3, 3}, out)
+    assert.is_not_nil(x)
+  end)
+
+  it("runs a class's __gc on the whole ParticleModule, then releases its buffers unless something alive holds its root module", function()
+    nyto.set_gc_mode("generational")
+    local seen = {}
+    local Cls = nyto.class("RelGcSeen", nyto.ParticleModule)
+    function Cls:__gc() seen[#seen + 1] = {self.tag, #self.root_module:parameters(), self.root_module.fc.weight:sum():item()} end
+    collectgarbage()
+    local base = nyto.stats().particles
+    -- dropped: __gc sees it whole, then its particle is released in the same collection
+    local a = Cls(Net())
+    a.tag = "dropped"
+    local wsum = a.root_module.fc.weight:sum():item()
+    a = nil
+    collectgarbage()
+    assert.are.same({{"dropped", 2, wsum}}, seen)
+    assert.are.equal(base, nyto.stats().particles)
+    -- its root module kept by the script: released by nothing, still usable
+    local b = Cls(Net())
+    b.tag = "root kept"
+    local root = b.root_module
+    local w = root.fc.weight:detach():clone()
+    b = nil
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal("root kept", seen[2][1])
+    assert.are.equal(base + 1, nyto.stats().particles)
+    H.assert_close((root * 2).fc.weight:detach(), w * 2)
+    assert.is_not_nil(root(nyto.randn(4, 3)))
+    root = nil
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(base, nyto.stats().particles)
+    -- a parameter tensor kept by the script: still valid once its particle is released
+    local c = Cls(Net())
+    c.tag = "tensor kept"
+    local t = c.root_module.fc.weight
+    local v = t:detach():clone()
+    c = nil
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal("tensor kept", seen[3][1])
+    assert.are.equal(base, nyto.stats().particles)
+    H.assert_close(t:detach(), v)
+    -- a __gc that keeps self: the ParticleModule is freed, any later use raises
+    local kept
+    local Keep = nyto.class("RelGcKeep", nyto.ParticleModule)
+    function Keep:__gc() kept = self end
+    local d = Keep(Net())
+    d = nil
+    collectgarbage()
+    collectgarbage()
+    assert.is_not_nil(kept)
+    H.raises_exact("nyto: attempt to use a freed ParticleModule", function() return kept * 2 end)
+    kept:free() -- does nothing
+    assert.are.equal(base, nyto.stats().particles)
+    kept = nil
+    assert.is_nil(d)
+  end)
+
   -- in generational mode a ParticleModule that lived through a full
   -- collection, or through two collections but as an operand, is old: the
   -- next full collection finds it dead (the pacing's, docs/memory.md)

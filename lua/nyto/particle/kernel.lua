@@ -156,8 +156,10 @@ function K.check_kernel(self, what)
   return k
 end
 
--- net:free(): release the particle's buffers and parameter tensors now; any later use raises
-function K.free(self)
+-- net:free(): release the particle's buffers and parameter tensors now; any later use raises.
+-- keep_tensors: free the buffers only (the parameter tensors may still be a
+-- script's: they keep their storage, which the pool then never hands out)
+function K.free(self, keep_tensors)
   local k = rawget(self, _kk)
   if not k or k.freed then return end
   k.freed = true
@@ -173,7 +175,7 @@ function K.free(self)
     share_groups[k.bufs] = nil
   end
   local configs = k.species.configs
-  for _, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
+  for _, m in pairs(keep_tensors and {} or k.mods) do -- materialised modules only: a lazy tree has no tensors yet
     local s = rawget(m, _s)
     for pn, t in pairs(rawget(m, _p)) do
       local c = configs[s.pid[pn]]
