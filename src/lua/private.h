@@ -60,6 +60,9 @@ static void lazy_before_write(lua_State *L, const nt_tensor *t);
 static lua_Integer nyto_checkint(lua_State *L, int i, const char *fname);
 static void particle_open(lua_State *L);
 
+/* ---- es.c: the strategies' passes ---- */
+static void es_open(lua_State *L);
+
 /* ---- data.c, vmap.c, dist.c, save.c: their tables of core.* functions ---- */
 static void data_open(lua_State *L);
 static void vmap_open(lua_State *L);

@@ -45,7 +45,7 @@ return B.strategy("OpenES", {
     local S, s = es.state, es.o.sigma
     local sv = es._sigma_vec
     if not sv then sv = nyto.full({es.D}, s, {dtype = es.dtype}); es._sigma_vec = sv end
-    local pop, eps = U.sample(es, S.mean, sv, true) -- rows theta + sigma eps_k, theta - sigma eps_k
+    local pop, eps = U.sample(es, S.mean, sv, true, true) -- rows theta + sigma eps_k, theta - sigma eps_k
     S.eps = eps
     return pop
   end,
@@ -57,7 +57,7 @@ return B.strategy("OpenES", {
     -- Algorithm 1, line 5, mirrored: the loss gradient 1/(n sigma) sum_k (F_{2k-1} - F_{2k}) eps_k
     local w = {}
     for k = 1, n // 2 do w[k] = (r[2 * k - 1] - r[2 * k]) / (n * o.sigma) end
-    local grad = U.weighted_sum(S.eps, w)
+    local grad = U.moments(es, S.eps, w) -- one read of the eps_k
     -- weight decay (the authors' optimizer.update(-g + l2coeff * theta)): + l2coeff theta
     if o.weight_decay > 0 then grad:add_(S.mean, o.weight_decay) end
     -- Adam (Kingma & Ba 2015, Algorithm 1, in the form of the authors' optimizers.py):

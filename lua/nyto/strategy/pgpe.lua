@@ -59,7 +59,7 @@ return B.strategy("PGPE", {
   -- symmetric sampling: eps_k = sigma .* z_k, members mu + eps_k and mu - eps_k
   ask = function(es)
     local S = es.state
-    local pop, z = U.sample(es, S.mean, S.std, true) -- rows mu + sigma .* z_k, mu - sigma .* z_k
+    local pop, z = U.sample(es, S.mean, S.std, true, true) -- rows mu + sigma .* z_k, mu - sigma .* z_k
     S.z = z
     return pop
   end,
@@ -80,8 +80,10 @@ return B.strategy("PGPE", {
     -- grad_mu = sum_k (r+ - r-)/2 eps_k;  grad_sigma = sum_k ((r+ + r-)/2 - b) (eps_k^2 - sigma^2) / sigma
     -- with eps_k = sigma .* z_k: grad_mu = sigma .* sum_k w_k z_k and
     -- grad_sigma = sigma .* (sum_k w'_k z_k^2 - sum_k w'_k) (the eps_k are never formed)
-    local g_mu = U.weighted_sum(S.z, wmu) * S.std
-    local g_sigma = (U.weighted_sum(U.square(es, S.z), wsig) - wsum) * S.std
+    -- (both sums in one read of the z_k)
+    local g_mu, g_sigma = U.moments(es, S.z, wmu, wsig, wsum)
+    g_mu:mul_(S.std)
+    g_sigma:mul_(S.std)
     -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
     local gn = g_mu:norm():item()
