@@ -50,12 +50,14 @@ return B.strategy("CEM", {
     for i = 1, m do elite[i] = order[i] end
     -- mu~ = mean_E x, sigma~ = sqrt(mean_E (x - mu~)^2): one read of the elites' rows
     -- (core.es_elite, float64 sums), no [m, D] copy
+    -- written into the state's own vectors (with lr < 1, blended into them)
     local X = B.flat(es, pop):contiguous()
-    local mu, std = core.es_elite(X, elite, nyto.empty({es.D}, {dtype = es.dtype}), nyto.empty({es.D}, {dtype = es.dtype}))
-    if o.lr ~= 1 then
-      mu = mu:mul_(o.lr):add_(S.mean, 1 - o.lr)
-      std = std:mul_(o.lr):add_(S.std, 1 - o.lr)
+    if o.lr == 1 then
+      core.es_elite(X, elite, S.mean, S.std)
+    else
+      local mu, std = core.es_elite(X, elite, U.vec(es, "mu"), U.vec(es, "std"))
+      S.mean:mul_(1 - o.lr):add_(mu, o.lr)
+      S.std:mul_(1 - o.lr):add_(std, o.lr)
     end
-    S.mean, S.std = mu, std
   end,
 })

@@ -127,7 +127,9 @@ return B.strategy("CMAES", {
     if es.o.diagonal then
       -- one pass (core.es_sample): x_k = m + (sigma D) .* z_k in float64, rounded once to the
       -- center's dtype; z_k kept; ||C^(-1/2) y_k||^2 = sum_j (D_j^2 / C_jj) z_kj^2 (B = I)
-      local pop, z = U.sample(es, S.mean, S.Dv * S.step, false, true, S.Dv * S.Dv / S.C, S.norms2)
+      local scale = U.vec(es, "scale", "float64"):copy_(S.Dv):mul_(S.step)
+      local r = U.vec(es, "r", "float64"):copy_(S.Dv):mul_(S.Dv):div_(S.C)
+      local pop, z = U.sample(es, S.mean, scale, false, true, r, S.norms2)
       S.z = z
       return pop
     end
@@ -172,27 +174,28 @@ return B.strategy("CMAES", {
       -- both in one read of z (core.es_moments, float64 sums)
       wo = weights_o()
       zw, rankz = U.moments(es, S.z, wpos, wo, 0, "float64")
-      yw = zw * S.Dv
+      yw = zw:mul_(S.Dv)
     end
-    -- (42): m <- m + c_m sigma <y>_w
-    S.mean = S.mean + yw * (K.cm * S.step)
+    -- (42): m <- m + c_m sigma <y>_w (the D-vector arithmetic below in place: no fresh
+    -- [D] float64 tensor per operation)
+    S.mean:add_(yw, K.cm * S.step)
     -- C^(-1/2) <y>_w and ||C^(-1/2) y_k||^2, with the decomposition that sampled y
     local cy
     if o.diagonal then
-      cy = yw / S.Dv
+      cy = U.vec(es, "cy", "float64"):copy_(yw):div_(S.Dv)
     else
       cy = U.mv(S.invsqrtC, yw)
       local cyk = U.mm(y, S.invsqrtC)
       norms2 = (cyk * cyk):sum(2):totable()
     end
     -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
-    S.ps = S.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
+    S.ps:mul_(1 - K.cs):add_(cy, math.sqrt(K.cs * (2 - K.cs) * K.mueff))
     local psn = S.ps:norm():item()
     -- h_sigma (after (45)): 1 if ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
     local g1 = S.counteval / lambda
     local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
     -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
-    S.pc = S.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
+    S.pc:mul_(1 - K.cc):add_(yw, hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
     wo = wo or weights_o()
     -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
     --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
@@ -201,7 +204,8 @@ return B.strategy("CMAES", {
     local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
     if o.diagonal then
       local rankmu = rankz:mul_(S.Dv):mul_(S.Dv) -- the diagonal of sum_i w°_i y_i y_i^T
-      S.C = (S.C * keep + S.pc * S.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
+      local pc2 = U.vec(es, "pc2", "float64"):copy_(S.pc):mul_(S.pc)
+      S.C:mul_(keep):add_(pc2, K.c1):add_(rankmu, K.cmu):clamp_(1e-300)
     else
       local rankmu = U.mm((y * nyto.tensor(wo, F64):view {-1, 1}):t(), y)
       S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
@@ -211,7 +215,7 @@ return B.strategy("CMAES", {
     -- B and D: every generation for sep-CMA-ES (D = sqrt(diag C)); for the full C when
     -- more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last decomposition
     if o.diagonal then
-      S.Dv = nyto.sqrt(S.C)
+      S.Dv:copy_(S.C):sqrt_()
     elseif S.counteval - S.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
       S.eigeneval = S.counteval
       decompose(S)

@@ -190,15 +190,29 @@ function U.sample(es, c, s, pairs, keep, r, norms)
   return U.finish(es, b), z
 end
 
--- sum_k w1[k] Z_k (and sum_k w2[k] Z_k^2 - sub2) over the rows of Z ([#w1, D]) in one
--- read of Z (core.es_moments: float64 sums, rounded once): [D] tensors of dtype dt
--- (es.dtype by default).  Replaces U.weighted_sum(Z, w1) and
--- U.weighted_sum(Z * Z, w2) - sub2, which read Z twice and write Z * Z.
-function U.moments(es, Z, w1, w2, sub2, dt)
+-- A scratch [D] tensor of dtype dt kept by the strategy under key: the D-vector
+-- arithmetic of the updates runs in place on these and on the state's own
+-- tensors, since a fresh [D] tensor costs its page faults (v * 0.5 on 1.86M
+-- float32: 4.9 ms; v:mul_(0.5): 0.35 ms).  Its values are whatever was written last.
+function U.vec(es, key, dt)
+  local sc = es._vecs
+  if not sc then sc = {}; es._vecs = sc end
   dt = dt or es.dtype
-  local o1 = nyto.empty({es.D}, {dtype = dt})
+  local k = key .. dt
+  local t = sc[k]
+  if not t then t = nyto.empty({es.D}, {dtype = dt}); sc[k] = t end
+  return t
+end
+
+-- sum_k w1[k] Z_k (and sum_k w2[k] Z_k^2 - sub2) over the rows of Z ([#w1, D]) in one
+-- read of Z (core.es_moments: float64 sums, rounded once to dt, es.dtype by default):
+-- two scratch [D] tensors (U.vec "m1", "m2"), overwritten by the next call.  Replaces
+-- U.weighted_sum(Z, w1) and U.weighted_sum(Z * Z, w2) - sub2, which read Z twice and
+-- write Z * Z.
+function U.moments(es, Z, w1, w2, sub2, dt)
+  local o1 = U.vec(es, "m1", dt)
   if w2 == nil then return (core.es_moments(Z, w1, o1)) end
-  return core.es_moments(Z, w1, o1, w2, sub2 or 0, nyto.empty({es.D}, {dtype = dt}))
+  return core.es_moments(Z, w1, o1, w2, sub2 or 0, U.vec(es, "m2", dt))
 end
 
 return U

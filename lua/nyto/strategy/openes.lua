@@ -62,11 +62,13 @@ return B.strategy("OpenES", {
     if o.weight_decay > 0 then grad:add_(S.mean, o.weight_decay) end
     -- Adam (Kingma & Ba 2015, Algorithm 1, in the form of the authors' optimizers.py):
     -- m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2; a = lr sqrt(1 - b2^t) / (1 - b1^t);
-    -- theta <- theta - a m / (sqrt(v) + epsilon)
+    -- theta <- theta - a m / (sqrt(v) + epsilon).  In place on the state and on scratch
+    -- vectors (U.vec: no fresh [D] tensor per operation)
     S.t = S.t + 1
-    S.m = S.m * o.beta1 + grad * (1 - o.beta1)
-    S.v = S.v * o.beta2 + grad * grad * (1 - o.beta2)
+    S.m:mul_(o.beta1):add_(grad, 1 - o.beta1)
+    S.v:mul_(o.beta2):add_(grad:mul_(grad), 1 - o.beta2)
     local a = o.lr * math.sqrt(1 - o.beta2 ^ S.t) / (1 - o.beta1 ^ S.t)
-    S.mean = S.mean - S.m / (nyto.sqrt(S.v) + o.epsilon) * a
+    local den = grad:copy_(S.v):sqrt_():add_(o.epsilon)
+    S.mean:add_(U.vec(es, "step"):copy_(S.m):div_(den), -a)
   end,
 })

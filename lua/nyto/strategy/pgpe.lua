@@ -86,15 +86,17 @@ return B.strategy("PGPE", {
     g_sigma:mul_(S.std)
     -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
+    -- (in place on the state: no fresh [D] tensor per operation)
     local gn = g_mu:norm():item()
-    if gn > 0 then g_mu = g_mu / gn end
-    local v = S.velocity * o.momentum + g_mu * o.lr
+    if gn > 0 then g_mu:div_(gn) end
+    local v = S.velocity:mul_(o.momentum):add_(g_mu, o.lr)
     local vn = v:norm():item()
-    if vn > o.max_speed then v = v * (o.max_speed / vn) end
-    S.velocity, S.mean = v, S.mean + v
+    if vn > o.max_speed then v:mul_(o.max_speed / vn) end
+    S.mean:add_(v)
     -- sigma <- sigma + sigma_lr grad_sigma, each coordinate kept in
-    -- [(1 - c) sigma, (1 + c) sigma], c = sigma_max_change (EvoTorch's stdev_max_change)
-    local new = S.std + g_sigma * o.sigma_lr
-    S.std = nyto.minimum(nyto.maximum(new, S.std * (1 - o.sigma_max_change)), S.std * (1 + o.sigma_max_change))
+    -- [(1 - c) sigma, (1 + c) sigma], c = sigma_max_change (EvoTorch's stdev_max_change):
+    -- with sigma > 0, sigma (1 + clamp(sigma_lr grad_sigma / sigma, -c, c))
+    local c = o.sigma_max_change
+    S.std:mul_(g_sigma:mul_(o.sigma_lr):div_(S.std):clamp_(-c, c):add_(1))
   end,
 })

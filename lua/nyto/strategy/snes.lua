@@ -47,7 +47,8 @@ return B.strategy("SNES", {
     for k = 1, #u do usum = usum + u[k] end
     local g_mu, g_sigma = U.moments(es, S.s, u, u, usum) -- sum_k u_k s_k^2 - sum_k u_k
     -- line 7: mu <- mu + eta_mu sigma .* grad_mu;  sigma <- sigma .* exp(eta_sigma / 2 grad_sigma)
-    S.mean = S.mean + S.std * g_mu * o.lr
-    S.std = S.std * nyto.exp(g_sigma * (o.sigma_lr / 2))
+    -- (in place: no fresh [D] tensor per operation)
+    S.mean:add_(g_mu:mul_(S.std), o.lr)
+    S.std:mul_(g_sigma:mul_(o.sigma_lr / 2):exp_())
   end,
 })
