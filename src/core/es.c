@@ -29,6 +29,8 @@
 #define ES_DRAW 1024
 /* columns of one block of the reductions: 2 x 16 KiB of float64 sums in L1 */
 #define ES_COLS 2048
+/* elements below which a pass runs on the calling thread */
+#define ES_SERIAL 131072
 
 /* ---- streaming stores ----
  * An arena the pass writes is not read again soon (the fitness reads it, or
@@ -166,7 +168,8 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter};
   nyto_random_init(); /* the generator's tables, before the threads read them */
   es_isa_init();
-  if (nblk * rows < 4 * ES_DRAW || nt_parallel_for(nblk, 1, sample_part, &j) != 0) sample_part(&j, 0, nblk);
+  /* small arenas on the calling thread (the pool's start-up would cost more) */
+  if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sample_part, &j) != 0) sample_part(&j, 0, nblk);
   if (norms) {
     for (int64_t k = 0; k < rows; k++) {
       double acc = 0;
@@ -266,7 +269,7 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
   if (!w2) o2 = NULL;
   moment_job j = {zdtype, odtype, Z, w1, w2, sub2, o1, o2, rows, P};
   int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
-  if (nblk < 4 || nt_parallel_for(nblk, 1, moment_part, &j) != 0) moment_part(&j, 0, nblk);
+  if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, moment_part, &j) != 0) moment_part(&j, 0, nblk);
 }
 
 /* ---- tell (CEM): the mean and the deviation of chosen rows ---- */
@@ -327,5 +330,5 @@ void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int
   if (P <= 0 || m <= 0) return;
   elite_job j = {xdtype, odtype, X, idx, m, P, mean, std};
   int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
-  if (nblk < 4 || nt_parallel_for(nblk, 1, elite_part, &j) != 0) elite_part(&j, 0, nblk);
+  if (m * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, elite_part, &j) != 0) elite_part(&j, 0, nblk);
 }
