@@ -62,11 +62,16 @@ describe("core.es_sample", function()
     local r = nyto.rand({D}, {generator = nyto.Generator(3), dtype = "float64"}) + 0.5
     local X, Z, norms = nyto.zeros(n, D), nyto.zeros(n, D), nyto.zeros(n, F64)
     core.es_sample(X, c, s, false, Z, gen(9), r, norms)
-    local want = (Z:double() * Z:double() * r:view {1, D}):sum(2):totable()
-    local got = norms:totable()
-    for k = 1, n do
-      assert.is_true(math.abs(got[k] - want[k]) <= 1e-12 * want[k], ("row %d: %.17g vs %.17g"):format(k, got[k], want[k]))
+    local function check(got, want)
+      for k = 1, n do
+        assert.is_true(math.abs(got[k] - want[k]) <= 1e-12 * want[k], ("row %d: %.17g vs %.17g"):format(k, got[k], want[k]))
+      end
     end
+    check(norms:totable(), (Z:double() * Z:double() * r:view {1, D}):sum(2):totable())
+    -- without r: sum_j z_kj^2
+    local n2 = nyto.zeros(n, F64)
+    core.es_sample(X, c, s, false, nil, gen(9), nil, n2)
+    check(n2:totable(), (Z:double() * Z:double()):sum(2):totable())
   end)
 
   it("the same bits on 1 and 2 threads (the pass split by column blocks)", function()
@@ -100,7 +105,7 @@ describe("core.es_sample", function()
     bad(4, "boolean expected, got no value", X, c, s)
     bad(1, "a contiguous CPU tensor expected", nyto.zeros(3, 4):t(), c, s, true)
     bad(1, "float32 or float64 tensor expected", H.I {{1, 2, 3}}, c, s, false)
-    bad(7, "r and norms go together", X, c, s, true, z, nil, nyto.ones(3, F64))
+    bad(7, "r without norms", X, c, s, true, z, nil, nyto.ones(3, F64))
     bad(7, "r must be P float64 elements", X, c, s, true, z, nil, nyto.ones(3), nyto.zeros(2, F64))
     bad(8, "norms must be one float64 per row", X, c, s, true, z, nil, nyto.ones(3, F64), nyto.zeros(4, F64))
     bad(1, "shares its storage with argument #2", X, X:view {-1}:narrow(1, 1, 3), s, true)

@@ -78,8 +78,9 @@ static void es_store(char *d, const char *s, int64_t n) {
 
 /* ---- ask ---- */
 /* One block of ES_DRAW columns of one sample row: out1 = c + s z, out2 = c - s z
- * (pairs), zo = z; acc[l] += r_j z_j^2 for the columns j = l mod 8 (eight lanes
- * in a fixed order: vectorised, and the same bits on any path) */
+ * (pairs), zo = z; acc[l] += r_j z_j^2 (r NULL: z_j^2) for the columns
+ * j = l mod 8 (eight lanes in a fixed order: vectorised, and the same bits on
+ * any path) */
 #define SAMPLE_BODY(T, S, A)                                                                      \
   {                                                                                              \
     const S *restrict cc = c;                                                                    \
@@ -97,11 +98,16 @@ static void es_store(char *d, const char *s, int64_t n) {
       for (int64_t i = 0; i < m; i++) o1[i] = (T)((A)cc[i] + (A)ss[i] * (A)z[i]);                \
     if (zz)                                                                                      \
       for (int64_t i = 0; i < m; i++) zz[i] = (T)z[i];                                           \
-    if (r) {                                                                                     \
+    if (acc && r) {                                                                              \
       int64_t i = 0;                                                                             \
       for (; i + 8 <= m; i += 8)                                                                 \
         for (int l = 0; l < 8; l++) acc[l] += r[i + l] * ((double)z[i + l] * (double)z[i + l]);  \
       for (int l = 0; i < m; i++, l++) acc[l] += r[i] * ((double)z[i] * (double)z[i]);           \
+    } else if (acc) {                                                                            \
+      int64_t i = 0;                                                                             \
+      for (; i + 8 <= m; i += 8)                                                                 \
+        for (int l = 0; l < 8; l++) acc[l] += (double)z[i + l] * (double)z[i + l];               \
+      for (int l = 0; i < m; i++, l++) acc[l] += (double)z[i] * (double)z[i];                    \
     }                                                                                            \
   }
 
@@ -118,7 +124,7 @@ typedef struct {
   char *X, *z;
   const char *c, *s;
   const double *r;
-  double *part; /* rows x nblk partial row sums (r given) */
+  double *part; /* rows x nblk partial row sums (norms given) */
   int64_t rows, P, nblk;
   uint64_t seed, stream, counter;
 } sample_job;
@@ -145,7 +151,8 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
       uint64_t end = (c + (uint64_t)m + 63) & ~(uint64_t)63;
       nyto_random_fill(NT_FLOAT32, 0, zb, (int64_t)(end - base), j->seed, j->stream, base);
       const float *z = zb + (c - base);
-      fn(t1, j->pairs ? t2 : NULL, j->z ? tz : NULL, j->c + i * se, j->s + i * se, z, j->r ? j->r + i : NULL, acc, m);
+      fn(t1, j->pairs ? t2 : NULL, j->z ? tz : NULL, j->c + i * se, j->s + i * se, z, j->r ? j->r + i : NULL,
+         j->part ? acc : NULL, m);
       char *o1 = j->X + ((j->pairs ? 2 * k : k) * j->P + i) * xe;
       es_store(o1, (const char *)t1, m * xe);
       if (j->pairs) es_store(o1 + j->P * xe, (const char *)t2, m * xe);
@@ -161,10 +168,7 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   if (rows <= 0 || P <= 0) return;
   int64_t nblk = (P + ES_DRAW - 1) / ES_DRAW;
   double *part = NULL;
-  if (r && norms) {
-    part = malloc((size_t)(rows * nblk) * sizeof *part);
-    if (!part) r = NULL; /* no memory: norms become 0 */
-  }
+  if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
   sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter};
   nyto_random_init(); /* the generator's tables, before the threads read them */
   es_isa_init();

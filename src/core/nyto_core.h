@@ -93,8 +93,8 @@ void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z
  * nyto_es_sample: z_k (k < rows) the float32 normals nyto_random_fill gives at
  * counter + k P; row k of X (xdtype, rows x P) becomes c + s z_k, or with pairs
  * rows 2k, 2k+1 become c + s z_k and c - s z_k (c, s: P elements of sdtype);
- * z (xdtype, rows x P, or NULL) receives z_k; with r and norms (float64),
- * norms[k] = sum_j r_j z_kj^2. */
+ * z (xdtype, rows x P, or NULL) receives z_k; with norms (float64),
+ * norms[k] = sum_j r_j z_kj^2 (r: P float64, or NULL for ones). */
 void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
                     int pairs, const double *r, double *norms, uint64_t seed, uint64_t stream, uint64_t counter);
 /* o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2 over the rows Z_k of Z

@@ -54,7 +54,8 @@ static int64_t es_len(lua_State *L, int i, const char *fn, const char *what) {
 
 /* core.es_sample(X, c, s, pairs [, z [, gen [, r, norms]]]) -> X.  X: [n, P]
  * (any shape of n P elements); c, s: P elements of one dtype; z: rows P of X's
- * dtype (rows = n, or n / 2 with pairs); r: P float64, norms: rows float64.
+ * dtype (rows = n, or n / 2 with pairs); r: P float64 (or nil: ones), norms:
+ * rows float64 (norms[k] = sum_j r_j z_kj^2).
  * The draws are nyto.randn({rows, P}, {generator = gen})'s (counters taken
  * for rows P elements). */
 static int l_es_sample(lua_State *L) {
@@ -77,7 +78,7 @@ static int l_es_sample(lua_State *L) {
   int64_t rows = pairs ? n / 2 : n;
   if (a[4].dtype != a[3].dtype || a[4].n != P) return nyto_argerror(L, 3, fn, "scale of another dtype or size than the center");
   if (a[1].t && (a[1].dtype != a[0].dtype || a[1].n != rows * P)) return nyto_argerror(L, 5, fn, "noise of another dtype or size");
-  if ((a[5].t == NULL) != (a[2].t == NULL)) return nyto_argerror(L, 7, fn, "r and norms go together");
+  if (a[5].t && !a[2].t) return nyto_argerror(L, 7, fn, "r without norms");
   if (a[5].t && (a[5].dtype != NT_FLOAT64 || a[5].n != P)) return nyto_argerror(L, 7, fn, "r must be P float64 elements");
   if (a[2].t && (a[2].dtype != NT_FLOAT64 || a[2].n != rows)) return nyto_argerror(L, 8, fn, "norms must be one float64 per row");
   es_distinct(L, fn, a, pos, 6, 3);

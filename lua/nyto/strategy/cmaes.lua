@@ -126,10 +126,10 @@ return B.strategy("CMAES", {
     local S = es.state
     if es.o.diagonal then
       -- one pass (core.es_sample): x_k = m + (sigma D) .* z_k in float64, rounded once to the
-      -- center's dtype; z_k kept; ||C^(-1/2) y_k||^2 = sum_j (D_j^2 / C_jj) z_kj^2 (B = I)
+      -- center's dtype; z_k kept; ||C^(-1/2) y_k||^2 = ||D^-1 D z_k||^2 = sum_j z_kj^2 (B = I,
+      -- D = sqrt(diag C))
       local scale = U.vec(es, "scale", "float64"):copy_(S.Dv):mul_(S.step)
-      local r = U.vec(es, "r", "float64"):copy_(S.Dv):mul_(S.Dv):div_(S.C)
-      local pop, z = U.sample(es, S.mean, scale, false, true, r, S.norms2)
+      local pop, z = U.sample(es, S.mean, scale, false, true, nil, S.norms2)
       S.z = z
       return pop
     end
