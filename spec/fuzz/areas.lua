@@ -297,6 +297,30 @@ area("core", {
   {"set_to_view", function(G)
     return core.set_to_view, {G.maybe(nyto.zeros(4), 0.2), core.buffer("float32", 8), G.maybe(G.pick {0, 4, 5, maxint - 1}, 0.3), n = 3}
   end},
+  -- the strategies' passes (src/lua/es.c): tensors of the right or the wrong sizes, dtypes,
+  -- layouts, freed, aliased; weights and indices out of range
+  {"es_sample", function(G)
+    local dt = G.pick {"float32", "float64"}
+    local X = G.pick {nyto.zeros(4, 3), nyto.zeros({4, 3}, {dtype = dt}), nyto.zeros(3, 4):t(), G.freed_tensor()}
+    local c = G.pick {nyto.zeros(3), nyto.zeros({3}, {dtype = dt}), nyto.zeros(5), X}
+    local z = G.pick {nyto.zeros(2, 3), nyto.zeros(4, 3), X, c}
+    local gen = G.maybe(nyto.Generator(1), 0.3)
+    return core.es_sample, {X, c, G.maybe(nyto.ones(3), 0.2), G.maybe(G.R() < 0.5, 0.2), G.maybe(z, 0.3), gen,
+      G.maybe(nyto.ones({3}, {dtype = "float64"}), 0.5), G.maybe(nyto.zeros({G.pick {2, 4}}, {dtype = "float64"}), 0.5), n = 8}
+  end},
+  {"es_moments", function(G)
+    local w = G.pick {{1, 2}, {1, 0 / 0}, {}, {1, "x"}, {1, 2, 3}, {math.huge, 1}}
+    local Z = G.pick {nyto.zeros(2, 3), nyto.zeros({2, 3}, {dtype = "float64"}), G.freed_tensor()}
+    local o1 = G.pick {nyto.zeros(3), nyto.zeros(2), Z}
+    return core.es_moments, {Z, G.maybe(w, 0.2), o1, G.maybe(w, 0.5), G.maybe(G.pick {0, 0 / 0, 1.5}, 0.3),
+      G.maybe(G.pick {nyto.zeros(3), o1, nyto.zeros({3}, {dtype = "float64"})}, 0.3), n = 6}
+  end},
+  {"es_elite", function(G)
+    local X = G.pick {nyto.randn(4, 3), nyto.zeros({4, 3}, {dtype = "float64"}), G.freed_tensor()}
+    local idx = G.pick {{1, 2}, {0}, {5}, {1.5}, {}, {maxint}, {1, "2"}}
+    local m = G.pick {nyto.zeros(3), nyto.zeros(5), X}
+    return core.es_elite, {X, G.maybe(idx, 0.2), m, G.maybe(G.pick {nyto.zeros(3), m, nyto.zeros({3}, {dtype = "float64"})}, 0.2), n = 4}
+  end},
   {"read_file", function(G) return core.read_file, {G.maybe("/nonexistent", 0.5), n = 1} end},
   {"tensor_from_bytes", function(G) return core.tensor_from_bytes, {G.maybe("abcd", 0.3), G.maybe(1, 0.3), G.maybe(2, 0.3), n = 3} end},
   {"misc", function(G)

@@ -87,6 +87,24 @@ void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, do
  * rows x P).  One pass, the normals made in L1 chunks inside it. */
 void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
                        uint64_t seed, uint64_t stream, uint64_t counter);
+/* ---- the distribution strategies' passes (es.c) ----
+ * float64 arithmetic, one rounding per operation, then one to the output's
+ * dtype; split over libtorch's pool with the same bits on any thread count.
+ * nyto_es_sample: z_k (k < rows) the float32 normals nyto_random_fill gives at
+ * counter + k P; row k of X (xdtype, rows x P) becomes c + s z_k, or with pairs
+ * rows 2k, 2k+1 become c + s z_k and c - s z_k (c, s: P elements of sdtype);
+ * z (xdtype, rows x P, or NULL) receives z_k; with norms (float64),
+ * norms[k] = sum_j r_j z_kj^2 (r: P float64, or NULL for ones). */
+void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
+                    int pairs, const double *r, double *norms, uint64_t seed, uint64_t stream, uint64_t counter);
+/* o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2 over the rows Z_k of Z
+ * (zdtype, rows x P; w2 NULL: no o2); o1, o2 P elements of odtype */
+void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const double *w1, const double *w2,
+                     double sub2, int odtype, void *o1, void *o2);
+/* mean = the mean of the rows idx[0..m) (0-based) of X (xdtype, P columns),
+ * std = sqrt(mean (x - mean)^2); P elements of odtype each */
+void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
+                   void *std);
 /* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
  * queries); returns the level in force before.  A path the CPU lacks stays off. */
 int nyto_random_isa(int level);

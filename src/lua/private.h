@@ -1,7 +1,7 @@
 /* private.h -- the binding's shared statics (after luv's private.h).
  *
  * The binding is one translation unit: binding.c includes random.c, tensor.c,
- * particle.c, data.c, vmap.c, dist.c, save.c and embed.c, so every helper
+ * particle.c, es.c, data.c, vmap.c, dist.c, save.c and embed.c, so every helper
  * stays static.  This header declares, in one place, each static that one of
  * those files defines and another uses, grouped by the file that defines it,
  * so that no file forward-declares another's functions and the order of the
@@ -57,8 +57,13 @@ static void tensor_open(lua_State *L);
 /* Before a tensor op writes t (NULL: tensors it cannot name), compute the
  * deferred buffers that read its storage. */
 static void lazy_before_write(lua_State *L, const nt_tensor *t);
+/* The same for a storage id (es.c: before its passes write their outputs). */
+static void lazy_force(lua_State *L, const void *id);
 static lua_Integer nyto_checkint(lua_State *L, int i, const char *fname);
 static void particle_open(lua_State *L);
+
+/* ---- es.c: the strategies' passes ---- */
+static void es_open(lua_State *L);
 
 /* ---- data.c, vmap.c, dist.c, save.c: their tables of core.* functions ---- */
 static void data_open(lua_State *L);

@@ -18,7 +18,9 @@
 -- (0.2; the elites are ceil(elite_ratio * popsize), at least 2), lr (1: the smoothing of mu
 -- and sigma). es:center() is mu.
 local B = require "nyto.strategy.base"
+local U = require "nyto.strategy.es_util"
 local nyto = require "nyto"
+local core = nyto.core
 
 return B.strategy("CEM", {
   popsize = 50,
@@ -32,18 +34,12 @@ return B.strategy("CEM", {
     S.std = nyto.full({es.D}, es.o.sigma, {dtype = es.dtype})
   end,
 
-  -- x_i = mu + sigma * z_i, z_i ~ N(0, I); on a particle center into the same arena every
-  -- generation (a new one if the user freed it)
+  -- x_i = mu + sigma * z_i, z_i ~ N(0, I): one pass (core.es_sample) into the strategy's
+  -- population buffer (reused every generation; a new one if the user freed it); the z_i are
+  -- not kept (the tell reads the elites' rows)
   ask = function(es)
     local S = es.state
-    local pop = es.cem_pop
-    if pop ~= nil and pcall(function() return #pop end) then
-      pop:randn_ {generator = es.g} -- the draws of B.randn, in place
-    else
-      pop = B.randn(es)
-      if es.kind == "particle" then es.cem_pop = pop end
-    end
-    return pop:mul_(B.bcast(es, S.std)):add_(B.bcast(es, S.mean))
+    return (U.sample(es, S.mean, S.std, false, false))
   end,
 
   tell = function(es, pop, f)
@@ -52,14 +48,16 @@ return B.strategy("CEM", {
     local order = B.order(f)
     local elite = {}
     for i = 1, m do elite[i] = order[i] end
-    local E = B.flat(es, B.select(es, pop, elite))     -- [m, D]
-    local mu = E:mean(1)                               -- mu~ = mean_E x
-    local d = E - mu:view {1, es.D}
-    local std = (d * d):mean(1):sqrt()                 -- sigma~ = sqrt(mean_E (x - mu~)^2)
-    if o.lr ~= 1 then
-      mu = o.lr * mu + (1 - o.lr) * S.mean
-      std = o.lr * std + (1 - o.lr) * S.std
+    -- mu~ = mean_E x, sigma~ = sqrt(mean_E (x - mu~)^2): one read of the elites' rows
+    -- (core.es_elite, float64 sums), no [m, D] copy
+    -- written into the state's own vectors (with lr < 1, blended into them)
+    local X = B.flat(es, pop):contiguous()
+    if o.lr == 1 then
+      core.es_elite(X, elite, S.mean, S.std)
+    else
+      local mu, std = core.es_elite(X, elite, U.vec(es, "mu"), U.vec(es, "std"))
+      S.mean:mul_(1 - o.lr):add_(mu, o.lr)
+      S.std:mul_(1 - o.lr):add_(std, o.lr)
     end
-    S.mean, S.std = mu, std
   end,
 })

@@ -10,8 +10,10 @@
 -- Equation numbers below are the tutorial's.  Notation: n = D, lambda =
 -- popsize, m the mean, sigma the step size, C = B D^2 B^T, z_k ~ N(0, I),
 -- y_k = B D z_k ~ N(0, C), x_k = m + sigma y_k.  All internal state is float64,
--- whatever the center's dtype.  Defaults: popsize 4 + floor(3 ln n), mu =
--- floor(lambda * elite_ratio) with elite_ratio 0.5 (Table 1: mu = floor(lambda/2)),
+-- whatever the center's dtype, but sep-CMA-ES's pending z_k ([lambda, n], in the
+-- center's dtype: the float32 normals lose nothing) beside their float64
+-- ||C^(-1/2) y_k||^2; its ask and tell are one pass each (src/core/es.c).
+-- Defaults: popsize 4 + floor(3 ln n), mu = floor(lambda * elite_ratio) with elite_ratio 0.5 (Table 1: mu = floor(lambda/2)),
 -- sigma 0.3 (the tutorial's purecmaes.m).  The eigendecomposition is refreshed
 -- when more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last
 -- one (the tutorial's Appendix C code), so it costs O(n^2) per evaluation.
@@ -109,16 +111,30 @@ return B.strategy("CMAES", {
       S.C, S.B, S.invsqrtC = nyto.eye(n, F64), nyto.eye(n, F64), nyto.eye(n, F64)
     end
     S.eigeneval, S.counteval = 0, 0 -- evaluations at the last decomposition, and in all
-    S.y = nyto.zeros({lambda, n}, F64) -- the pending generation's y_k
+    if o.diagonal then
+      -- sep-CMA-ES keeps the pending z_k (y_k = D z_k) in the center's dtype, and
+      -- ||C^(-1/2) y_k||^2, made by the ask's pass: no [lambda, n] float64 state
+      S.z = nyto.zeros({lambda, n}, {dtype = es.dtype})
+      S.norms2 = nyto.zeros(lambda, F64)
+    else
+      S.y = nyto.zeros({lambda, n}, F64) -- the pending generation's y_k
+    end
   end,
 
   -- (38)-(40): z_k ~ N(0, I), y_k = B D z_k ~ N(0, C), x_k = m + sigma y_k
   ask = function(es)
     local S = es.state
+    if es.o.diagonal then
+      -- one pass (core.es_sample): x_k = m + (sigma D) .* z_k in float64, rounded once to the
+      -- center's dtype; z_k kept; ||C^(-1/2) y_k||^2 = ||D^-1 D z_k||^2 = sum_j z_kj^2 (B = I,
+      -- D = sqrt(diag C))
+      local scale = U.vec(es, "scale", "float64"):copy_(S.Dv):mul_(S.step)
+      local pop, z = U.sample(es, S.mean, scale, false, true, nil, S.norms2)
+      S.z = z
+      return pop
+    end
     local z = U.noise(es, es.n, "float64")
-    local y
-    if es.o.diagonal then y = z:mul_(S.Dv:view {1, -1}) -- B = I, D = sqrt(diag C)
-    else y = U.mm(z:mul_(S.Dv:view {1, -1}), S.B:t()) end -- rows (B D z_k)^T
+    local y = U.mm(z:mul_(S.Dv:view {1, -1}), S.B:t()) -- rows (B D z_k)^T
     S.y = y
     local b = U.buffer(es)
     -- x_k = (sigma y_k) + m in place, in the center's dtype (no [lambda, D] float64 temporary)
@@ -130,52 +146,66 @@ return B.strategy("CMAES", {
     local S, K, o = es.state, es.K, es.o
     local n, lambda, mu = es.D, es.n, es.mu_parents
     local order = B.order(f)
-    local y = S.y -- rows in member order; y_{i:lambda} = y[order[i]]
     S.counteval = S.counteval + lambda
     -- (41): <y>_w = sum_{i=1}^{mu} w_i y_{i:lambda}, as one weighted sum over the members
     -- (weight w_i for member order[i], 0 past mu): no sorted copy of y
     local wpos = {}
     for i = 1, lambda do wpos[i] = 0 end
     for i = 1, mu do wpos[order[i]] = K.w[i] end
-    local yw = U.weighted_sum(y, wpos)
-    -- (42): m <- m + c_m sigma <y>_w
-    S.mean = S.mean + yw * (K.cm * S.step)
-    -- C^(-1/2) <y>_w and ||C^(-1/2) y_k||^2, with the decomposition that sampled y
-    local cy, norms2, ysq
+    local y, yw, zw, norms2 -- y: rows in member order; y_{i:lambda} = y[order[i]]
     if o.diagonal then
-      local invC = 1 / S.C
-      cy = yw / S.Dv
-      -- y is not read again: squared in place (no [lambda, D] float64 temporary, 1 GB for
-      -- 64 x 1.86M); state.y holds y^2 until the next ask draws a new y
-      ysq = y:mul_(y)
-      norms2 = U.mv(ysq, invC):totable() -- sum_j y_kj^2 / C_jj
+      norms2 = S.norms2:totable() -- ||C^(-1/2) y_k||^2, from the ask's pass
+    else
+      y = S.y
+      yw = U.weighted_sum(y, wpos)
+    end
+    -- (46): w°_i = w_i if w_i >= 0, else w_i n / ||C^(-1/2) y_{i:lambda}||^2 (for member order[i])
+    local function weights_o()
+      local wo = {}
+      for i = 1, lambda do
+        local w, k = K.w[i], order[i]
+        wo[k] = w >= 0 and w or w * n / math.max(norms2[k], 1e-300)
+      end
+      return wo
+    end
+    local wo, rankz
+    if o.diagonal then
+      -- <y>_w = D .* sum_i w_i z_i and the diagonal of sum_i w°_i y_i y_i^T = D^2 .* sum_i w°_i z_i^2,
+      -- both in one read of z (core.es_moments, float64 sums)
+      wo = weights_o()
+      zw, rankz = U.moments(es, S.z, wpos, wo, 0, "float64")
+      yw = zw:mul_(S.Dv)
+    end
+    -- (42): m <- m + c_m sigma <y>_w (the D-vector arithmetic below in place: no fresh
+    -- [D] float64 tensor per operation)
+    S.mean:add_(yw, K.cm * S.step)
+    -- C^(-1/2) <y>_w and ||C^(-1/2) y_k||^2, with the decomposition that sampled y
+    local cy
+    if o.diagonal then
+      cy = U.vec(es, "cy", "float64"):copy_(yw):div_(S.Dv)
     else
       cy = U.mv(S.invsqrtC, yw)
       local cyk = U.mm(y, S.invsqrtC)
       norms2 = (cyk * cyk):sum(2):totable()
     end
     -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
-    S.ps = S.ps * (1 - K.cs) + cy * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
+    S.ps:mul_(1 - K.cs):add_(cy, math.sqrt(K.cs * (2 - K.cs) * K.mueff))
     local psn = S.ps:norm():item()
     -- h_sigma (after (45)): 1 if ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
     local g1 = S.counteval / lambda
     local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
     -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
-    S.pc = S.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
-    -- (46): w°_i = w_i if w_i >= 0, else w_i n / ||C^(-1/2) y_{i:lambda}||^2 (for member order[i])
-    local wo = {}
-    for i = 1, lambda do
-      local w, k = K.w[i], order[i]
-      wo[k] = w >= 0 and w or w * n / math.max(norms2[k], 1e-300)
-    end
+    S.pc:mul_(1 - K.cc):add_(yw, hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
+    wo = wo or weights_o()
     -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
     --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
     -- delta(h_sigma) = (1 - h_sigma) c_c (2 - c_c)
     local delta = (1 - hsig) * K.cc * (2 - K.cc)
     local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
     if o.diagonal then
-      local rankmu = U.weighted_sum(ysq, wo) -- the diagonal of sum_i w°_i y_i y_i^T
-      S.C = (S.C * keep + S.pc * S.pc * K.c1 + rankmu * K.cmu):clamp(1e-300)
+      local rankmu = rankz:mul_(S.Dv):mul_(S.Dv) -- the diagonal of sum_i w°_i y_i y_i^T
+      local pc2 = U.vec(es, "pc2", "float64"):copy_(S.pc):mul_(S.pc)
+      S.C:mul_(keep):add_(pc2, K.c1):add_(rankmu, K.cmu):clamp_(1e-300)
     else
       local rankmu = U.mm((y * nyto.tensor(wo, F64):view {-1, 1}):t(), y)
       S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
@@ -185,7 +215,7 @@ return B.strategy("CMAES", {
     -- B and D: every generation for sep-CMA-ES (D = sqrt(diag C)); for the full C when
     -- more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last decomposition
     if o.diagonal then
-      S.Dv = nyto.sqrt(S.C)
+      S.Dv:copy_(S.C):sqrt_()
     elseif S.counteval - S.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
       S.eigeneval = S.counteval
       decompose(S)

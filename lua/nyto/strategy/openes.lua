@@ -45,7 +45,7 @@ return B.strategy("OpenES", {
     local S, s = es.state, es.o.sigma
     local sv = es._sigma_vec
     if not sv then sv = nyto.full({es.D}, s, {dtype = es.dtype}); es._sigma_vec = sv end
-    local pop, eps = U.sample(es, S.mean, sv, true) -- rows theta + sigma eps_k, theta - sigma eps_k
+    local pop, eps = U.sample(es, S.mean, sv, true, true) -- rows theta + sigma eps_k, theta - sigma eps_k
     S.eps = eps
     return pop
   end,
@@ -57,16 +57,18 @@ return B.strategy("OpenES", {
     -- Algorithm 1, line 5, mirrored: the loss gradient 1/(n sigma) sum_k (F_{2k-1} - F_{2k}) eps_k
     local w = {}
     for k = 1, n // 2 do w[k] = (r[2 * k - 1] - r[2 * k]) / (n * o.sigma) end
-    local grad = U.weighted_sum(S.eps, w)
+    local grad = U.moments(es, S.eps, w) -- one read of the eps_k
     -- weight decay (the authors' optimizer.update(-g + l2coeff * theta)): + l2coeff theta
     if o.weight_decay > 0 then grad:add_(S.mean, o.weight_decay) end
     -- Adam (Kingma & Ba 2015, Algorithm 1, in the form of the authors' optimizers.py):
     -- m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2; a = lr sqrt(1 - b2^t) / (1 - b1^t);
-    -- theta <- theta - a m / (sqrt(v) + epsilon)
+    -- theta <- theta - a m / (sqrt(v) + epsilon).  In place on the state and on scratch
+    -- vectors (U.vec: no fresh [D] tensor per operation)
     S.t = S.t + 1
-    S.m = S.m * o.beta1 + grad * (1 - o.beta1)
-    S.v = S.v * o.beta2 + grad * grad * (1 - o.beta2)
+    S.m:mul_(o.beta1):add_(grad, 1 - o.beta1)
+    S.v:mul_(o.beta2):add_(grad:mul_(grad), 1 - o.beta2)
     local a = o.lr * math.sqrt(1 - o.beta2 ^ S.t) / (1 - o.beta1 ^ S.t)
-    S.mean = S.mean - S.m / (nyto.sqrt(S.v) + o.epsilon) * a
+    local den = grad:copy_(S.v):sqrt_():add_(o.epsilon)
+    S.mean:add_(U.vec(es, "step"):copy_(S.m):div_(den), -a)
   end,
 })

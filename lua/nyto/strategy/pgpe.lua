@@ -59,7 +59,7 @@ return B.strategy("PGPE", {
   -- symmetric sampling: eps_k = sigma .* z_k, members mu + eps_k and mu - eps_k
   ask = function(es)
     local S = es.state
-    local pop, z = U.sample(es, S.mean, S.std, true) -- rows mu + sigma .* z_k, mu - sigma .* z_k
+    local pop, z = U.sample(es, S.mean, S.std, true, true) -- rows mu + sigma .* z_k, mu - sigma .* z_k
     S.z = z
     return pop
   end,
@@ -80,19 +80,23 @@ return B.strategy("PGPE", {
     -- grad_mu = sum_k (r+ - r-)/2 eps_k;  grad_sigma = sum_k ((r+ + r-)/2 - b) (eps_k^2 - sigma^2) / sigma
     -- with eps_k = sigma .* z_k: grad_mu = sigma .* sum_k w_k z_k and
     -- grad_sigma = sigma .* (sum_k w'_k z_k^2 - sum_k w'_k) (the eps_k are never formed)
-    local g_mu = U.weighted_sum(S.z, wmu) * S.std
-    local g_sigma = (U.weighted_sum(U.square(es, S.z), wsig) - wsum) * S.std
+    -- (both sums in one read of the z_k)
+    local g_mu, g_sigma = U.moments(es, S.z, wmu, wsig, wsum)
+    g_mu:mul_(S.std)
+    g_sigma:mul_(S.std)
     -- ClipUp (Toklu et al. 2020): g <- g / ||g||;  v <- m v + lr g;
     -- v <- max_speed v / ||v|| when ||v|| > max_speed;  mu <- mu + v
+    -- (in place on the state: no fresh [D] tensor per operation)
     local gn = g_mu:norm():item()
-    if gn > 0 then g_mu = g_mu / gn end
-    local v = S.velocity * o.momentum + g_mu * o.lr
+    if gn > 0 then g_mu:div_(gn) end
+    local v = S.velocity:mul_(o.momentum):add_(g_mu, o.lr)
     local vn = v:norm():item()
-    if vn > o.max_speed then v = v * (o.max_speed / vn) end
-    S.velocity, S.mean = v, S.mean + v
+    if vn > o.max_speed then v:mul_(o.max_speed / vn) end
+    S.mean:add_(v)
     -- sigma <- sigma + sigma_lr grad_sigma, each coordinate kept in
-    -- [(1 - c) sigma, (1 + c) sigma], c = sigma_max_change (EvoTorch's stdev_max_change)
-    local new = S.std + g_sigma * o.sigma_lr
-    S.std = nyto.minimum(nyto.maximum(new, S.std * (1 - o.sigma_max_change)), S.std * (1 + o.sigma_max_change))
+    -- [(1 - c) sigma, (1 + c) sigma], c = sigma_max_change (EvoTorch's stdev_max_change):
+    -- with sigma > 0, sigma (1 + clamp(sigma_lr grad_sigma / sigma, -c, c))
+    local c = o.sigma_max_change
+    S.std:mul_(g_sigma:mul_(o.sigma_lr):div_(S.std):clamp_(-c, c):add_(1))
   end,
 })

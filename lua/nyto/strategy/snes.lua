@@ -32,7 +32,7 @@ return B.strategy("SNES", {
   -- Algorithm 6, lines 3-4: s_k ~ N(0, I), z_k = mu + sigma .* s_k
   ask = function(es)
     local S = es.state
-    local pop, s = U.sample(es, S.mean, S.std, false) -- rows sigma .* s_k + mu
+    local pop, s = U.sample(es, S.mean, S.std, false, true) -- rows sigma .* s_k + mu
     S.s = s
     return pop
   end,
@@ -42,12 +42,13 @@ return B.strategy("SNES", {
     -- line 5: sort by fitness, utilities u_k (fitness shaping), k = 1 the best
     local u = U.nes_utilities(f)
     -- line 6: grad_mu J = sum_k u_k s_k;  grad_sigma J = sum_k u_k (s_k^2 - 1)
-    local g_mu = U.weighted_sum(S.s, u)
+    -- (both in one read of the s_k)
     local usum = 0
     for k = 1, #u do usum = usum + u[k] end
-    local g_sigma = U.weighted_sum(U.square(es, S.s), u) - usum -- sum_k u_k s_k^2 - sum_k u_k
+    local g_mu, g_sigma = U.moments(es, S.s, u, u, usum) -- sum_k u_k s_k^2 - sum_k u_k
     -- line 7: mu <- mu + eta_mu sigma .* grad_mu;  sigma <- sigma .* exp(eta_sigma / 2 grad_sigma)
-    S.mean = S.mean + S.std * g_mu * o.lr
-    S.std = S.std * nyto.exp(g_sigma * (o.sigma_lr / 2))
+    -- (in place: no fresh [D] tensor per operation)
+    S.mean:add_(g_mu:mul_(S.std), o.lr)
+    S.std:mul_(g_sigma:mul_(o.sigma_lr / 2):exp_())
   end,
 })

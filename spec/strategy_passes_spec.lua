@@ -1,0 +1,260 @@
+-- The passes of the distribution strategies (src/core/es.c, bound in src/lua/es.c):
+-- core.es_sample (the ask of CEM, OpenES, SNES, PGPE and sep-CMA-ES), core.es_moments
+-- (their tells' weighted sums) and core.es_elite (CEM's elite mean and deviation),
+-- each checked against the plain tensor arithmetic or Lua numbers it replaces, on
+-- both dtypes, odd sizes (partial blocks, counters not on a multiple of 64), 1 and 2
+-- threads, and bad input.
+local nyto = require "nyto"
+local H = require "helpers"
+local raises = H.raises_exact
+local core = nyto.core
+local F64 = {dtype = "float64"}
+
+local function rows_of(t) return t:double():totable() end
+
+-- a generator whose counter is not on a multiple of 64 (a draw of 5 advances it by 8)
+local function gen(seed)
+  local g = nyto.Generator(seed, 3)
+  nyto.randn(5, {generator = g})
+  return g
+end
+
+describe("core.es_sample", function()
+  for _, xd in ipairs {"float32", "float64"} do
+    for _, sd in ipairs {"float32", "float64"} do
+      it(("X %s, center and scale %s: c + s z_k (and c - s z_k) with z = nyto.randn's draws, bit for bit"):format(xd, sd), function()
+        local D, n = 1037, 6 -- a partial block of 1024 columns; rows start off the 64-counter grid
+        local c = nyto.randn({D}, {generator = nyto.Generator(1), dtype = sd})
+        local s = nyto.rand({D}, {generator = nyto.Generator(2), dtype = sd})
+        -- the arithmetic: float32 when both are float32, else float64; rounded once to X's dtype
+        local A = (xd == "float32" and sd == "float32") and "float32" or "float64"
+        local function as(t, dt) return dt == "float64" and t:double() or t:float() end
+        for _, pairs in ipairs {false, true} do
+          local rows = pairs and n // 2 or n
+          local g, ref = gen(7), gen(7)
+          local X, Z = nyto.zeros({n, D}, {dtype = xd}), nyto.zeros({rows, D}, {dtype = xd})
+          assert.are.equal(X, core.es_sample(X, c, s, pairs, Z, g))
+          local z = nyto.randn({rows, D}, {generator = ref}) -- float32 normals
+          assert.are.same(ref:get_state(), g:get_state()) -- the generator advanced as the randn did
+          assert.is_true(nyto.equal(Z, as(z, xd)))
+          local zA, cA, sA = as(z, A), as(c, A):view {1, D}, as(s, A):view {1, D}
+          local plus, minus = as(cA + sA * zA, xd), as(cA - sA * zA, xd)
+          if pairs then
+            local Xv = X:view {rows, 2, D}
+            assert.is_true(nyto.equal(Xv:select(2, 1), plus))
+            assert.is_true(nyto.equal(Xv:select(2, 2), minus))
+          else
+            assert.is_true(nyto.equal(X, plus))
+          end
+          -- without z: the same population, the same counters taken
+          local X2, g2 = nyto.zeros({n, D}, {dtype = xd}), gen(7)
+          core.es_sample(X2, c, s, pairs, nil, g2)
+          assert.is_true(nyto.equal(X2, X))
+          assert.are.same(ref:get_state(), g2:get_state())
+        end
+      end)
+    end
+  end
+
+  it("norms: sum_j r_j z_kj^2 per row, in the same pass (sep-CMA-ES's ||C^-1/2 y_k||^2)", function()
+    local D, n = 2100, 5
+    local c, s = nyto.zeros(D, F64), nyto.ones(D, F64)
+    local r = nyto.rand({D}, {generator = nyto.Generator(3), dtype = "float64"}) + 0.5
+    local X, Z, norms = nyto.zeros(n, D), nyto.zeros(n, D), nyto.zeros(n, F64)
+    core.es_sample(X, c, s, false, Z, gen(9), r, norms)
+    local function check(got, want)
+      for k = 1, n do
+        assert.is_true(math.abs(got[k] - want[k]) <= 1e-12 * want[k], ("row %d: %.17g vs %.17g"):format(k, got[k], want[k]))
+      end
+    end
+    check(norms:totable(), (Z:double() * Z:double() * r:view {1, D}):sum(2):totable())
+    -- without r: sum_j z_kj^2
+    local n2 = nyto.zeros(n, F64)
+    core.es_sample(X, c, s, false, nil, gen(9), nil, n2)
+    check(n2:totable(), (Z:double() * Z:double()):sum(2):totable())
+  end)
+
+  it("the same bits on 1 and 2 threads (the pass split by column blocks)", function()
+    local old = nyto.num_threads()
+    local D, n = 20000, 256
+    local c, s = nyto.randn({D}, {generator = nyto.Generator(1)}), nyto.rand({D}, {generator = nyto.Generator(2)})
+    local r = nyto.ones(D, F64)
+    local out = {}
+    for t = 1, 2 do
+      nyto.num_threads(t)
+      local X, Z, norms = nyto.zeros(n, D), nyto.zeros(n // 2, D), nyto.zeros(n // 2, F64)
+      core.es_sample(X, c, s, true, Z, gen(5), r, norms)
+      out[t] = {X, Z, norms}
+    end
+    nyto.num_threads(old)
+    for i = 1, 3 do assert.is_true(nyto.equal(out[1][i], out[2][i]), "output " .. i) end
+  end)
+
+  it("refuses bad operands with a nyto: error and writes nothing", function()
+    local X, c, s, z = nyto.zeros(4, 3), nyto.zeros(3), nyto.ones(3), nyto.zeros(2, 3)
+    local fn = "es_sample"
+    local function bad(i, msg, ...)
+      raises(("nyto: bad argument #%d to '%s' (%s)"):format(i, fn, msg), core.es_sample, ...)
+    end
+    bad(2, "center's size does not divide X's", X, nyto.zeros(5), s, true, z)
+    bad(3, "scale of another dtype or size than the center", X, c, nyto.ones(2), true, z)
+    bad(3, "scale of another dtype or size than the center", X, c, nyto.ones(3, F64), true, z)
+    bad(5, "noise of another dtype or size", X, c, s, false, z)
+    bad(5, "noise of another dtype or size", X, c, s, true, nyto.zeros({2, 3}, F64))
+    bad(4, "pairs need an even number of rows", nyto.zeros(3, 3), c, s, true)
+    bad(4, "boolean expected, got no value", X, c, s)
+    bad(1, "a contiguous CPU tensor expected", nyto.zeros(3, 4):t(), c, s, true)
+    bad(1, "float32 or float64 tensor expected", H.I {{1, 2, 3}}, c, s, false)
+    bad(7, "r without norms", X, c, s, true, z, nil, nyto.ones(3, F64))
+    bad(7, "r must be P float64 elements", X, c, s, true, z, nil, nyto.ones(3), nyto.zeros(2, F64))
+    bad(8, "norms must be one float64 per row", X, c, s, true, z, nil, nyto.ones(3, F64), nyto.zeros(4, F64))
+    bad(1, "shares its storage with argument #2", X, X:view {-1}:narrow(1, 1, 3), s, true)
+    bad(1, "shares its storage with argument #5", X, c, s, true, X:view {-1}:narrow(1, 1, 6))
+    local big = nyto.ones(9) -- one storage, disjoint parts: still refused
+    bad(5, "shares its storage with argument #3", X, c, big:narrow(1, 1, 3), true, big:narrow(1, 4, 6))
+    bad(6, "Generator expected, got table", X, c, s, true, z, {})
+    assert.is_true(nyto.equal(X, nyto.zeros(4, 3)))
+    assert.is_true(nyto.equal(z, nyto.zeros(2, 3)))
+  end)
+end)
+
+describe("core.es_moments", function()
+  -- o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2, in float64 Lua numbers, rows in order
+  local function by_hand(Z, w1, w2, sub2)
+    local R = rows_of(Z)
+    local o1, o2 = {}, {}
+    for j = 1, #R[1] do
+      local a, b = 0.0, 0.0
+      for k = 1, #R do
+        local v = R[k][j]
+        a = a + w1[k] * v
+        b = b + w2[k] * (v * v)
+      end
+      o1[j], o2[j] = a, b - sub2
+    end
+    return o1, o2
+  end
+
+  for _, zd in ipairs {"float32", "float64"} do
+    for _, rows in ipairs {1, 7, 8} do -- a group of four rows, and the rest one at a time
+      it(("Z %s, %d rows: the float64 sums of Lua numbers exactly, rounded once to the output's dtype"):format(zd, rows), function()
+        local D = 2051 -- a partial block of 2048 columns
+        local Z = nyto.randn({rows, D}, {generator = nyto.Generator(rows), dtype = zd})
+        local u = nyto.rand({2 * rows}, {generator = nyto.Generator(11), dtype = "float64"}):totable()
+        local w1, w2 = {}, {}
+        for k = 1, rows do w1[k], w2[k] = u[k] - 0.5, u[rows + k] - 0.3 end
+        local h1, h2 = by_hand(Z, w1, w2, 0.25)
+        for _, od in ipairs {"float64", "float32"} do
+          local o1, o2 = nyto.zeros({D}, {dtype = od}), nyto.zeros({D}, {dtype = od})
+          local a, b = core.es_moments(Z, w1, o1, w2, 0.25, o2)
+          assert.are.equal(o1, a)
+          assert.are.equal(o2, b)
+          assert.is_true(nyto.equal(o1, nyto.tensor(h1, {dtype = od})), od .. " o1")
+          assert.is_true(nyto.equal(o2, nyto.tensor(h2, {dtype = od})), od .. " o2")
+          -- one sum alone: the same o1; and what it replaces (a gemv and a gemv of Z * Z) agrees
+          local o3 = nyto.zeros({D}, {dtype = od})
+          assert.are.equal(o3, core.es_moments(Z, w1, o3))
+          assert.is_true(nyto.equal(o3, o1))
+        end
+        local Zd = Z:double()
+        local mv1 = nyto.mv(Zd:t(), nyto.tensor(w1, F64))
+        local mv2 = nyto.mv((Zd * Zd):t(), nyto.tensor(w2, F64)) - 0.25
+        assert.is_true(nyto.allclose(nyto.tensor(h1, F64), mv1, 1e-12, 1e-12))
+        assert.is_true(nyto.allclose(nyto.tensor(h2, F64), mv2, 1e-12, 1e-12))
+      end)
+    end
+  end
+
+  it("the same bits on 1 and 2 threads", function()
+    local old = nyto.num_threads()
+    local Z = nyto.randn({9, 40000}, {generator = nyto.Generator(4)})
+    local w = {}
+    for k = 1, 9 do w[k] = k / 9 - 0.4 end
+    local out = {}
+    for t = 1, 2 do
+      nyto.num_threads(t)
+      out[t] = {core.es_moments(Z, w, nyto.zeros(40000), w, 1, nyto.zeros(40000))}
+    end
+    nyto.num_threads(old)
+    assert.is_true(nyto.equal(out[1][1], out[2][1]))
+    assert.is_true(nyto.equal(out[1][2], out[2][2]))
+  end)
+
+  it("refuses bad operands with a nyto: error and writes nothing", function()
+    local Z, o1, o2 = nyto.ones(2, 3), nyto.zeros(3), nyto.zeros(3)
+    local fn = "es_moments"
+    local function bad(i, msg, ...)
+      raises(("nyto: bad argument #%d to '%s' (%s)"):format(i, fn, msg), core.es_moments, ...)
+    end
+    bad(1, "Z must have #w1 rows of the output's size", Z, {1, 2, 3}, o1)
+    bad(1, "Z must have #w1 rows of the output's size", Z, {1, 2}, nyto.zeros(2))
+    bad(2, "weights must not be empty", Z, {}, o1)
+    bad(2, "weights: table expected, got number", Z, 1, o1)
+    bad(2, "weight 2 is not a finite number", Z, {1, 0 / 0}, o1)
+    bad(2, "weight 1 is not a finite number", Z, {math.huge, 1}, o1)
+    bad(2, "weight 2 is not a finite number", Z, {1, "x"}, o1)
+    bad(4, "as many weights as w1 expected", Z, {1, 2}, o1, {1}, 0, o2)
+    bad(4, "weight 1 is not a finite number", Z, {1, 2}, o1, {0 / 0, 1}, 0, o2)
+    bad(5, "a finite number expected", Z, {1, 2}, o1, {1, 2}, 0 / 0, o2)
+    bad(6, "o2 of another dtype or size than o1", Z, {1, 2}, o1, {1, 2}, 0, nyto.zeros(3, F64))
+    bad(3, "shares its storage with argument #6", Z, {1, 2}, o1, {1, 2}, 0, o1)
+    bad(3, "shares its storage with argument #1", Z, {1, 2}, Z:view {-1}:narrow(1, 1, 3))
+    bad(3, "float32 or float64 tensor expected", Z, {1, 2}, H.I {1, 2, 3})
+    assert.is_true(nyto.equal(o1, nyto.zeros(3)))
+    assert.is_true(nyto.equal(o2, nyto.zeros(3)))
+    assert.is_true(nyto.equal(Z, nyto.ones(2, 3)))
+  end)
+end)
+
+describe("core.es_elite", function()
+  for _, xd in ipairs {"float32", "float64"} do
+    it(xd .. ": the mean and sqrt(mean (x - mean)^2) of the chosen rows, as float64 Lua numbers", function()
+      local n, D = 9, 2050
+      local X = nyto.randn({n, D}, {generator = nyto.Generator(6), dtype = xd})
+      local idx = {7, 2, 9, 2, 4} -- any order, repeats count twice
+      local R = rows_of(X)
+      local mu, sd = {}, {}
+      for j = 1, D do
+        local a = 0.0
+        for _, i in ipairs(idx) do a = a + R[i][j] end
+        local m = a / #idx
+        local b = 0.0
+        for _, i in ipairs(idx) do b = b + (R[i][j] - m) * (R[i][j] - m) end
+        mu[j], sd[j] = m, math.sqrt(b / #idx)
+      end
+      for _, od in ipairs {"float64", "float32"} do
+        local m, s = nyto.zeros({D}, {dtype = od}), nyto.zeros({D}, {dtype = od})
+        local a, b = core.es_elite(X, idx, m, s)
+        assert.are.equal(m, a)
+        assert.are.equal(s, b)
+        assert.is_true(nyto.equal(m, nyto.tensor(mu, {dtype = od})), od .. " mean")
+        assert.is_true(nyto.equal(s, nyto.tensor(sd, {dtype = od})), od .. " std")
+      end
+      -- what it replaces: the tensor mean and deviation of the selected rows
+      local E = X:double():index_select(1, nyto.tensor(idx, {dtype = "int64"}))
+      local tm = E:mean(1)
+      local d = E - tm:view {1, D}
+      assert.is_true(nyto.allclose(nyto.tensor(mu, F64), tm, 1e-12, 1e-12))
+      assert.is_true(nyto.allclose(nyto.tensor(sd, F64), (d * d):mean(1):sqrt(), 1e-12, 1e-12))
+    end)
+  end
+
+  it("refuses bad operands with a nyto: error and writes nothing", function()
+    local X, m, s = nyto.ones(4, 3), nyto.zeros(3), nyto.zeros(3)
+    local fn = "es_elite"
+    local function bad(i, msg, ...)
+      raises(("nyto: bad argument #%d to '%s' (%s)"):format(i, fn, msg), core.es_elite, ...)
+    end
+    bad(2, "index 1 is not a row of X (1..4)", X, {0}, m, s)
+    bad(2, "index 2 is not a row of X (1..4)", X, {1, 5}, m, s)
+    bad(2, "index 1 is not a row of X (1..4)", X, {1.5}, m, s)
+    bad(2, "index 1 is not a row of X (1..4)", X, {math.maxinteger}, m, s)
+    bad(2, "idx must not be empty", X, {}, m, s)
+    bad(3, "mean's size does not divide X's", X, {1}, nyto.zeros(5), s)
+    bad(4, "std of another dtype or size than mean", X, {1}, m, nyto.zeros(3, F64))
+    bad(3, "shares its storage with argument #4", X, {1}, m, m)
+    bad(4, "shares its storage with argument #1", X, {1}, m, X:view {-1}:narrow(1, 1, 3))
+    assert.is_true(nyto.equal(m, nyto.zeros(3)))
+    assert.is_true(nyto.equal(s, nyto.zeros(3)))
+  end)
+end)

@@ -1,0 +1,338 @@
+/* es.c -- the passes of the distribution strategies (issue 17: CEM, OpenES,
+ * SNES, PGPE, sep-CMA-ES; lua/nyto/strategy/).  Each is one pass over an
+ * [rows, P] arena:
+ *   nyto_es_sample   ask: rows x_k = c + s z_k (antithetic pairs c +- s z_k),
+ *                    z_k the Philox normals made in L1 chunks inside the pass,
+ *                    written once (and z_k too when the strategy keeps it);
+ *   nyto_es_moments  tell: sum_k w_k z_k and sum_k w'_k z_k^2 in one read of z;
+ *   nyto_es_elite    tell (CEM): the mean and deviation of chosen rows.
+ * One rounding per operation (-ffp-contract=off): the samples in float32
+ * when the arena and the distribution are float32 (what X:copy_(z):mul_(s):add_(c)
+ * computes), in float64 when either is float64; the sums always in float64,
+ * rounded once to the output's dtype.  So each pass equals the tensor
+ * arithmetic it replaces, bit for bit.  Work is split on libtorch's pool by columns (or, for a reduction
+ * along a row, into fixed chunks summed in order afterwards), so the bits do
+ * not depend on the thread count.  docs/design.md, "Strategy passes". */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_private.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NYTO_NO_CLONES)
+#define ES_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ES_CLONES
+#endif
+
+/* normals made per call of the generator: 4 KiB of float32, in L1 */
+#define ES_DRAW 1024
+/* columns of one block of the reductions: 2 x 16 KiB of float64 sums in L1 */
+#define ES_COLS 2048
+/* elements below which a pass runs on the calling thread */
+#define ES_SERIAL 131072
+
+/* ---- streaming stores ----
+ * An arena the pass writes is not read again soon (the fitness reads it, or
+ * the next tell): written through the cache, each line is first read for
+ * ownership; streamed, a [64, 1.86M] float32 arena is written in 28 ms
+ * instead of 75 (one thread; bench/strategy.sh's machine).  Whole aligned
+ * lines are streamed, the partial lines at either end stored plainly; the
+ * caller fences (es_fence) before its part of the pass returns. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NYTO_NO_CLONES)
+#include <immintrin.h>
+#define ES_STREAM 1
+static int es_isa = -1; /* 2 AVX-512, 1 AVX2, 0 neither */
+static void es_isa_init(void) {
+  if (es_isa >= 0) return;
+  __builtin_cpu_init();
+  es_isa = __builtin_cpu_supports("avx512f") && !getenv("NYTO_NO_AVX512") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+}
+__attribute__((target("avx512f"))) static void stream512(char *d, const char *s, int64_t n) {
+  for (int64_t i = 0; i < n; i += 64) _mm512_stream_si512((void *)(d + i), _mm512_loadu_si512((const void *)(s + i)));
+}
+__attribute__((target("avx2"))) static void stream256(char *d, const char *s, int64_t n) {
+  for (int64_t i = 0; i < n; i += 32) _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
+}
+static void es_fence(void) { _mm_sfence(); }
+#else
+static void es_isa_init(void) {}
+static void es_fence(void) {}
+#endif
+
+/* copy n bytes of the L1 block s to d, the whole lines of d streamed */
+static void es_store(char *d, const char *s, int64_t n) {
+#ifdef ES_STREAM
+  if (es_isa > 0 && n >= 128) {
+    int64_t head = (int64_t)((64 - ((uintptr_t)d & 63)) & 63);
+    int64_t body = (n - head) & ~(int64_t)63;
+    memcpy(d, s, (size_t)head);
+    if (es_isa == 2) stream512(d + head, s + head, body);
+    else stream256(d + head, s + head, body);
+    memcpy(d + head + body, s + head + body, (size_t)(n - head - body));
+    return;
+  }
+#endif
+  memcpy(d, s, (size_t)n);
+}
+
+/* ---- ask ---- */
+/* One block of ES_DRAW columns of one sample row: out1 = c + s z, out2 = c - s z
+ * (pairs), zo = z; acc[l] += r_j z_j^2 (r NULL: z_j^2) for the columns
+ * j = l mod 8 (eight lanes in a fixed order: vectorised, and the same bits on
+ * any path) */
+#define SAMPLE_BODY(T, S, A)                                                                      \
+  {                                                                                              \
+    const S *restrict cc = c;                                                                    \
+    const S *restrict ss = s;                                                                    \
+    T *restrict o1 = out1;                                                                       \
+    T *restrict o2 = out2;                                                                       \
+    T *restrict zz = zo;                                                                         \
+    if (o2)                                                                                      \
+      for (int64_t i = 0; i < m; i++) {                                                          \
+        A t = (A)ss[i] * (A)z[i];                                                                \
+        o1[i] = (T)((A)cc[i] + t);                                                               \
+        o2[i] = (T)((A)cc[i] - t);                                                               \
+      }                                                                                          \
+    else                                                                                         \
+      for (int64_t i = 0; i < m; i++) o1[i] = (T)((A)cc[i] + (A)ss[i] * (A)z[i]);                \
+    if (zz)                                                                                      \
+      for (int64_t i = 0; i < m; i++) zz[i] = (T)z[i];                                           \
+    if (acc && r) {                                                                              \
+      int64_t i = 0;                                                                             \
+      for (; i + 8 <= m; i += 8)                                                                 \
+        for (int l = 0; l < 8; l++) acc[l] += r[i + l] * ((double)z[i + l] * (double)z[i + l]);  \
+      for (int l = 0; i < m; i++, l++) acc[l] += r[i] * ((double)z[i] * (double)z[i]);           \
+    } else if (acc) {                                                                            \
+      int64_t i = 0;                                                                             \
+      for (; i + 8 <= m; i += 8)                                                                 \
+        for (int l = 0; l < 8; l++) acc[l] += (double)z[i + l] * (double)z[i + l];               \
+      for (int l = 0; i < m; i++, l++) acc[l] += (double)z[i] * (double)z[i];                    \
+    }                                                                                            \
+  }
+
+#define SAMPLE_ARGS                                                                                       \
+  void *out1, void *out2, void *zo, const void *c, const void *s, const float *restrict z,                \
+      const double *restrict r, double *restrict acc, int64_t m
+ES_CLONES static void sample_ff(SAMPLE_ARGS) SAMPLE_BODY(float, float, float)
+ES_CLONES static void sample_fd(SAMPLE_ARGS) SAMPLE_BODY(float, double, double)
+ES_CLONES static void sample_df(SAMPLE_ARGS) SAMPLE_BODY(double, float, double)
+ES_CLONES static void sample_dd(SAMPLE_ARGS) SAMPLE_BODY(double, double, double)
+
+typedef struct {
+  int xd, sd, pairs;
+  char *X, *z;
+  const char *c, *s;
+  const double *r;
+  double *part; /* rows x nblk partial row sums (norms given) */
+  int64_t rows, P, nblk;
+  uint64_t seed, stream, counter;
+} sample_job;
+
+/* blocks [b, e) of ES_DRAW columns, each over every row: the block's c and s
+ * stay in L1 while the rows are written (row by row they would be read from
+ * memory once per row: 8 or 16 bytes read per element written) */
+static void sample_part(void *ctx, int64_t b, int64_t e) {
+  sample_job *j = ctx;
+  int64_t xe = elem_size(j->xd), se = elem_size(j->sd);
+  void (*fn)(SAMPLE_ARGS) =
+      j->xd == NT_FLOAT32 ? (j->sd == NT_FLOAT32 ? sample_ff : sample_fd) : (j->sd == NT_FLOAT32 ? sample_df : sample_dd);
+  _Alignas(64) float zb[ES_DRAW + 128];
+  /* the block's results, streamed to the arena from here */
+  _Alignas(64) double t1[ES_DRAW], t2[ES_DRAW], tz[ES_DRAW];
+  for (int64_t q = b; q < e; q++) {
+    int64_t i = q * ES_DRAW, m = j->P - i < ES_DRAW ? j->P - i : ES_DRAW;
+    for (int64_t k = 0; k < j->rows; k++) {
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      /* the normals of counters [c, c + m), drawn over whole aligned blocks of 64
+       * counters (the generator's fast path in one call; at most 63 extra on
+       * either side) */
+      uint64_t c = j->counter + (uint64_t)(k * j->P + i), base = c & ~(uint64_t)63;
+      uint64_t end = (c + (uint64_t)m + 63) & ~(uint64_t)63;
+      nyto_random_fill(NT_FLOAT32, 0, zb, (int64_t)(end - base), j->seed, j->stream, base);
+      const float *z = zb + (c - base);
+      fn(t1, j->pairs ? t2 : NULL, j->z ? tz : NULL, j->c + i * se, j->s + i * se, z, j->r ? j->r + i : NULL,
+         j->part ? acc : NULL, m);
+      char *o1 = j->X + ((j->pairs ? 2 * k : k) * j->P + i) * xe;
+      es_store(o1, (const char *)t1, m * xe);
+      if (j->pairs) es_store(o1 + j->P * xe, (const char *)t2, m * xe);
+      if (j->z) es_store(j->z + (k * j->P + i) * xe, (const char *)tz, m * xe);
+      if (j->part) j->part[k * j->nblk + q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    }
+  }
+  es_fence();
+}
+
+void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
+                    int pairs, const double *r, double *norms, uint64_t seed, uint64_t stream, uint64_t counter) {
+  if (rows <= 0 || P <= 0) return;
+  int64_t nblk = (P + ES_DRAW - 1) / ES_DRAW;
+  double *part = NULL;
+  if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
+  sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter};
+  nyto_random_init(); /* the generator's tables, before the threads read them */
+  es_isa_init();
+  /* small arenas on the calling thread (the pool's start-up would cost more) */
+  if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sample_part, &j) != 0) sample_part(&j, 0, nblk);
+  if (norms) {
+    for (int64_t k = 0; k < rows; k++) {
+      double acc = 0;
+      for (int64_t q = 0; part && q < nblk; q++) acc += part[k * nblk + q];
+      norms[k] = acc;
+    }
+    free(part);
+  }
+}
+
+/* ---- tell: weighted sums over the rows ---- */
+/* a1 += w1_k z_k, a2 += w2_k z_k^2 over m columns of four rows z_k (k = 0..3),
+ * added in the row order: the sums of one row at a time, with a quarter of
+ * the loads and stores of a1 and a2 (a2 NULL: a1 alone) */
+#define MOMENT_BODY(T)                                                                                \
+  {                                                                                                   \
+    const T *restrict z0 = zr[0], *restrict z1 = zr[1], *restrict z2 = zr[2], *restrict z3 = zr[3];  \
+    double p0 = w1[0], p1 = w1[1], p2 = w1[2], p3 = w1[3];                                            \
+    if (a2) {                                                                                         \
+      double q0 = w2[0], q1 = w2[1], q2 = w2[2], q3 = w2[3];                                          \
+      for (int64_t i = 0; i < m; i++) {                                                               \
+        double v0 = (double)z0[i], v1 = (double)z1[i], v2 = (double)z2[i], v3 = (double)z3[i];        \
+        a1[i] = (((a1[i] + p0 * v0) + p1 * v1) + p2 * v2) + p3 * v3;                                  \
+        a2[i] = (((a2[i] + q0 * (v0 * v0)) + q1 * (v1 * v1)) + q2 * (v2 * v2)) + q3 * (v3 * v3);      \
+      }                                                                                               \
+    } else {                                                                                          \
+      for (int64_t i = 0; i < m; i++)                                                                 \
+        a1[i] = (((a1[i] + p0 * (double)z0[i]) + p1 * (double)z1[i]) + p2 * (double)z2[i]) + p3 * (double)z3[i]; \
+    }                                                                                                 \
+  }
+#define MOMENT1_BODY(T)                                                                               \
+  {                                                                                                   \
+    const T *restrict z0 = zr;                                                                        \
+    if (a2)                                                                                           \
+      for (int64_t i = 0; i < m; i++) {                                                               \
+        double v = (double)z0[i];                                                                     \
+        a1[i] += w1 * v;                                                                              \
+        a2[i] += w2 * (v * v);                                                                        \
+      }                                                                                               \
+    else                                                                                              \
+      for (int64_t i = 0; i < m; i++) a1[i] += w1 * (double)z0[i];                                    \
+  }
+ES_CLONES static void moment4_f(double *restrict a1, double *restrict a2, const void *const *zr, const double *w1,
+                                const double *w2, int64_t m) MOMENT_BODY(float)
+ES_CLONES static void moment4_d(double *restrict a1, double *restrict a2, const void *const *zr, const double *w1,
+                                const double *w2, int64_t m) MOMENT_BODY(double)
+ES_CLONES static void moment1_f(double *restrict a1, double *restrict a2, const void *zr, double w1, double w2,
+                                int64_t m) MOMENT1_BODY(float)
+ES_CLONES static void moment1_d(double *restrict a1, double *restrict a2, const void *zr, double w1, double w2,
+                                int64_t m) MOMENT1_BODY(double)
+
+typedef struct {
+  int zd, od;
+  const char *Z;
+  const double *w1, *w2;
+  double sub2;
+  char *o1, *o2;
+  int64_t rows, P;
+} moment_job;
+
+static void store(int od, char *o, int64_t off, const double *a, int64_t m) {
+  if (od == NT_FLOAT64) memcpy(o + off * 8, a, (size_t)m * 8);
+  else
+    for (int64_t i = 0; i < m; i++) ((float *)o)[off + i] = (float)a[i];
+}
+
+static void moment_part(void *ctx, int64_t b, int64_t e) {
+  moment_job *j = ctx;
+  int64_t ze = elem_size(j->zd);
+  double a1[ES_COLS], a2[ES_COLS];
+  for (int64_t blk = b; blk < e; blk++) {
+    int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
+    for (int64_t i = 0; i < m; i++) a1[i] = 0, a2[i] = 0;
+    int64_t k = 0;
+    for (; k + 4 <= j->rows; k += 4) {
+      const void *zr[4];
+      for (int q = 0; q < 4; q++) zr[q] = j->Z + ((k + q) * j->P + j0) * ze;
+      if (k + 8 <= j->rows) /* the next four rows' blocks while these are summed */
+        for (int q = 0; q < 4; q++)
+          for (int64_t o = 0; o < m * ze; o += 64) __builtin_prefetch((const char *)zr[q] + 4 * j->P * ze + o, 0);
+      (j->zd == NT_FLOAT32 ? moment4_f : moment4_d)(a1, j->o2 ? a2 : NULL, zr, j->w1 + k, j->w2 ? j->w2 + k : NULL, m);
+    }
+    for (; k < j->rows; k++)
+      (j->zd == NT_FLOAT32 ? moment1_f : moment1_d)(a1, j->o2 ? a2 : NULL, j->Z + (k * j->P + j0) * ze, j->w1[k],
+                                                    j->w2 ? j->w2[k] : 0.0, m);
+    store(j->od, j->o1, j0, a1, m);
+    if (j->o2) {
+      for (int64_t i = 0; i < m; i++) a2[i] -= j->sub2;
+      store(j->od, j->o2, j0, a2, m);
+    }
+  }
+}
+
+void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const double *w1, const double *w2,
+                     double sub2, int odtype, void *o1, void *o2) {
+  if (P <= 0) return;
+  if (!w2) o2 = NULL;
+  moment_job j = {zdtype, odtype, Z, w1, w2, sub2, o1, o2, rows, P};
+  int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
+  if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, moment_part, &j) != 0) moment_part(&j, 0, nblk);
+}
+
+/* ---- tell (CEM): the mean and the deviation of chosen rows ---- */
+#define ELITE_SUM(T)                                                             \
+  {                                                                              \
+    const T *restrict x = xrow;                                                  \
+    if (mean)                                                                    \
+      for (int64_t i = 0; i < m; i++) a[i] += (double)x[i] - mean[i];            \
+    else                                                                         \
+      for (int64_t i = 0; i < m; i++) a[i] += (double)x[i];                      \
+  }
+#define ELITE_SQ(T)                                                              \
+  {                                                                              \
+    const T *restrict x = xrow;                                                  \
+    for (int64_t i = 0; i < m; i++) {                                            \
+      double d = (double)x[i] - mean[i];                                         \
+      a[i] += d * d;                                                             \
+    }                                                                            \
+  }
+ES_CLONES static void esum_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SUM(float)
+ES_CLONES static void esum_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SUM(double)
+ES_CLONES static void esq_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(float)
+ES_CLONES static void esq_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(double)
+
+typedef struct {
+  int xd, od;
+  const char *X;
+  const int64_t *idx;
+  int64_t m, P;
+  char *mean, *std;
+} elite_job;
+
+static void elite_part(void *ctx, int64_t b, int64_t e) {
+  elite_job *j = ctx;
+  int64_t xe = elem_size(j->xd);
+  double mu[ES_COLS], a[ES_COLS];
+  for (int64_t blk = b; blk < e; blk++) {
+    int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
+    for (int64_t i = 0; i < m; i++) mu[i] = 0, a[i] = 0;
+    for (int64_t k = 0; k < j->m; k++) {
+      const char *xr = j->X + (j->idx[k] * j->P + j0) * xe;
+      if (k + 1 < j->m)
+        for (int64_t o = 0; o < m * xe; o += 64) __builtin_prefetch(j->X + (j->idx[k + 1] * j->P + j0) * xe + o, 0);
+      (j->xd == NT_FLOAT32 ? esum_f : esum_d)(mu, xr, NULL, m);
+    }
+    for (int64_t i = 0; i < m; i++) mu[i] /= (double)j->m;
+    /* the same rows again, from cache: sum (x - mean)^2 */
+    for (int64_t k = 0; k < j->m; k++)
+      (j->xd == NT_FLOAT32 ? esq_f : esq_d)(a, j->X + (j->idx[k] * j->P + j0) * xe, mu, m);
+    for (int64_t i = 0; i < m; i++) a[i] = sqrt(a[i] / (double)j->m);
+    store(j->od, j->mean, j0, mu, m);
+    store(j->od, j->std, j0, a, m);
+  }
+}
+
+void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
+                   void *std) {
+  if (P <= 0 || m <= 0) return;
+  elite_job j = {xdtype, odtype, X, idx, m, P, mean, std};
+  int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
+  if (m * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, elite_part, &j) != 0) elite_part(&j, 0, nblk);
+}
