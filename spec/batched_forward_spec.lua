@@ -60,6 +60,52 @@ describe("nyto.batched_forward", function()
     check(net, 6, nyto.randn(2, 5, 8))
   end)
 
+  -- Small layers without autograd run through the core's kernel (src/core/blinear.c: 4 rows by
+  -- 16 float32 or 8 float64 outputs per block, k summed in order): these sizes cover partial
+  -- row and output blocks, one element, no bias, shared and batched inputs.  The loop's values
+  -- come from libtorch's addmm (BLAS), an independent computation; they differ by the order of
+  -- the sums, at most fin terms of ~6e-8 relative rounding each, so 1e-5 (absolute and
+  -- relative) holds for these O(1) values with fin <= 40.
+  it("small linear layers (the core's kernel) equal the loop: partial blocks, no bias, batched input", function()
+    for _, sz in ipairs {{1, 1, 1}, {7, 5, 17}, {4, 33, 3}, {9, 16, 16}, {3, 40, 33}} do
+      local rows, fin, fout = sz[1], sz[2], sz[3]
+      local net = nn.Sequential(nn.Linear(fin, fout), nn.ReLU(), nn.Linear(fout, 3, false))
+      assert.are.same({}, check(net, 5, nyto.randn(rows, fin)))
+      nyto.no_grad(function() check(net, 5, nyto.randn(2, rows, fin)) end)
+      check(net, 5, nyto.randn(5, rows, fin), {per_member = true})
+    end
+  end)
+
+  it("a layer above the kernel's size (fin * fout > 16384) runs as baddbmm, the same values", function()
+    check(nn.Sequential(nn.Linear(200, 100), nn.Tanh(), nn.Linear(100, 2)), 3, nyto.randn(6, 200) * 0.1)
+  end)
+
+  it("float64 linear layers through the kernel equal the loop at 1e-12", function()
+    local Net = nyto.class("BF64")
+    function Net:init()
+      self.w = nyto.Parameter(nyto.randn(9, 6, {dtype = "float64"}))
+      self.b = nyto.Parameter(nyto.randn(9, {dtype = "float64"}))
+    end
+    function Net:forward(x) return F.linear(x, self.w, self.b):tanh() end
+    local net = Net()
+    local members, stacks = population(net, 4)
+    local x = nyto.randn(7, 6, {dtype = "float64"})
+    local y = nyto.batched_forward(net, stacks, x)
+    assert.are.equal("float64", y:dtype())
+    for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-12) end
+  end)
+
+  it("stacks requiring grad under no_grad (the kernel) give the values of the autograd path, no graph", function()
+    local net = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 3))
+    local _, stacks = population(net, 4, true)
+    local x = nyto.randn(5, 6)
+    local y = nyto.no_grad(function() return nyto.batched_forward(net, stacks, x) end)
+    assert.is_false(y:requires_grad())
+    local yg = nyto.batched_forward(net, stacks, x)
+    assert.is_true(yg:requires_grad())
+    H.assert_close(y, yg:detach(), 1e-5)
+  end)
+
   it("the reference CNN (Conv2d, MaxPool2d, view, Linear) equals the loop", function()
     local CNN = dofile("examples/reference_cnn.lua")(nyto)
     local w = check(CNN(), 3, nyto.randn(4, 1, 28, 28))

@@ -108,6 +108,9 @@ void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int
 /* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
  * queries); returns the level in force before.  A path the CPU lacks stays off. */
 int nyto_random_isa(int level);
+/* The batched forward's small linear layers: every member's y_i = x_i W_i^T + b_i
+ * (src/core/blinear.c); -1 when out of memory (nothing else can fail). */
+int nyto_batched_linear(const nt_blinear *p);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);

@@ -18,7 +18,8 @@ int nt_vmap_wrap(const nt_tensor *t, int64_t bdim, int64_t level, nt_tensor **ou
 int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int64_t out_dim, nt_tensor **out);
 int nt_vmap_is_batched(const nt_tensor *t);
 
-int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level, nt_tensor **out);
+int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
+                   int (*small)(const nt_blinear *), nt_tensor **out);
 
 static int vmap_depth; /* nested calls are refused: one layer at a time */
 static int64_t vmap_level; /* the level of the running call */
@@ -99,7 +100,7 @@ static int l_vmap_linear(lua_State *L) {
   if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
   LTensor *u = tensor_newud(L);
   nt_tensor *o = NULL;
-  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, &o) != 0 || !o) {
+  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, nyto_batched_linear, &o) != 0 || !o) {
     lua_pushnil(L);
     return 1;
   }

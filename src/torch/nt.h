@@ -108,6 +108,18 @@ enum nt_opcode {
 extern const char *const nt_op_names[];
 extern const char *const nt_op_sigs[];
 
+/* One linear per member of a population, y_i = x_i W_i^T + b_i, on raw
+ * contiguous memory (row-major; the member strides are in elements, 0 for an
+ * operand shared by every member; b may be NULL).  The torch side fills it
+ * (src/torch/vmap.cpp) and the core computes it (nyto_batched_linear). */
+typedef struct nt_blinear {
+  int dtype; /* NT_FLOAT32 or NT_FLOAT64 */
+  int64_t n, rows, fin, fout;
+  const void *x, *w, *b;
+  void *y;
+  int64_t x_stride, w_stride, b_stride, y_stride;
+} nt_blinear;
+
 /* Run op on args; writes up to 4 results to outs, their count to *nout. */
 int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, int *nout);
 

@@ -123,12 +123,47 @@ extern "C" int nt_vmap_is_batched(const nt_tensor *t) {
   return t->t.defined() && at::functorch::isBatchedTensor(t->t);
 }
 
+// The small-layer path of the population-aware linear: when nothing needs a
+// gradient (no_grad, or no operand requires one), the operands are float32 or
+// float64 on the CPU and the layer is small (fin * fout <= NT_BLINEAR_MAX: its
+// transposed weight fits in L2), `small` (the core's nyto_batched_linear,
+// handed in by the binding: this layer does not call the core) computes every
+// member straight into a fresh [n, M, out]; baddbmm would run one BLAS gemm per
+// member through libtorch's dispatcher.  Returns the result or undefined.
+#define NT_BLINEAR_MAX 16384
+static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor &W, const at::Tensor &B, bool bb,
+                                  int (*small)(const nt_blinear *)) {
+  if (!small) return at::Tensor();
+  auto st = W.scalar_type();
+  if ((st != at::kFloat && st != at::kDouble) || !W.device().is_cpu() || X.scalar_type() != st ||
+      (B.defined() && B.scalar_type() != st) || !X.device().is_cpu() || (B.defined() && !B.device().is_cpu()))
+    return at::Tensor();
+  if (at::GradMode::is_enabled() && (W.requires_grad() || X.requires_grad() || (B.defined() && B.requires_grad())))
+    return at::Tensor();
+  int64_t n = W.size(0), fo = W.size(1), fi = W.size(2);
+  if (fi * fo > NT_BLINEAR_MAX || fi == 0 || fo == 0) return at::Tensor();
+  at::Tensor Wc = W.contiguous();
+  at::Tensor Xc = xb ? X.reshape({n, -1, fi}).contiguous() : X.reshape({-1, fi}).contiguous();
+  int64_t rows = xb ? Xc.size(1) : Xc.size(0);
+  at::Tensor Bc = B.defined() ? (bb ? B.contiguous() : B.select(0, 0).contiguous()) : at::Tensor();
+  at::Tensor Y = at::empty({n, rows, fo}, W.options());
+  nt_blinear p;
+  p.dtype = st == at::kDouble ? NT_FLOAT64 : NT_FLOAT32;
+  p.n = n, p.rows = rows, p.fin = fi, p.fout = fo;
+  p.x = Xc.data_ptr(), p.w = Wc.data_ptr(), p.b = Bc.defined() ? Bc.data_ptr() : nullptr, p.y = Y.data_ptr();
+  p.x_stride = xb ? rows * fi : 0, p.w_stride = fo * fi, p.b_stride = bb ? fo : 0, p.y_stride = rows * fo;
+  if (small(&p) != 0) throw std::bad_alloc();
+  return Y;
+}
+
 // The population-aware linear used under a vmap layer (a fused batching rule):
-// y = x W^T + b with W batched at `level`: one baddbmm [n, M, in] @ [n, in, out]
-// + b (the bias in the same pass), over x's rows expanded to every member when x
-// is not batched; the result [n, ..., out] is batched at dim 0.  *out = NULL (and 0) when the case is
-// not one of these: the caller then runs at::linear under functorch's rule.
-static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level, nt_tensor **out) {
+// y = x W^T + b with W batched at `level`: small layers without autograd through
+// vm_linear_small, else one baddbmm [n, M, in] @ [n, in, out] + b (the bias in
+// the same pass), over x's rows expanded to every member when x is not batched;
+// the result [n, ..., out] is batched at dim 0.  *out = NULL (and 0) when the
+// case is not one of these: the caller then runs at::linear under functorch's rule.
+static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
+                      int (*small)(const nt_blinear *), nt_tensor **out) {
   {
     namespace ft = at::functorch;
     auto *wb = ft::maybeGetBatchedImpl(w->t);
@@ -137,35 +172,43 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
     if (W.dim() != 3) return;
     int64_t n = W.size(0), fo = W.size(1), fi = W.size(2);
     at::Tensor B;  // [n, out] or undefined
+    bool bbat = false;
     if (b && b->t.defined()) {
       auto *bb = ft::maybeGetBatchedImpl(b->t);
       if (bb && bb->level() != level) return;
+      bbat = bb != nullptr;
       B = bb ? at::movedim(bb->value(), bb->bdim(), 0) : b->t.unsqueeze(0).expand({n, fo});
-      if (B.dim() != 2 || B.size(1) != fo) return;
+      if (B.dim() != 2 || B.size(1) != fo || B.size(0) != n) return;
     }
     auto *xb = ft::maybeGetBatchedImpl(x->t);
     at::Tensor y;
     if (!xb) {
       const at::Tensor &X = x->t;
       if (X.dim() < 1 || X.size(-1) != fi || ft::isBatchedTensor(X)) return;
-      // measured (bench/batched_forward): one baddbmm over the expanded input
-      // beats one addmm over every member's rows, whose [.., n, out] result
-      // makes the next layer's batched matmul read strided rows
-      at::Tensor X2 = X.reshape({-1, fi});
-      at::Tensor X3 = X2.unsqueeze(0).expand({n, X2.size(0), fi});
-      at::Tensor y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
       auto sz = X.sizes().vec();
       sz.back() = fo;
       sz.insert(sz.begin(), n);
+      at::Tensor y3 = vm_linear_small(X, false, W, B, bbat, small);
+      if (!y3.defined()) {
+        // measured (bench/batched_forward): one baddbmm over the expanded input
+        // beats one addmm over every member's rows, whose [.., n, out] result
+        // makes the next layer's batched matmul read strided rows
+        at::Tensor X2 = X.reshape({-1, fi});
+        at::Tensor X3 = X2.unsqueeze(0).expand({n, X2.size(0), fi});
+        y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
+      }
       y = ft::addBatchDim(y3.view(sz), 0, level);
     } else {
       if (xb->level() != level) return;
       at::Tensor X = at::movedim(xb->value(), xb->bdim(), 0);  // [n, ..., in]
       if (X.dim() < 2 || X.size(-1) != fi || X.size(0) != n) return;
-      at::Tensor X3 = X.reshape({n, -1, fi});
-      at::Tensor y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
       auto sz = X.sizes().vec();
       sz.back() = fo;
+      at::Tensor y3 = vm_linear_small(X, true, W, B, bbat, small);
+      if (!y3.defined()) {
+        at::Tensor X3 = X.reshape({n, -1, fi});
+        y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
+      }
       y = ft::addBatchDim(y3.view(sz), 0, level);
     }
     *out = new nt_tensor{std::move(y)};
@@ -173,7 +216,7 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
 }
 
 extern "C" int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                              nt_tensor **out) {
+                              int (*small)(const nt_blinear *), nt_tensor **out) {
   *out = nullptr;
-  VM_TRY(vm_linear(x, w, b, level, out))
+  VM_TRY(vm_linear(x, w, b, level, small, out))
 }
