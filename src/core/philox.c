@@ -5,6 +5,7 @@
  * any chunking and any thread count.  docs/design.md, "Counter-based
  * randomness". */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -504,33 +505,115 @@ static void fill_range(int dtype, int kind, void *dst, int64_t n, uint64_t seed,
   }
 }
 
+/* ---- sharing a call's work between threads ----
+ * A call's elements are pieces (a fill: one; segments or an arena's rows: one
+ * per segment and row), cut into chunks on counter multiples of PAR_CHUNK,
+ * and the threads of one parallel region take chunks in turn from an atomic
+ * counter until none is left.  Static halves (at::parallel_for's split)
+ * made a region as slow as its slowest thread: on a shared machine one of
+ * two threads is often preempted, and with a region per row (32 per APSO
+ * step) the step waited for it 32 times.  Here a thread that does not run
+ * takes no chunk and the other does the work, one region per call.  A
+ * chunk's values depend on its counters only, so the bits are the same for
+ * any split and thread count. */
+#define PAR_GRAIN 65536 /* below 2 of these, one thread */
+#define PAR_CHUNK 32768 /* elements per chunk (a multiple of 64: whole blocks) */
+
+typedef struct {
+  int64_t off, xoff, len; /* element offsets in the destination and in x */
+  uint64_t c;             /* the counter of element off */
+} px_piece;
+
+typedef struct px_work {
+  const px_piece *pc;
+  int np;
+  const int64_t *first; /* chunk index of piece k's first chunk; first[np] = the total */
+  atomic_llong next;
+  void (*run)(const struct px_work *w, const px_piece *p, int64_t lo, int64_t hi);
+  const void *ctx;
+} px_work;
+
+/* chunks of a piece: boundaries at counters multiple of PAR_CHUNK */
+static int64_t piece_chunks(const px_piece *p) {
+  int64_t skip = (int64_t)(p->c % PAR_CHUNK);
+  return (skip + p->len + PAR_CHUNK - 1) / PAR_CHUNK;
+}
+
+static void work_chunks(void *ctx, int64_t b, int64_t e) {
+  (void)b, (void)e;
+  px_work *w = ctx;
+  int k = 0;
+  for (;;) {
+    int64_t i = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
+    if (i >= w->first[w->np]) return;
+    if (i < w->first[k]) k = 0;
+    while (w->first[k + 1] <= i) k++; /* chunks are taken in order: the search moves on */
+    const px_piece *p = &w->pc[k];
+    int64_t skip = (int64_t)(p->c % PAR_CHUNK), j = i - w->first[k];
+    int64_t lo = j * PAR_CHUNK - skip, hi = lo + PAR_CHUNK;
+    if (lo < 0) lo = 0;
+    if (hi > p->len) hi = p->len;
+    w->run(w, p, lo, hi);
+  }
+}
+
+/* run every piece, on the pool when the work is worth it */
+static void work_run(const px_piece *pc, int np, void (*run)(const px_work *, const px_piece *, int64_t, int64_t),
+                     const void *ctx) {
+  int64_t total = 0;
+  for (int k = 0; k < np; k++) total += pc[k].len;
+  px_work w = {pc, np, NULL, 0, run, ctx};
+  int th = total >= 2 * PAR_GRAIN ? nt_get_num_threads() : 1;
+  int64_t one[2], *first = np == 1 ? one : th > 1 ? malloc(sizeof(int64_t) * ((size_t)np + 1)) : NULL;
+  if (th <= 1 || !first) {
+    for (int k = 0; k < np; k++)
+      if (pc[k].len > 0) run(&w, &pc[k], 0, pc[k].len);
+    return;
+  }
+  first[0] = 0;
+  for (int k = 0; k < np; k++) first[k + 1] = first[k] + (pc[k].len > 0 ? piece_chunks(&pc[k]) : 0);
+  w.first = first;
+  atomic_init(&w.next, 0);
+  /* one index per thread; should the pool fail, this thread takes what is left */
+  if (nt_parallel_for(th, 1, work_chunks, &w) != 0) work_chunks(&w, 0, 0);
+  if (first != one) free(first);
+}
+
 typedef struct {
   int dtype, kind;
   char *dst;
-  uint64_t seed, stream, c;
+  uint64_t seed, stream;
 } fill_job;
 
-static void fill_part(void *ctx, int64_t b, int64_t e) {
-  fill_job *j = ctx;
+static void fill_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t hi) {
+  const fill_job *j = w->ctx;
   int64_t es = j->dtype == NT_FLOAT64 ? 8 : 4;
-  fill_range(j->dtype, j->kind, j->dst + b * es, e - b, j->seed, j->stream, j->c + (uint64_t)b);
+  fill_range(j->dtype, j->kind, j->dst + (p->off + lo) * es, hi - lo, j->seed, j->stream, p->c + (uint64_t)lo);
 }
-
-#define PAR_GRAIN 65536
 
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  fill_job j = {dtype, kind, dst, seed, stream, counter};
-  if (n < 2 * PAR_GRAIN || nt_parallel_for(n, PAR_GRAIN, fill_part, &j) != 0) fill_part(&j, 0, n);
+  fill_job j = {dtype, kind, dst, seed, stream};
+  px_piece p = {0, 0, n, counter};
+  work_run(&p, 1, fill_piece, &j);
 }
 
 void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t stream, uint64_t counter,
                       const nyto_seg *segs, int nseg) {
-  int64_t es = dtype == NT_FLOAT64 ? 8 : 4;
-  for (int k = 0; k < nseg; k++)
-    nyto_random_fill(dtype, kind, (char *)dst + segs[k].off * es, segs[k].len, seed, stream,
-                     counter + (uint64_t)segs[k].off);
+  table_init();
+  if (nseg <= 0) return;
+  px_piece one, *pc = nseg == 1 ? &one : malloc(sizeof *pc * (size_t)nseg);
+  if (!pc) { /* no memory for the list: a fill per segment */
+    for (int k = 0; k < nseg; k++)
+      nyto_random_fill(dtype, kind, (char *)dst + segs[k].off * (dtype == NT_FLOAT64 ? 8 : 4), segs[k].len, seed,
+                       stream, counter + (uint64_t)segs[k].off);
+    return;
+  }
+  for (int k = 0; k < nseg; k++) pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
+  fill_job j = {dtype, kind, dst, seed, stream};
+  work_run(pc, nseg, fill_piece, &j);
+  if (pc != &one) free(pc);
 }
 
 /* ---- the fused pass: s = a s + b x + sigma N(0, 1) ----
@@ -603,12 +686,50 @@ static void axpby_part(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* a chunk of a piece: axpby_part on the piece's own pointers and counter */
+static void axpby_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t hi) {
+  axpby_job j = *(const axpby_job *)w->ctx;
+  int64_t es = j.dtype == NT_FLOAT64 ? 8 : 4;
+  j.s += p->off * es;
+  if (j.x) j.x += p->xoff * es;
+  j.c = p->c;
+  axpby_part(&j, lo, hi);
+}
+
 void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
                        uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, counter};
-  if (n < 2 * PAR_GRAIN || nt_parallel_for(n, PAR_GRAIN, axpby_part, &j) != 0) axpby_part(&j, 0, n);
+  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, 0};
+  px_piece p = {0, 0, n, counter};
+  work_run(&p, 1, axpby_piece, &j);
+}
+
+void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double a, const void *x, int64_t xstride,
+                            double b, double sigma, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
+                            uint64_t counter) {
+  table_init();
+  if (rows <= 0 || nseg <= 0) return;
+  int64_t np = rows * nseg;
+  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, 0};
+  px_piece one, *pc = np == 1 ? &one : (np <= INT32_MAX ? malloc(sizeof *pc * (size_t)np) : NULL);
+  if (!pc) { /* no memory for the list: a pass per row and segment */
+    int64_t es = dtype == NT_FLOAT64 ? 8 : 4;
+    for (int64_t r = 0; r < rows; r++)
+      for (int k = 0; k < nseg; k++) {
+        int64_t off = r * P + segs[k].off;
+        nyto_random_axpby(dtype, (char *)s + off * es, a, x ? (const char *)x + (r * xstride + segs[k].off) * es : NULL,
+                          b, sigma, segs[k].len, seed, stream, counter + (uint64_t)off);
+      }
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    for (int k = 0; k < nseg; k++) {
+      int64_t off = r * P + segs[k].off;
+      pc[r * nseg + k] = (px_piece){off, r * xstride + segs[k].off, segs[k].len, counter + (uint64_t)off};
+    }
+  work_run(pc, (int)np, axpby_piece, &j);
+  if (pc != &one) free(pc);
 }
 
 int nyto_random_isa(int level) {
