@@ -135,6 +135,30 @@ describe("Swarm:axpby_randn_", function()
     a:free(); b:free()
   end)
 
+  it("with a swarm as x and for add_randn_, two threads give one thread's bits and the arena arithmetic", function()
+    -- 5 rows of 160,400: a call's chunks are shared by the threads across rows
+    local big = nn.Linear(400, 400)
+    local a = nyto.Swarm(big, 5, "randn")
+    local x = nyto.Swarm(big, 5, "randn")
+    local b, c, d = a:clone(), a:clone(), a:clone()
+    local w0 = a:flat():clone()
+    local th = nyto.num_threads()
+    nyto.num_threads(1)
+    a:axpby_randn_(0.25, x, 0.75, 0.5, {generator = nyto.Generator(5, 2)})
+    c:add_randn_(0.3, {generator = nyto.Generator(8)})
+    nyto.num_threads(2)
+    b:axpby_randn_(0.25, x, 0.75, 0.5, {generator = nyto.Generator(5, 2)})
+    d:add_randn_(0.3, {generator = nyto.Generator(8)})
+    nyto.num_threads(th)
+    same(a:flat(), b:flat())
+    same(c:flat(), d:flat())
+    local z = nyto.randn(5 * 160400, {generator = nyto.Generator(5, 2)}):reshape {5, 160400}
+    same(b:flat(), (w0 * 0.25 + x:flat() * 0.75) + z * 0.5)
+    local z2 = nyto.randn(5 * 160400, {generator = nyto.Generator(8)}):reshape {5, 160400}
+    same(d:flat(), w0 + z2 * 0.3)
+    for _, m in ipairs {a, b, c, d, x} do m:free() end
+  end)
+
   it("rejects bad input with a nyto error and leaves the swarm unchanged", function()
     local best = net:randn()
     local w0 = s:flat():clone()

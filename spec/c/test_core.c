@@ -147,6 +147,36 @@ int main(void) {
     for (int i = 0; i < 300; i++) nyto_random_fill(NT_FLOAT32, 0, w + i, 1, 11, 0, (uint64_t)i); /* scalar path */
     CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: the vector path equals the scalar path bit for bit");
   }
+  /* the vector paths precompute the counter's constant part (the block
+   * number's high word and the stream) once per fill: blocks on both sides of
+   * a high-word change, a run whose 16 blocks wrap the low word, a high word
+   * other than 0, and seeds and streams with every bit used, each path
+   * against the scalar Philox */
+  {
+    enum { M = 1000 };
+    static float u[M];
+    static const uint64_t starts[4] = {4 * (((uint64_t)1 << 32) - 200), 4 * (((uint64_t)1 << 32) - 8) + 64,
+                                       ((uint64_t)5 << 36) + 128, 4 * (((uint64_t)3 << 32) - 37) + 1};
+    static const uint64_t seeds[2] = {7, 0x9e3779b97f4a7c15u}, streams[2] = {3, 0xdeadbeefcafef00du};
+    int top = nyto_random_isa(-1), ok = 1;
+    for (int lv = 0; lv <= top; lv++) {
+      nyto_random_isa(lv);
+      for (int si = 0; si < 4; si++)
+        for (int k = 0; k < 2; k++) {
+          uint64_t c0 = starts[si], seed = seeds[k], stream = streams[k];
+          nyto_random_fill(NT_FLOAT32, 1, u, M, seed, stream, c0);
+          for (int i = 0; i < M; i++) {
+            uint64_t c = c0 + (uint64_t)i, blk = c / 4;
+            uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)},
+                     key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, out[4];
+            nyto_philox4x32_10(ctr, key, out);
+            ok &= u[i] == (float)(out[c % 4] >> 8) * (1.0f / 16777216.0f);
+          }
+        }
+    }
+    nyto_random_isa(top);
+    CHECK(ok, "uniform fill across a block high-word change, a low-word wrap and high counters equals the scalar Philox on every path");
+  }
   /* the AVX-512, AVX2 and scalar paths give the same bits, at any start */
   {
     enum { M = 5000 };
@@ -201,7 +231,10 @@ int main(void) {
       d0[i] = s0[i] * 1.1, dx[i] = x[i] * 0.9;
     }
     int top = nyto_random_isa(-1), ok = 1, okn = 1, okc = 1, okd = 1;
-    for (uint64_t c0 = 13; c0 <= 64; c0 += 51) { /* a misaligned and an aligned start */
+    /* a misaligned and an aligned start, and a run across a block high-word change */
+    static const uint64_t c0s[3] = {13, 64, 4 * (((uint64_t)1 << 32) - 600)};
+    for (int ci = 0; ci < 3; ci++) {
+      uint64_t c0 = c0s[ci];
       nyto_random_fill(NT_FLOAT32, 0, z, M, 5, 1, c0);
       nyto_random_fill(NT_FLOAT64, 0, dz, M, 5, 1, c0);
       for (int i = 0; i < M; i++) {

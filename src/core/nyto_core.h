@@ -78,9 +78,17 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
                       const nyto_seg *segs, int nseg);
 /* s[i] = ((a s[i]) + (b x[i])) + sigma z_i for i in [0, n), z_i the normal
  * nyto_random_fill gives at counter + i (x NULL: a s[i] + sigma z_i): one
- * pass, the noise made in L1 chunks inside it, split on libtorch's pool. */
+ * pass, the noise made in L1 chunks inside it, its chunks shared by libtorch's
+ * pool's threads. */
 void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
                        uint64_t stream, uint64_t counter);
+/* nyto_random_axpby on rows of an arena in one call: row r (P elements at
+ * s + r P) on each segment, x's row at x + r xstride (xstride 0: x is one row
+ * broadcast to every row; x NULL: no x), element r P + i at counter
+ * counter + r P + i.  One parallel region for the whole arena. */
+void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double a, const void *x, int64_t xstride,
+                            double b, double sigma, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
+                            uint64_t counter);
 /* Samples of a diagonal Gaussian, row k of d (rows x P, or 2 rows x P per k
  * with pairs: c + s z_k and c - s z_k): d[k] = s z_k + c, z_k the normals
  * nyto_random_fill gives at counter + k P (z, when not NULL, receives them,

@@ -5,6 +5,7 @@
  * any chunking and any thread count.  docs/design.md, "Counter-based
  * randomness". */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,16 +275,13 @@ __attribute__((target("avx512f"))) static inline void round_keys16(uint64_t seed
  * multiplies, two shifts and two three-way xors (vpternlogd), with no
  * even/odd shuffling.  The output is the same words in the same order as
  * philox_chunk, so the same bits; the transform is normal8's on 16 lanes. ---- */
-__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const __m512i keys[20],
-                                                                 uint64_t stream, __m512i out[4]) {
+/* rounds r0..9 on the state (a: blocks 0..7, b: blocks 8..15), then the words
+ * in element order into out[0..3] */
+__attribute__((target("avx512f"))) static inline void philox16_tail(__m512i a0, __m512i a1, __m512i a2, __m512i a3,
+                                                                    __m512i b0, __m512i b1, __m512i b2, __m512i b3,
+                                                                    const __m512i keys[20], int r0, __m512i out[4]) {
   const __m512i M0 = _mm512_set1_epi64(PHILOX_M0), M1 = _mm512_set1_epi64(PHILOX_M1);
-  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-  __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)block), lane);
-  __m512i b0 = _mm512_add_epi64(a0, _mm512_set1_epi64(8));
-  __m512i a1 = _mm512_srli_epi64(a0, 32), b1 = _mm512_srli_epi64(b0, 32);
-  __m512i a2 = _mm512_set1_epi64((long long)(uint32_t)stream), a3 = _mm512_set1_epi64((long long)(stream >> 32));
-  __m512i b2 = a2, b3 = a3;
-  for (int r = 0; r < 10; r++) {
+  for (int r = r0; r < 10; r++) {
     /* the round keys, broadcast once per fill (round_keys16): memory operands
      * of vpternlogd (a load, where a broadcast from a scalar is a shuffle
      * uop on the port the rounds need) */
@@ -298,16 +296,78 @@ __attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block,
     b2 = _mm512_ternarylogic_epi32(_mm512_shuffle_epi32(pb0, _MM_PERM_CDAB), b3, K1, 0x96);
     a1 = pa1, a3 = pa0, b1 = pb1, b3 = pb0;
   }
-  /* lanes (w0 | w1 << 32) and (w2 | w3 << 32), then blocks in order */
-  __m512i a01 = _mm512_mask_blend_epi32(0xAAAA, a0, _mm512_slli_epi64(a1, 32));
-  __m512i a23 = _mm512_mask_blend_epi32(0xAAAA, a2, _mm512_slli_epi64(a3, 32));
-  __m512i b01 = _mm512_mask_blend_epi32(0xAAAA, b0, _mm512_slli_epi64(b1, 32));
-  __m512i b23 = _mm512_mask_blend_epi32(0xAAAA, b2, _mm512_slli_epi64(b3, 32));
+  /* lanes (w0 | w1 << 32) and (w2 | w3 << 32), then blocks in order: a
+   * masked vpshufd writes the odd words (w1, w3 come up from the low halves)
+   * in one operation where a shift and a blend took two */
+  __m512i a01 = _mm512_mask_shuffle_epi32(a0, 0xAAAA, a1, _MM_PERM_CDAB);
+  __m512i a23 = _mm512_mask_shuffle_epi32(a2, 0xAAAA, a3, _MM_PERM_CDAB);
+  __m512i b01 = _mm512_mask_shuffle_epi32(b0, 0xAAAA, b1, _MM_PERM_CDAB);
+  __m512i b23 = _mm512_mask_shuffle_epi32(b2, 0xAAAA, b3, _MM_PERM_CDAB);
   const __m512i lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
   out[0] = _mm512_permutex2var_epi64(a01, lo, a23);
   out[1] = _mm512_permutex2var_epi64(a01, hi, a23);
   out[2] = _mm512_permutex2var_epi64(b01, lo, b23);
   out[3] = _mm512_permutex2var_epi64(b01, hi, b23);
+}
+
+/* 16 blocks from `block`, any block: all 10 rounds */
+__attribute__((target("avx512f"))) static inline void philox16x4(uint64_t block, const __m512i keys[20],
+                                                                 uint64_t stream, __m512i out[4]) {
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)block), lane);
+  __m512i b0 = _mm512_add_epi64(a0, _mm512_set1_epi64(8));
+  __m512i a1 = _mm512_srli_epi64(a0, 32), b1 = _mm512_srli_epi64(b0, 32);
+  __m512i a2 = _mm512_set1_epi64((long long)(uint32_t)stream), a3 = _mm512_set1_epi64((long long)(stream >> 32));
+  philox16_tail(a0, a1, a2, a3, b0, b1, a2, a3, keys, 0, out);
+}
+
+/* A fill's blocks share all of the counter but its low word (the block
+ * number's high word and the stream are the same for the 16 blocks unless
+ * the low word wraps among them), so of the first two rounds only the
+ * multiply of the low word and what depends on it vary: round 0's other
+ * multiply and round 1's multiply of the round-0 constant are made once per
+ * (seed, stream, block >> 32) by px16_init, as their xors with the keys; 7
+ * operations per register for the two rounds instead of 12.  The same words:
+ * the test compares them with the scalar Philox on every path. */
+typedef struct {
+  uint64_t hi; /* the block number's high word these are for */
+  __m512i r0x, d, e, f;
+} px16_consts;
+
+__attribute__((target("avx512f"))) static void px16_init(px16_consts *k, uint64_t seed, uint64_t stream, uint64_t hi) {
+  uint32_t kk[20];
+  round_keys(seed, kk);
+  uint32_t c1 = (uint32_t)hi, c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
+  uint64_t p1 = (uint64_t)PHILOX_M1 * c2;
+  uint32_t c0p = (uint32_t)(p1 >> 32) ^ c1 ^ kk[0], c1p = (uint32_t)p1; /* round 0 */
+  uint64_t p0 = (uint64_t)PHILOX_M0 * c0p;                             /* round 1 */
+  k->hi = hi;
+  k->r0x = _mm512_set1_epi64((long long)(c3 ^ kk[1]));
+  k->d = _mm512_set1_epi64((long long)((uint32_t)(p0 >> 32) ^ kk[3]));
+  k->e = _mm512_set1_epi64((long long)(uint32_t)p0);
+  k->f = _mm512_set1_epi64((long long)(c1p ^ kk[2]));
+}
+
+__attribute__((target("avx512f"))) static inline void philox16x4_k(uint64_t block, const __m512i keys[20],
+                                                                   px16_consts *k, uint64_t seed, uint64_t stream,
+                                                                   __m512i out[4]) {
+  if ((uint32_t)block > 0xFFFFFFF0u) return philox16x4(block, keys, stream, out); /* the low word wraps */
+  if (block >> 32 != k->hi) px16_init(k, seed, stream, block >> 32);
+  const __m512i M0 = _mm512_set1_epi64(PHILOX_M0), M1 = _mm512_set1_epi64(PHILOX_M1);
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  __m512i a0 = _mm512_add_epi64(_mm512_set1_epi64((long long)block), lane);
+  __m512i b0 = _mm512_add_epi64(a0, _mm512_set1_epi64(8));
+  /* round 0: c2 = hi(M0 c0) ^ c3 ^ k1, c3 = lo(M0 c0); c0, c1 constants */
+  __m512i pa0 = _mm512_mul_epu32(a0, M0), pb0 = _mm512_mul_epu32(b0, M0);
+  __m512i a2 = _mm512_xor_si512(_mm512_shuffle_epi32(pa0, _MM_PERM_CDAB), k->r0x);
+  __m512i b2 = _mm512_xor_si512(_mm512_shuffle_epi32(pb0, _MM_PERM_CDAB), k->r0x);
+  /* round 1: c0 = hi(M1 c2) ^ (c1 ^ k0), c1 = lo(M1 c2), c2 = c3 ^ (hi(M0 c0) ^ k1), c3 = lo(M0 c0) */
+  __m512i pa1 = _mm512_mul_epu32(a2, M1), pb1 = _mm512_mul_epu32(b2, M1);
+  a0 = _mm512_xor_si512(_mm512_shuffle_epi32(pa1, _MM_PERM_CDAB), k->f);
+  b0 = _mm512_xor_si512(_mm512_shuffle_epi32(pb1, _MM_PERM_CDAB), k->f);
+  a2 = _mm512_xor_si512(pa0, k->d);
+  b2 = _mm512_xor_si512(pb0, k->d);
+  philox16_tail(a0, pa1, a2, k->e, b0, pb1, b2, k->e, keys, 2, out);
 }
 
 /* vpermt2ps takes the low 5 bits of the index, so the biased exponent
@@ -334,10 +394,12 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
                                                            uint64_t stream, uint64_t c) {
   __m512i keys[20];
   round_keys16(seed, keys);
+  px16_consts k16;
+  px16_init(&k16, seed, stream, (c >> 2) >> 32);
   if (kind == 1) {
     for (int64_t i = 0; i < n; i += 64) {
       __m512i w[4];
-      philox16x4((c + (uint64_t)i) >> 2, keys, stream, w);
+      philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
       for (int q = 0; q < 4; q++) _mm512_storeu_ps(dst + i + 16 * q, uniform16(w[q]));
     }
     return;
@@ -346,7 +408,7 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
   for (int64_t i = 0; i < n; i += 64) {
     __m512i w[4];
-    philox16x4((c + (uint64_t)i) >> 2, keys, stream, w);
+    philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
     for (int q = 0; q < 4; q++) _mm512_storeu_ps(dst + i + 16 * q, normal16(w[q], lo, hi));
   }
 }
@@ -366,6 +428,8 @@ __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const floa
                                                             float sg, uint64_t seed, uint64_t stream, uint64_t c) {
   __m512i keys[20];
   round_keys16(seed, keys);
+  px16_consts k16;
+  px16_init(&k16, seed, stream, (c >> 2) >> 32);
   __m512 lo[6], hi[6];
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
   const __m512 A = _mm512_set1_ps(a), B = _mm512_set1_ps(b), S = _mm512_set1_ps(sg);
@@ -378,7 +442,7 @@ __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const floa
         if (x) __builtin_prefetch(x + i + AX_DIST + 16 * q, 0);
       }
 #endif
-    philox16x4((c + (uint64_t)i) >> 2, keys, stream, w);
+    philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
     for (int q = 0; q < 4; q++) {
       __m512 z = _mm512_mul_ps(S, normal16(w[q], lo, hi));
       __m512 v = _mm512_mul_ps(A, _mm512_loadu_ps(s + i + 16 * q));
@@ -441,33 +505,115 @@ static void fill_range(int dtype, int kind, void *dst, int64_t n, uint64_t seed,
   }
 }
 
+/* ---- sharing a call's work between threads ----
+ * A call's elements are pieces (a fill: one; segments or an arena's rows: one
+ * per segment and row), cut into chunks on counter multiples of PAR_CHUNK,
+ * and the threads of one parallel region take chunks in turn from an atomic
+ * counter until none is left.  Static halves (at::parallel_for's split)
+ * made a region as slow as its slowest thread: on a shared machine one of
+ * two threads is often preempted, and with a region per row (32 per APSO
+ * step) the step waited for it 32 times.  Here a thread that does not run
+ * takes no chunk and the other does the work, one region per call.  A
+ * chunk's values depend on its counters only, so the bits are the same for
+ * any split and thread count. */
+#define PAR_GRAIN 65536 /* below 2 of these, one thread */
+#define PAR_CHUNK 32768 /* elements per chunk (a multiple of 64: whole blocks) */
+
+typedef struct {
+  int64_t off, xoff, len; /* element offsets in the destination and in x */
+  uint64_t c;             /* the counter of element off */
+} px_piece;
+
+typedef struct px_work {
+  const px_piece *pc;
+  int np;
+  const int64_t *first; /* chunk index of piece k's first chunk; first[np] = the total */
+  atomic_llong next;
+  void (*run)(const struct px_work *w, const px_piece *p, int64_t lo, int64_t hi);
+  const void *ctx;
+} px_work;
+
+/* chunks of a piece: boundaries at counters multiple of PAR_CHUNK */
+static int64_t piece_chunks(const px_piece *p) {
+  int64_t skip = (int64_t)(p->c % PAR_CHUNK);
+  return (skip + p->len + PAR_CHUNK - 1) / PAR_CHUNK;
+}
+
+static void work_chunks(void *ctx, int64_t b, int64_t e) {
+  (void)b, (void)e;
+  px_work *w = ctx;
+  int k = 0;
+  for (;;) {
+    int64_t i = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
+    if (i >= w->first[w->np]) return;
+    if (i < w->first[k]) k = 0;
+    while (w->first[k + 1] <= i) k++; /* chunks are taken in order: the search moves on */
+    const px_piece *p = &w->pc[k];
+    int64_t skip = (int64_t)(p->c % PAR_CHUNK), j = i - w->first[k];
+    int64_t lo = j * PAR_CHUNK - skip, hi = lo + PAR_CHUNK;
+    if (lo < 0) lo = 0;
+    if (hi > p->len) hi = p->len;
+    w->run(w, p, lo, hi);
+  }
+}
+
+/* run every piece, on the pool when the work is worth it */
+static void work_run(const px_piece *pc, int np, void (*run)(const px_work *, const px_piece *, int64_t, int64_t),
+                     const void *ctx) {
+  int64_t total = 0;
+  for (int k = 0; k < np; k++) total += pc[k].len;
+  px_work w = {pc, np, NULL, 0, run, ctx};
+  int th = total >= 2 * PAR_GRAIN ? nt_get_num_threads() : 1;
+  int64_t one[2], *first = np == 1 ? one : th > 1 ? malloc(sizeof(int64_t) * ((size_t)np + 1)) : NULL;
+  if (th <= 1 || !first) {
+    for (int k = 0; k < np; k++)
+      if (pc[k].len > 0) run(&w, &pc[k], 0, pc[k].len);
+    return;
+  }
+  first[0] = 0;
+  for (int k = 0; k < np; k++) first[k + 1] = first[k] + (pc[k].len > 0 ? piece_chunks(&pc[k]) : 0);
+  w.first = first;
+  atomic_init(&w.next, 0);
+  /* one index per thread; should the pool fail, this thread takes what is left */
+  if (nt_parallel_for(th, 1, work_chunks, &w) != 0) work_chunks(&w, 0, 0);
+  if (first != one) free(first);
+}
+
 typedef struct {
   int dtype, kind;
   char *dst;
-  uint64_t seed, stream, c;
+  uint64_t seed, stream;
 } fill_job;
 
-static void fill_part(void *ctx, int64_t b, int64_t e) {
-  fill_job *j = ctx;
+static void fill_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t hi) {
+  const fill_job *j = w->ctx;
   int64_t es = j->dtype == NT_FLOAT64 ? 8 : 4;
-  fill_range(j->dtype, j->kind, j->dst + b * es, e - b, j->seed, j->stream, j->c + (uint64_t)b);
+  fill_range(j->dtype, j->kind, j->dst + (p->off + lo) * es, hi - lo, j->seed, j->stream, p->c + (uint64_t)lo);
 }
-
-#define PAR_GRAIN 65536
 
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  fill_job j = {dtype, kind, dst, seed, stream, counter};
-  if (n < 2 * PAR_GRAIN || nt_parallel_for(n, PAR_GRAIN, fill_part, &j) != 0) fill_part(&j, 0, n);
+  fill_job j = {dtype, kind, dst, seed, stream};
+  px_piece p = {0, 0, n, counter};
+  work_run(&p, 1, fill_piece, &j);
 }
 
 void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t stream, uint64_t counter,
                       const nyto_seg *segs, int nseg) {
-  int64_t es = dtype == NT_FLOAT64 ? 8 : 4;
-  for (int k = 0; k < nseg; k++)
-    nyto_random_fill(dtype, kind, (char *)dst + segs[k].off * es, segs[k].len, seed, stream,
-                     counter + (uint64_t)segs[k].off);
+  table_init();
+  if (nseg <= 0) return;
+  px_piece one, *pc = nseg == 1 ? &one : malloc(sizeof *pc * (size_t)nseg);
+  if (!pc) { /* no memory for the list: a fill per segment */
+    for (int k = 0; k < nseg; k++)
+      nyto_random_fill(dtype, kind, (char *)dst + segs[k].off * (dtype == NT_FLOAT64 ? 8 : 4), segs[k].len, seed,
+                       stream, counter + (uint64_t)segs[k].off);
+    return;
+  }
+  for (int k = 0; k < nseg; k++) pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
+  fill_job j = {dtype, kind, dst, seed, stream};
+  work_run(pc, nseg, fill_piece, &j);
+  if (pc != &one) free(pc);
 }
 
 /* ---- the fused pass: s = a s + b x + sigma N(0, 1) ----
@@ -540,12 +686,50 @@ static void axpby_part(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* a chunk of a piece: axpby_part on the piece's own pointers and counter */
+static void axpby_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t hi) {
+  axpby_job j = *(const axpby_job *)w->ctx;
+  int64_t es = j.dtype == NT_FLOAT64 ? 8 : 4;
+  j.s += p->off * es;
+  if (j.x) j.x += p->xoff * es;
+  j.c = p->c;
+  axpby_part(&j, lo, hi);
+}
+
 void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, double sigma, int64_t n, uint64_t seed,
                        uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, counter};
-  if (n < 2 * PAR_GRAIN || nt_parallel_for(n, PAR_GRAIN, axpby_part, &j) != 0) axpby_part(&j, 0, n);
+  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, 0};
+  px_piece p = {0, 0, n, counter};
+  work_run(&p, 1, axpby_piece, &j);
+}
+
+void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double a, const void *x, int64_t xstride,
+                            double b, double sigma, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
+                            uint64_t counter) {
+  table_init();
+  if (rows <= 0 || nseg <= 0) return;
+  int64_t np = rows * nseg;
+  axpby_job j = {dtype, s, x, a, b, sigma, seed, stream, 0};
+  px_piece one, *pc = np == 1 ? &one : (np <= INT32_MAX ? malloc(sizeof *pc * (size_t)np) : NULL);
+  if (!pc) { /* no memory for the list: a pass per row and segment */
+    int64_t es = dtype == NT_FLOAT64 ? 8 : 4;
+    for (int64_t r = 0; r < rows; r++)
+      for (int k = 0; k < nseg; k++) {
+        int64_t off = r * P + segs[k].off;
+        nyto_random_axpby(dtype, (char *)s + off * es, a, x ? (const char *)x + (r * xstride + segs[k].off) * es : NULL,
+                          b, sigma, segs[k].len, seed, stream, counter + (uint64_t)off);
+      }
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++)
+    for (int k = 0; k < nseg; k++) {
+      int64_t off = r * P + segs[k].off;
+      pc[r * nseg + k] = (px_piece){off, r * xstride + segs[k].off, segs[k].len, counter + (uint64_t)off};
+    }
+  work_run(pc, (int)np, axpby_piece, &j);
+  if (pc != &one) free(pc);
 }
 
 int nyto_random_isa(int level) {

@@ -628,12 +628,8 @@ static int l_prandom_add_(lua_State *L) {
   lazy_force(L, nt_storage_id(a->t));
   uint64_t c0 = gen_take(g, a->n);
   nyto_stats_pass();
-  size_t es = a->dtype == NT_FLOAT64 ? 8 : 4;
-  for (int k = 0; k < s->nseg; k++) {
-    int64_t off = s->segs[k].off;
-    nyto_random_axpby(a->dtype, (char *)a->data + (size_t)off * es, 1.0, NULL, 0.0, sigma, s->segs[k].len, g->seed,
-                      g->stream, c0 + (uint64_t)off);
-  }
+  nyto_random_axpby_rows(a->dtype, a->data, a->n, 1, 1.0, NULL, 0, 0.0, sigma, s->segs, s->nseg, g->seed, g->stream,
+                         c0);
   lua_settop(L, 1);
   return 1;
 }
@@ -661,15 +657,9 @@ static int l_paxpby_randn_(lua_State *L) {
   int64_t n = d->n / P;
   int bcast = x->n == P && n > 1;
   uint64_t c0 = gen_take(g, d->n);
-  size_t es = d->dtype == NT_FLOAT64 ? 8 : 4;
-  nyto_stats_pass(); /* one pass over the arena */
-  for (int64_t r = 0; r < n; r++)
-    for (int k = 0; k < s->nseg; k++) {
-      int64_t off = r * P + s->segs[k].off;
-      nyto_random_axpby(d->dtype, (char *)d->data + (size_t)off * es, ca,
-                        (const char *)x->data + (size_t)(bcast ? s->segs[k].off : off) * es, cb, sigma,
-                        s->segs[k].len, g->seed, g->stream, c0 + (uint64_t)off);
-    }
+  nyto_stats_pass(); /* one pass over the arena, one parallel region */
+  nyto_random_axpby_rows(d->dtype, d->data, P, n, ca, x->data, bcast ? 0 : P, cb, sigma, s->segs, s->nseg, g->seed,
+                         g->stream, c0);
   lua_settop(L, 1);
   return 1;
 }
