@@ -234,6 +234,7 @@ static int l_gc_count(lua_State *L) {
 #include "random.c"
 #include "tensor.c"
 #include "particle.c"
+#include "evo.c"
 #include "data.c"
 #include "vmap.c"
 
@@ -395,6 +396,7 @@ int luaopen_nyto_core(lua_State *L) {
   luaL_setfuncs(L, core_funcs, 0);
   tensor_open(L);
   particle_open(L);
+  evo_open(L);
   random_open(L);
   nyto_blas_set_threads(nt_get_num_threads());
   data_open(L);
