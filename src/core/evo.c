@@ -23,7 +23,9 @@
 
 /* elements per chunk of draws: 4 or 8 KiB per stream, so the draws of a
  * chunk stay in L1 until the pass has used them */
+#ifndef EVO_CH
 #define EVO_CH 1024
+#endif
 /* parallel grain (elements), as philox.c's fills */
 #define EVO_GRAIN 65536
 
@@ -96,16 +98,19 @@ EVO_CLONES static void ga_f64(double *restrict o, const double *restrict a, cons
  * first column (out of [0, m) when jrand is not in the chunk) */
 #define DE_LOOP(T)                                                   \
   for (int64_t i = 0; i < m; i++) {                                  \
-    T t = a[i] + (b[i] - c[i]) * F;                                  \
-    o[i] = u[i] <= CR ? t : x[i];                                    \
+    T t = a[i] + (b[i] - c[i]) * F, xi = x[i];                       \
+    o[i] = u[i] <= CR ? t : xi;                                      \
   }                                                                  \
   if (jc >= 0 && jc < m) o[jc] = a[jc] + (b[jc] - c[jc]) * F;
-EVO_CLONES static void de_f32(float *restrict o, const float *restrict x, const float *restrict a,
+/* no-trapping-math: the select may be if-converted (vectorised); the values
+ * are the same (it only drops the assumption that a compare may trap) */
+#define EVO_SELECT __attribute__((optimize("no-trapping-math")))
+EVO_SELECT EVO_CLONES static void de_f32(float *restrict o, const float *restrict x, const float *restrict a,
                               const float *restrict b, const float *restrict c, const float *restrict u, int64_t m,
                               int64_t jc, float F, float CR) {
   DE_LOOP(float)
 }
-EVO_CLONES static void de_f64(double *restrict o, const double *restrict x, const double *restrict a,
+EVO_SELECT EVO_CLONES static void de_f64(double *restrict o, const double *restrict x, const double *restrict a,
                               const double *restrict b, const double *restrict c, const double *restrict u,
                               int64_t m, int64_t jc, double F, double CR) {
   DE_LOOP(double)
@@ -113,8 +118,11 @@ EVO_CLONES static void de_f64(double *restrict o, const double *restrict x, cons
 
 /* the next chunk's lines of a stream, fetched while this chunk's draws are
  * made (the draws are compute: the memory would idle meanwhile) */
+#ifndef EVO_PF
+#define EVO_PF 1
+#endif
 static inline void prefetch(const char *p, int64_t bytes, int rw) {
-  if (!p) return;
+  if (!p || !EVO_PF) return;
   for (int64_t o = 0; o < bytes; o += 64) {
     if (rw) __builtin_prefetch(p + o, 1);
     else __builtin_prefetch(p + o, 0);
