@@ -296,6 +296,21 @@ area("core", {
   {"set_to_view", function(G)
     return core.set_to_view, {G.maybe(nyto.zeros(4), 0.2), core.buffer("float32", 8), G.maybe(G.pick {0, 4, 5, maxint - 1}, 0.3), n = 3}
   end},
+  {"evo", function(G)
+    local X = nyto.zeros(G.pick {3, 4}, 5)
+    local t = {G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(X, 0.2)}
+    local idx = function() return G.maybe({1, 2, G.pick {3, 4, 5, 0, -1, 1.5}, 1}, 0.3) end
+    local name = G.pick {"evo_pso_", "evo_ga", "evo_de"}
+    if name == "evo_pso_" then
+      return core.evo_pso_, {t[1], G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(nyto.zeros(4, 5), 0.2),
+        G.maybe(nyto.zeros(5), 0.2), G.maybe(0.5, 0.2), 1, 1, G.maybe(nil, 0.3), n = 8}
+    elseif name == "evo_ga" then
+      return core.evo_ga, {t[1], t[2], idx(), idx(), G.maybe({true, false, true, true}, 0.2),
+        G.maybe({0, 0.1, 0, 1}, 0.2), G.maybe(nil, 0.3), n = 7}
+    end
+    return core.evo_de, {t[1], t[2], idx(), idx(), idx(), idx(), G.maybe(0.5, 0.2), G.maybe(0.9, 0.2),
+      G.maybe(nil, 0.3), n = 9}
+  end},
   {"read_file", function(G) return core.read_file, {G.maybe("/nonexistent", 0.5), n = 1} end},
   {"tensor_from_bytes", function(G) return core.tensor_from_bytes, {G.maybe("abcd", 0.3), G.maybe(1, 0.3), G.maybe(2, 0.3), n = 3} end},
   {"misc", function(G)
