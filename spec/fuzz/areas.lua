@@ -321,6 +321,21 @@ area("core", {
     local m = G.pick {nyto.zeros(3), nyto.zeros(5), X}
     return core.es_elite, {X, G.maybe(idx, 0.2), m, G.maybe(G.pick {nyto.zeros(3), m, nyto.zeros({3}, {dtype = "float64"})}, 0.2), n = 4}
   end},
+  {"evo", function(G)
+    local X = nyto.zeros(G.pick {3, 4}, 5)
+    local t = {G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(X, 0.2)}
+    local idx = function() return G.maybe({1, 2, G.pick {3, 4, 5, 0, -1, 1.5}, 1}, 0.3) end
+    local name = G.pick {"evo_pso_", "evo_ga", "evo_de"}
+    if name == "evo_pso_" then
+      return core.evo_pso_, {t[1], G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(nyto.zeros(4, 5), 0.2),
+        G.maybe(nyto.zeros(5), 0.2), G.maybe(0.5, 0.2), 1, 1, G.maybe(nil, 0.3), n = 8}
+    elseif name == "evo_ga" then
+      return core.evo_ga, {t[1], t[2], idx(), idx(), G.maybe({true, false, true, true}, 0.2),
+        G.maybe({0, 0.1, 0, 1}, 0.2), G.maybe(nil, 0.3), n = 7}
+    end
+    return core.evo_de, {t[1], t[2], idx(), idx(), idx(), idx(), G.maybe(0.5, 0.2), G.maybe(0.9, 0.2),
+      G.maybe(nil, 0.3), n = 9}
+  end},
   {"read_file", function(G) return core.read_file, {G.maybe("/nonexistent", 0.5), n = 1} end},
   {"tensor_from_bytes", function(G) return core.tensor_from_bytes, {G.maybe("abcd", 0.3), G.maybe(1, 0.3), G.maybe(2, 0.3), n = 3} end},
   {"misc", function(G)

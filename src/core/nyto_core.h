@@ -113,6 +113,29 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
  * std = sqrt(mean (x - mean)^2); P elements of odtype each */
 void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
                    void *std);
+/* ---- the fused generations of PSO, GA and DE (evo.c) ----
+ * [n, D] contiguous arenas of dtype; segs (within a row of D) are the elements
+ * updated.  The draws of a stream based at counter c: element (r, j) is the
+ * one nyto_random_fill gives at c + r D + j (U[0, 1) for u, r1, r2; N(0, 1)
+ * for z).  One pass each, the draws made in L1 chunks inside it, split on
+ * libtorch's pool with the same bits for any thread count.
+ * PSO, in place on x and v (p the personal bests, g a D-vector):
+ *   v = ((w v) + ((p - x) r1) c1) + ((g - x) r2) c2;  x = x + v. */
+void nyto_evo_pso(int dtype, void *x, void *v, const void *p, const void *g, int64_t n, int64_t D, double w,
+                  double c1, double c2, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
+                  uint64_t ctr1, uint64_t ctr2);
+/* GA: row r of out from rows a = X[ia[r]], b = X[ib[r]] (0-based):
+ *   o = cross[r] ? a + (b - a) u : a;  o = mut[r] != 0 ? o + (mut[r] z) : o;
+ * the gaps copied from a.  out must not overlap X. */
+void nyto_evo_ga(int dtype, void *out, const void *X, int64_t n, int64_t D, const int64_t *ia, const int64_t *ib,
+                 const unsigned char *cross, const double *mut, const nyto_seg *segs, int nseg, uint64_t seed,
+                 uint64_t stream, uint64_t ctr_u, uint64_t ctr_z);
+/* DE/rand/1/bin: row r of out from the rows of X (0-based):
+ *   t = X[r1] + (X[r2] - X[r3]) F;  o_j = (u_j <= CR or j == jr[r]) ? t_j : X[r]_j,
+ * CR and F in the dtype; the gaps copied from X[r].  out must not overlap X. */
+void nyto_evo_de(int dtype, void *out, const void *X, int64_t n, int64_t D, const int64_t *r1, const int64_t *r2,
+                 const int64_t *r3, const int64_t *jr, double F, double CR, const nyto_seg *segs, int nseg,
+                 uint64_t seed, uint64_t stream, uint64_t ctr_u);
 /* tests: cap the vector paths (0 scalar, 1 AVX2, 2 AVX-512; < 0 only
  * queries); returns the level in force before.  A path the CPU lacks stays off. */
 int nyto_random_isa(int level);

@@ -235,6 +235,7 @@ static int l_gc_count(lua_State *L) {
 #include "tensor.c"
 #include "particle.c"
 #include "es.c"
+#include "evo.c"
 #include "data.c"
 #include "vmap.c"
 
@@ -397,6 +398,7 @@ int luaopen_nyto_core(lua_State *L) {
   tensor_open(L);
   particle_open(L);
   es_open(L);
+  evo_open(L);
   random_open(L);
   nyto_blas_set_threads(nt_get_num_threads());
   data_open(L);

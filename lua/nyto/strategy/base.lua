@@ -54,6 +54,8 @@
 --   B.where(es, mask, a, b)         a new pop: row i from pop a where mask[i], else from b
 --   B.copy_rows_(es, dst, mask, src) rows of dst where mask[i] := rows of src, in place
 --                                   (dst must be the strategy's own); returns dst
+--   B.spare(es, key, avoid)         a population buffer {pop =, X =} to write into: es[key]
+--                                   when alive and not avoid, else a new one
 --   B.where_elem(es, M, a, b)       a new pop: element (i, j) from a where the [n, D] bool
 --                                   tensor M holds, else from b (values copied exactly)
 --   B.where_elem_(es, M, a, b)      the same written into a (a must be the strategy's own; a
@@ -221,16 +223,38 @@ function B.where(es, mask, a, b)
 end
 
 function B.copy_rows_(es, dst, mask, src)
-  local idx = {}
-  for i = 1, es.n do if mask[i] then idx[#idx + 1] = i end end
-  if #idx == 0 then return dst end
-  if is_particle(es) then
-    dst:scatter_(idx, src:select(idx))
-  else
-    local m = nyto.tensor(mask, {dtype = "bool"}):view {es.n, 1}
-    dst:copy_(nyto.where(m, src, dst))
-  end
+  -- row by row on the flat [n, D] tensors (a swarm's arena): each copied row is read and
+  -- written once, the others are not touched (the gaps of a particle row are the center's
+  -- in both, so a whole-row copy is the swarm's scatter_)
+  local Xd, Xs
+  nyto.no_grad(function()
+    for i = 1, es.n do
+      if mask[i] then
+        Xd, Xs = Xd or B.flat(es, dst), Xs or B.flat(es, src)
+        Xd:select(1, i):copy_(Xs:select(1, i))
+      end
+    end
+  end)
   return dst
+end
+
+-- A population buffer to write a new population into (GA's children, DE's trials): the one
+-- kept in es[key] when it is still alive (a Swarm the user freed is not written again) and
+-- is not `avoid`, else a new one. Returns {pop =, X = its [n, D] tensor}. The caller keeps
+-- a population it is done with in es[key] for the next generation (the population an ask
+-- returned is the strategy's: clone it to keep it).
+function B.spare(es, key, avoid)
+  local p = es[key]
+  es[key] = nil
+  if p ~= nil and not rawequal(p, avoid) and (not is_particle(es) or pcall(function() return #p end)) then
+    return {pop = p, X = B.flat(es, p)}
+  end
+  if is_particle(es) then
+    p = nyto.Swarm(es.template, es.n)
+  else
+    p = nyto.empty({es.n, es.D}, {dtype = es.dtype})
+  end
+  return {pop = p, X = B.flat(es, p)}
 end
 
 function B.where_elem(es, M, a, b)

@@ -14,6 +14,7 @@
 -- Options: popsize (min(10 D, 100), at least 4), sigma (0.1), F (0.5), CR (0.9).
 local B = require "nyto.strategy.base"
 local nyto = require "nyto"
+local core = nyto.core
 
 -- k-th (1-based) number of 1..n that is not in the sorted list ex
 local function skip(k, ex)
@@ -59,15 +60,13 @@ return B.strategy("DE", {
       -- rnbr_i: the one coordinate always taken from v
       jr[i] = math.min(D, math.floor(u[4 * i] * D) + 1)
     end
-    local x = S.x
-    -- eq. 2: v_i = x_r1 + F (x_r2 - x_r3)
-    local v = B.select(es, x, r1)
-    v:add_(B.select(es, x, r2):sub_(B.select(es, x, r3)):mul_(o.F)) -- in place on the new rows
-    -- eq. 3-4: binomial crossover
-    local M = nyto.rand({n, D}, {generator = es.g, dtype = es.dtype}):le(o.CR)
-    local J = nyto.arange(1, D + 1):view {1, D}:eq(nyto.tensor(jr, {dtype = "int64"}):view {n, 1})
-    M = nyto.logical_or(M, J)
-    return B.where_elem_(es, M, v, x)
+    -- eq. 2-4 in one C pass (core.evo_de, src/core/evo.c) from the rows of x, the uniforms
+    -- rand_ij (the draws of nyto.rand({n, D})) made inside it:
+    --   u_ij = (rand_ij <= CR or j = rnbr_i) ? x_r1,j + (x_r2,j - x_r3,j) F : x_ij,
+    -- into the arena of the trials before last (B.spare): no row gathers, no temporaries
+    local out = B.spare(es, "de_spare", S.x)
+    core.evo_de(out.X, B.flat(es, S.x), r1, r2, r3, jr, o.F, o.CR, es.opmask, es.g)
+    return out.pop
   end,
 
   tell = function(es, pop, f)
@@ -75,6 +74,7 @@ return B.strategy("DE", {
     if not S.evaluated then
       -- a copy: the population is the user's after tell (they may free it)
       S.x, S.fx, S.evaluated = pop:clone(), nyto.tensor(f, {dtype = "float64"}), true
+      es.de_spare = pop
       return
     end
     -- selection: x_i <- u_i where f(u_i) <= f(x_i)
@@ -86,6 +86,7 @@ return B.strategy("DE", {
     end
     S.x = B.copy_rows_(es, S.x, take, pop) -- in place: S.x is the strategy's own copy
     S.fx = nyto.tensor(fx, {dtype = "float64"})
+    es.de_spare = pop -- the next ask writes its trials here (clone a population to keep it)
   end,
 
   center = function(es) return B.mean(es, es.state.x) end,

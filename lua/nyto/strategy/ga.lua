@@ -18,13 +18,14 @@
 -- otherwise a copy of the first), mutation (sigma: the mutation's standard deviation),
 -- elite (1: the best members copied unchanged into the next generation).
 --
--- One generation, written as population arithmetic over n children at once:
+-- One generation, over n children at once in one pass over the arenas:
 --   a = pop[idx_a], b = pop[idx_b]          (tournament winners; elites: idx_a = elites)
---   child = a + c_i * (u * (b - a)) + m_i * N(0, I)
--- with per-member coefficients c_i (1 when child i crosses over, else 0) and m_i (the mutation
--- std, 0 for elites), u a population of per-element uniforms.
+--   child = a + (b - a) u    (child i crosses over; else a), then + m_i N(0, I) (m_i > 0)
+-- with m_i the mutation std (0 for elites), u per-element uniforms. The population an ask
+-- returned is overwritten by the next generation's tell (clone it to keep it).
 local B = require "nyto.strategy.base"
 local nyto = require "nyto"
+local core = nyto.core
 
 return B.strategy("GA", {
   popsize = 50,
@@ -65,32 +66,22 @@ return B.strategy("GA", {
       return win
     end
     local ia, ib, cx, mut = {}, {}, {}, {}
-    for i = 1, o.elite do ia[i], ib[i], cx[i], mut[i] = order[i], order[i], 0, 0 end
+    for i = 1, o.elite do ia[i], ib[i], cx[i], mut[i] = order[i], order[i], false, 0 end
     local uc = nsel > 0 and B.uniforms(es, nsel) or {}
     for j = 1, nsel do
       local i = o.elite + j
       ia[i], ib[i] = tournament(), tournament()
-      cx[i] = uc[j] < o.crossover and 1 or 0
+      cx[i] = uc[j] < o.crossover
       mut[i] = o.mutation
     end
-    local a, b = B.select(es, x, ia), B.select(es, x, ib)
-    -- in place on the new arenas: d = c_i * u * (b - a); child = a + d + m_i * N(0, I)
-    local d = b:sub_(a)
-    d:mul_(B.rand(es)):mul_(B.rows(es, cx))
-    local child = a:add_(d)
-    if es.kind == "particle" then
-      -- the mutation in one pass with its noise made inside it, then the elites put back:
-      -- bit for bit a + m_i z (a + 0 z = a for the elites), as on a vector center
-      child:add_randn_(o.mutation, {generator = es.g})
-      if o.elite > 0 then
-        local ie = {}
-        for i = 1, o.elite do ie[i] = i end
-        child:scatter_(ie, x:select {table.unpack(order, 1, o.elite)})
-      end
-    else
-      child:add_(B.rows(es, mut) * B.randn(es))
-    end
-    S.x = child
+    -- the children in one C pass (core.evo_ga, src/core/evo.c) from the parents' rows, the
+    -- uniforms u and normals z (the draws of nyto.rand({n, D}) then nyto.randn({n, D})) made
+    -- inside it: child_i = a + (b - a) u when it crosses over (else a), then + m_i z when
+    -- m_i > 0 (elites: a copy of a). Written into the arena of the population before last
+    -- (B.spare), so a generation allocates nothing.
+    local out = B.spare(es, "ga_spare", x)
+    core.evo_ga(out.X, B.flat(es, x), ia, ib, cx, mut, es.opmask, es.g)
+    S.x, es.ga_spare = out.pop, x
   end,
 
   center = function(es) return B.mean(es, es.state.x) end,

@@ -19,6 +19,7 @@
 -- Velocities start at 0.
 local B = require "nyto.strategy.base"
 local nyto = require "nyto"
+local core = nyto.core
 
 local function inf_tensor(n) return nyto.full({n}, math.huge, {dtype = "float64"}) end
 
@@ -60,18 +61,17 @@ return B.strategy("PSO", {
       gbest = B.row(es, pbest, gi)
       gbest_f = nyto.tensor({pf[gi]}, {dtype = "float64"})
     end
-    -- the velocity update (Kennedy & Eberhart 1995, with Shi & Eberhart 1998's inertia w):
-    --   v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g - x_i), with
-    -- r1, r2 uniform on [0, 1) drawn per element (per particle and dimension; r1 first).
-    -- In place on temporaries and on the strategy's own v: one arena per term, not per op.
-    local a = pbest - x
-    a:mul_(B.rand(es)):mul_(o.c1)                   -- c1 r1 (p_i - x_i)
-    local b = B.bcast(es, gbest) - x
-    b:mul_(B.rand(es)):mul_(o.c2)                   -- c2 r2 (g - x_i)
-    local v = S.v:mul_(o.inertia):add_(a):add_(b)  -- w v_i + ...
-    -- the position update: x_i <- x_i + v_i, in place on the population ask returned (the
-    -- strategy's own: the next ask returns it again)
-    S.x, S.v, S.pbest, S.pbest_f = x:add_(v), v, pbest, nyto.tensor(pf, {dtype = "float64"})
+    -- the velocity and position updates (Kennedy & Eberhart 1995, with Shi & Eberhart 1998's
+    -- inertia w):
+    --   v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g - x_i);  x_i <- x_i + v_i,
+    -- r1, r2 uniform on [0, 1) per element (the draws of nyto.rand({n, D}) twice: r1 first).
+    -- One C pass (core.evo_pso_, src/core/evo.c) in place on x (the population ask returned,
+    -- the strategy's own: the next ask returns it again) and v, reading p and g, the uniforms
+    -- made inside it: ((w v) + ((p - x) r1) c1) + ((g - x) r2) c2, then x + v, rounded in
+    -- that order.
+    core.evo_pso_(B.flat(es, x), B.flat(es, S.v), B.flat(es, pbest), gbest:contiguous(), o.inertia, o.c1, o.c2,
+                  es.opmask, es.g)
+    S.x, S.pbest, S.pbest_f = x, pbest, nyto.tensor(pf, {dtype = "float64"})
     S.gbest, S.gbest_f = gbest, gbest_f
   end,
 
