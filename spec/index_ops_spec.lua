@@ -4,13 +4,8 @@
 -- expected value is computed here in plain Lua from the tensor's entries;
 -- every bad dim or index gives a nyto error and changes nothing.
 local nyto = require "nyto"
-
-local function err(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error, got success")
-  return e
-end
-local function I(t) return nyto.tensor(t, {dtype = "int64"}) end
+local H = require "helpers"
+local err, I = H.err_of, H.I
 
 -- a 3 x 4 matrix with distinct entries, and its rows as a Lua table
 local M = {{3, 9, 1, 4}, {7, 2, 8, 6}, {5, 0, 11, 10}}

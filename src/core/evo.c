@@ -116,19 +116,6 @@ EVO_SELECT EVO_CLONES static void de_f64(double *restrict o, const double *restr
   DE_LOOP(double)
 }
 
-/* the next chunk's lines of a stream, fetched while this chunk's draws are
- * made (the draws are compute: the memory would idle meanwhile) */
-#ifndef EVO_PF
-#define EVO_PF 1
-#endif
-static inline void prefetch(const char *p, int64_t bytes, int rw) {
-  if (!p || !EVO_PF) return;
-  for (int64_t o = 0; o < bytes; o += 64) {
-    if (rw) __builtin_prefetch(p + o, 1);
-    else __builtin_prefetch(p + o, 0);
-  }
-}
-
 /* row r, columns [j0, j1) inside a segment: the pass, chunk by chunk (chunks
  * end on counter multiples of EVO_CH, so only a row's first is partial) */
 static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
@@ -157,13 +144,9 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
     uint64_t e = (uint64_t)(r * D + c); /* the element's offset in the streams */
     m = EVO_CH - (int64_t)((j->ca + e) & (EVO_CH - 1));
     if (m > j1 - c) m = j1 - c;
-    int64_t nb = (j1 - c - m < EVO_CH ? j1 - c - m : EVO_CH) * es, nx = (c + m) * es;
     void *u = ubuf, *z = zbuf;
     if (j->which == 0) {
       size_t o = (size_t)(r * D) * es;
-      prefetch(j->x + o + nx, nb, 1);
-      prefetch(j->v + o + nx, nb, 1);
-      prefetch(j->p + o + nx, nb, 0);
       nyto_random_fill(j->dtype, 1, u, m, j->seed, j->stream, j->ca + e);
       nyto_random_fill(j->dtype, 1, z, m, j->seed, j->stream, j->cb + e);
       size_t q = o + (size_t)(c * es);
@@ -174,9 +157,6 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
         pso_f32((float *)(j->x + q), (float *)(j->v + q), (const float *)(j->p + q), (const float *)(j->g + c * es),
                 u, z, m, (float)j->w, (float)j->c1, (float)j->c2);
     } else if (j->which == 1) {
-      prefetch(ra + nx, nb, 0);
-      if (need_u) prefetch(rb + nx, nb, 0);
-      prefetch(ro + nx, nb, 1);
       if (need_u) nyto_random_fill(j->dtype, 1, u, m, j->seed, j->stream, j->ca + e);
       if (need_z) nyto_random_fill(j->dtype, 0, z, m, j->seed, j->stream, j->cb + e);
       size_t q = (size_t)(c * es);
@@ -187,11 +167,6 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
         ga_f32((float *)(ro + q), (const float *)(ra + q), (const float *)(rb + q), need_u ? u : NULL,
                need_z ? z : NULL, m, (float)s);
     } else {
-      prefetch(ra + nx, nb, 0);
-      prefetch(rb + nx, nb, 0);
-      prefetch(rc + nx, nb, 0);
-      prefetch(rx + nx, nb, 0);
-      prefetch(ro + nx, nb, 1);
       nyto_random_fill(j->dtype, 1, u, m, j->seed, j->stream, j->ca + e);
       size_t q = (size_t)(c * es);
       int64_t jc = j->jr[r] - c;

@@ -174,13 +174,15 @@ function K.free(self, keep_tensors)
     end
     share_groups[k.bufs] = nil
   end
-  local configs = k.species.configs
-  for _, m in pairs(keep_tensors and {} or k.mods) do -- materialised modules only: a lazy tree has no tensors yet
-    local s = rawget(m, _s)
-    for pn, t in pairs(rawget(m, _p)) do
-      local c = configs[s.pid[pn]]
-      -- a clone=false parameter is the very tensor of another particle: not ours to free
-      if not (c and c.clone == false and not c.operational) then t:free() end
+  if not keep_tensors then
+    local configs = k.species.configs
+    for _, m in pairs(k.mods) do -- materialised modules only: a lazy tree has no tensors yet
+      local s = rawget(m, _s)
+      for pn, t in pairs(rawget(m, _p)) do
+        local c = configs[s.pid[pn]]
+        -- a clone=false parameter is the very tensor of another particle: not ours to free
+        if not (c and c.clone == false and not c.operational) then t:free() end
+      end
     end
   end
   for _, b in pairs(k.bufs) do b:free() end
