@@ -512,7 +512,7 @@ describe("determinism and the noise layout", function()
     local U = require "nyto.strategy.es_util"
     local D, n, sigma = 5, 6, 0.1
     local g = nyto.Generator(77, 3)
-    g:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = 8}
+    g:set_state {generator = "xoshiro128++/philox4x32-10", seed = 77, stream = 3, offset = 8}
     local theta = nyto.tensor({1, 2, 3, 4, 5}, F64)
     local es = S.OpenES(theta, {popsize = n, sigma = sigma, generator = g})
     for _ = 1, 2 do es:tell(sphere(es:ask())) end -- generations 0 and 1
@@ -520,7 +520,7 @@ describe("determinism and the noise layout", function()
     local X = es:ask() -- generation 2
     for k = 1, n // 2 do
       local w = nyto.Generator(77, 3)
-      w:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = U.noise_offset(8, 2, n // 2, D, k)}
+      w:set_state {generator = "xoshiro128++/philox4x32-10", seed = 77, stream = 3, offset = U.noise_offset(8, 2, n // 2, D, k)}
       local eps = nyto.randn({D}, {generator = w, dtype = "float64"})
       assert.is_true(nyto.equal(X:select(1, 2 * k - 1), c + eps * sigma), "pair " .. k)
       assert.is_true(nyto.equal(X:select(1, 2 * k), c - eps * sigma), "pair " .. k)
@@ -533,7 +533,7 @@ describe("determinism and the noise layout", function()
     local Z = sn:ask()
     for k = 1, 4 do
       local w = nyto.Generator(5)
-      w:set_state {generator = "philox4x32-10", seed = 5, stream = 0, offset = U.noise_offset(0, 1, 4, D, k)}
+      w:set_state {generator = "xoshiro128++/philox4x32-10", seed = 5, stream = 0, offset = U.noise_offset(0, 1, 4, D, k)}
       assert.is_true(nyto.equal(Z:select(1, k), nyto.randn({D}, {generator = w, dtype = "float64"}) * std + mu), "row " .. k)
     end
   end)
