@@ -91,12 +91,6 @@ void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, do
 void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double a, const void *x, int64_t xstride,
                             double b, double sigma, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
                             uint64_t counter);
-/* Samples of a diagonal Gaussian, row k of d (rows x P, or 2 rows x P per k
- * with pairs: c + s z_k and c - s z_k): d[k] = s z_k + c, z_k the normals
- * nyto_random_fill gives at counter + k P (z, when not NULL, receives them,
- * rows x P).  One pass, the normals made in L1 chunks inside it. */
-void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
-                       uint64_t seed, uint64_t stream, uint64_t counter);
 /* ---- the distribution strategies' passes (es.c) ----
  * float64 arithmetic, one rounding per operation, then one to the output's
  * dtype; split over libtorch's pool with the same bits on any thread count.

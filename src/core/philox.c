@@ -837,36 +837,3 @@ int nyto_random_isa(int level) {
   return 0;
 #endif
 }
-
-/* nyto_random_gauss: the same loop for both dtypes (T), the operations in the
- * order the binding's first version had them, so the bits are unchanged */
-#define GAUSS_ROWS(T, DT)                                                                           \
-  do {                                                                                              \
-    T tmp[XCH];                                                                                     \
-    for (int64_t k = 0; k < rows; k++)                                                              \
-      for (int64_t j0 = 0, m; j0 < P; j0 += m) {                                                    \
-        uint64_t cn = counter + (uint64_t)(k * P + j0); /* chunks end on the generator's: */      \
-        m = XCH - (int64_t)(cn & (XCH - 1));             /* one lane seeding each */               \
-        if (m > P - j0) m = P - j0;                                                                 \
-        T *zz = z ? (T *)z + k * P + j0 : tmp;                                                      \
-        nyto_random_fill(DT, 0, zz, m, seed, stream, cn);                                           \
-        const T *cc = (const T *)c + j0, *ss = (const T *)s + j0;                                   \
-        T *o1 = (T *)d + (pairs ? 2 * k : k) * P + j0;                                              \
-        if (pairs) {                                                                                \
-          T *o2 = o1 + P;                                                                           \
-          for (int64_t i = 0; i < m; i++) {                                                         \
-            T t = ss[i] * zz[i];                                                                    \
-            o1[i] = t + cc[i];                                                                      \
-            o2[i] = -t + cc[i];                                                                     \
-          }                                                                                         \
-        } else {                                                                                    \
-          for (int64_t i = 0; i < m; i++) o1[i] = ss[i] * zz[i] + cc[i];                            \
-        }                                                                                           \
-      }                                                                                             \
-  } while (0)
-
-void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
-                       uint64_t seed, uint64_t stream, uint64_t counter) {
-  if (dtype == NT_FLOAT32) GAUSS_ROWS(float, NT_FLOAT32);
-  else GAUSS_ROWS(double, NT_FLOAT64);
-}
