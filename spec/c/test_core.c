@@ -235,6 +235,21 @@ int main(void) {
     CHECK(worst < 1e-5 && signs, "normal transform: |x| within 1e-5 of sqrt(2) erfcinv(w / 2^31), the sign is bit 31");
   }
 
+  /* a fill of >= 64 MB writes with streaming stores: the same values as fills
+   * below that size (two halves), normal and uniform */
+  {
+    const int64_t M = (int64_t)17 << 20; /* 68 MB of float32 */
+    float *a = malloc((size_t)M * 4), *b = malloc((size_t)M * 4);
+    int ok = a && b;
+    for (int kind = 0; ok && kind < 2; kind++) {
+      nyto_random_fill(NT_FLOAT32, kind, a, M, 21, 4, 7);
+      nyto_random_fill(NT_FLOAT32, kind, b, M / 2, 21, 4, 7);
+      nyto_random_fill(NT_FLOAT32, kind, b + M / 2, M - M / 2, 21, 4, 7 + (uint64_t)(M / 2));
+      ok &= memcmp(a, b, (size_t)M * 4) == 0;
+    }
+    free(a), free(b);
+    CHECK(ok, "a 68 MB fill (streaming stores) equals two fills of half the size");
+  }
   /* the fused pass: ((a s) + (b x)) + (sigma z), z the fill's normals */
   {
     enum { M = 5000 };

@@ -179,6 +179,12 @@ static inline float normal1(uint32_t r) {
  * lane) would stay zero: its s0 is set to 1. */
 #define XCH 1024
 #define XSTEPS 64
+/* kind | PX_STREAM: a fill too large to be read back from cache writes with
+ * non-temporal stores (no read for ownership: half the memory traffic of an
+ * arena fill); from PX_STREAM_MIN bytes per call, above this machine's L2 by
+ * far and a large share of a shared L3 */
+#define PX_STREAM 4
+#define PX_STREAM_MIN ((int64_t)64 << 20)
 
 static inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
 
@@ -313,6 +319,8 @@ __attribute__((target("avx2"))) static inline void x8_seed(uint64_t K, uint64_t 
 /* float32 elements [c, c + n) with c % 16 == 0 and n % 16 == 0 */
 __attribute__((target("avx2,fma"))) static void fill_avx2(int kind, float *dst, int64_t n, uint64_t seed, uint64_t stream,
                                                       uint64_t c) {
+  int nt = (kind & PX_STREAM) && !((uintptr_t)dst & 31);
+  kind &= 1;
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
     int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
@@ -322,9 +330,12 @@ __attribute__((target("avx2,fma"))) static void fill_avx2(int kind, float *dst, 
     for (; q < q1; q++, i += 16)
       for (int h = 0; h < 2; h++) {
         __m256i r = x8_next(s, h);
-        _mm256_storeu_ps(dst + i + 8 * h, kind == 0 ? normal8(r) : uniform8(r));
+        __m256 v = kind == 0 ? normal8(r) : uniform8(r);
+        if (nt) _mm256_stream_ps(dst + i + 8 * h, v);
+        else _mm256_storeu_ps(dst + i + 8 * h, v);
       }
   }
+  if (nt) _mm_sfence();
 }
 
 /* the 10 rounds' keys (k0, k1) of a seed */
@@ -489,6 +500,8 @@ __attribute__((target("avx512f"))) static inline void x16_seed(uint64_t K, const
 /* float32 elements [c, c + n) with c % 16 == 0 and n % 16 == 0 */
 __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst, int64_t n, uint64_t seed,
                                                            uint64_t stream, uint64_t c) {
+  int nt = (kind & PX_STREAM) && !((uintptr_t)dst & 63);
+  kind &= 1;
   __m512i keys[20];
   round_keys16(seed, keys);
   px16_consts k16;
@@ -501,11 +514,16 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
     if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
     __m512i s[4];
     x16_seed(cc / XCH, keys, &k16, seed, stream, q, s);
-    if (kind == 1)
+    if (nt && kind == 1)
+      for (; q < q1; q++, i += 16) _mm512_stream_ps(dst + i, uniform16(x16_next(s)));
+    else if (nt)
+      for (; q < q1; q++, i += 16) _mm512_stream_ps(dst + i, normal16(x16_next(s), lo, hi));
+    else if (kind == 1)
       for (; q < q1; q++, i += 16) _mm512_storeu_ps(dst + i, uniform16(x16_next(s)));
     else
       for (; q < q1; q++, i += 16) _mm512_storeu_ps(dst + i, normal16(x16_next(s), lo, hi));
   }
+  if (nt) _mm_sfence();
 }
 #endif
 
@@ -541,13 +559,14 @@ __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const floa
 #endif
 
 /* float32 elements [c, c + n) of kind, whole steps (c % 16 == 0, n % 16 == 0),
- * by the best path the CPU has */
+ * by the best path the CPU has; kind | PX_STREAM: non-temporal stores */
 static void steps_f32(int kind, float *f, int64_t n, uint64_t seed, uint64_t stream, uint64_t c) {
 #ifdef PX_HAVE_AVX2
   if (px_avx512) return fill_avx512(kind, f, n, seed, stream, c);
   if (px_avx2) return fill_avx2(kind, f, n, seed, stream, c);
 #endif
   uint32_t w[XCH];
+  kind &= 1;
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
     int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
@@ -578,6 +597,7 @@ static void fill_range(int dtype, int kind, void *dst, int64_t n, uint64_t seed,
       continue;
     }
     int64_t b0 = j0 & ~(int64_t)15, b1 = (j0 + take + 15) & ~(int64_t)15; /* the steps covering it */
+    kind &= 1; /* through L1: no streaming stores */
     if (dtype == NT_FLOAT64 && kind == 1) { /* 32 bits per double: the words themselves */
       uint32_t w[XCH];
       x_words(cc / XCH, seed, stream, (int)(b0 >> 4), (int)(b1 >> 4), w);
@@ -686,7 +706,7 @@ static void fill_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t 
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  fill_job j = {dtype, kind, dst, seed, stream};
+  fill_job j = {dtype, kind | (n * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed, stream};
   px_piece p = {0, 0, n, counter};
   work_run(&p, 1, fill_piece, &j);
 }
@@ -702,8 +722,13 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
                        stream, counter + (uint64_t)segs[k].off);
     return;
   }
-  for (int k = 0; k < nseg; k++) pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
-  fill_job j = {dtype, kind, dst, seed, stream};
+  int64_t total = 0;
+  for (int k = 0; k < nseg; k++) {
+    pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
+    total += segs[k].len;
+  }
+  fill_job j = {dtype, kind | (total * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed,
+                stream};
   work_run(pc, nseg, fill_piece, &j);
   if (pc != &one) free(pc);
 }
