@@ -798,7 +798,7 @@ function nyto.progress(total, opts) end
 
 ---@class nyto.Generator
 local Generator = {}
----A counter-based generator (Philox4x32-10): a draw is a function of (seed, stream, counter) alone.
+---A counter-based generator (xoshiro128++ lanes keyed by Philox4x32-10): a draw is a function of (seed, stream, counter) alone.
 ---@param seed integer
 ---@param stream? integer
 ---@return nyto.Generator

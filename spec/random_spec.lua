@@ -98,14 +98,14 @@ describe("randomness", function()
     local g = nyto.Generator(3)
     nyto.randn(10, {generator = g})
     local s = g:get_state()
-    assert.are.same({generator = "philox4x32-10", seed = 3, stream = 0, offset = 12}, s)
+    assert.are.same({generator = "xoshiro128++/philox4x32-10", seed = 3, stream = 0, offset = 12}, s)
     local x = nyto.randn(7, {generator = g})
     local h = nyto.Generator(99, 4)
     assert.are.equal(h, h:set_state(s))
     assert.is_true(nyto.equal(x, nyto.randn(7, {generator = h})))
     local k = g:stream(5)
     assert.are.equal("Generator", nyto.type(k))
-    assert.are.same({generator = "philox4x32-10", seed = 3, stream = 5, offset = 0}, k:get_state())
+    assert.are.same({generator = "xoshiro128++/philox4x32-10", seed = 3, stream = 5, offset = 0}, k:get_state())
     assert.are.equal(20, g:get_state().offset) -- g untouched by stream()
     assert.is_true(nyto.equal(nyto.rand(9, {generator = k}), nyto.rand(9, {generator = nyto.Generator(3, 5)})))
   end)
@@ -149,10 +149,14 @@ describe("randomness", function()
       local g = nyto.Generator(8, 2)
       nyto.rand(3, {generator = g})
       local before = g:get_state()
-      assert.are.equal("nyto: bad argument #2 to 'set_state' (not a Generator state: field 'generator' is not \"philox4x32-10\")",
+      assert.are.equal("nyto: bad argument #2 to 'set_state' (not a Generator state: field 'generator' is not \"xoshiro128++/philox4x32-10\")",
                        H.err_of(g.set_state, g, {generator = "mt19937", seed = 1, stream = 0, offset = 0}))
+      -- the previous version's words were Philox4x32-10's own: its states name
+      -- that generator, and restoring one would silently give another stream
+      assert.are.equal("nyto: bad argument #2 to 'set_state' (not a Generator state: field 'generator' is not \"xoshiro128++/philox4x32-10\")",
+                       H.err_of(g.set_state, g, {generator = "philox4x32-10", seed = 1, stream = 0, offset = 0}))
       assert.are.equal("nyto: bad argument #2 to 'set_state' (not a Generator state: field 'offset' must be an integer >= 0)",
-                       H.err_of(g.set_state, g, {generator = "philox4x32-10", seed = 1, stream = 0}))
+                       H.err_of(g.set_state, g, {generator = "xoshiro128++/philox4x32-10", seed = 1, stream = 0}))
       assert.are.equal("nyto: bad argument #2 to 'set_state' (not a Generator state: table expected, got number)",
                        H.err_of(g.set_state, g, 5))
       assert.are.same(before, g:get_state())

@@ -512,7 +512,7 @@ describe("determinism and the noise layout", function()
     local U = require "nyto.strategy.es_util"
     local D, n, sigma = 5, 6, 0.1
     local g = nyto.Generator(77, 3)
-    g:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = 8}
+    g:set_state {generator = "xoshiro128++/philox4x32-10", seed = 77, stream = 3, offset = 8}
     local theta = nyto.tensor({1, 2, 3, 4, 5}, F64)
     local es = S.OpenES(theta, {popsize = n, sigma = sigma, generator = g})
     for _ = 1, 2 do es:tell(sphere(es:ask())) end -- generations 0 and 1
@@ -520,7 +520,7 @@ describe("determinism and the noise layout", function()
     local X = es:ask() -- generation 2
     for k = 1, n // 2 do
       local w = nyto.Generator(77, 3)
-      w:set_state {generator = "philox4x32-10", seed = 77, stream = 3, offset = U.noise_offset(8, 2, n // 2, D, k)}
+      w:set_state {generator = "xoshiro128++/philox4x32-10", seed = 77, stream = 3, offset = U.noise_offset(8, 2, n // 2, D, k)}
       local eps = nyto.randn({D}, {generator = w, dtype = "float64"})
       assert.is_true(nyto.equal(X:select(1, 2 * k - 1), c + eps * sigma), "pair " .. k)
       assert.is_true(nyto.equal(X:select(1, 2 * k), c - eps * sigma), "pair " .. k)
@@ -533,7 +533,7 @@ describe("determinism and the noise layout", function()
     local Z = sn:ask()
     for k = 1, 4 do
       local w = nyto.Generator(5)
-      w:set_state {generator = "philox4x32-10", seed = 5, stream = 0, offset = U.noise_offset(0, 1, 4, D, k)}
+      w:set_state {generator = "xoshiro128++/philox4x32-10", seed = 5, stream = 0, offset = U.noise_offset(0, 1, 4, D, k)}
       assert.is_true(nyto.equal(Z:select(1, k), nyto.randn({D}, {generator = w, dtype = "float64"}) * std + mu), "row " .. k)
     end
   end)
@@ -738,45 +738,5 @@ describe("nyto.eigh (the ops.def row CMA-ES decomposes C with)", function()
     raises("nyto: bad argument #1 to 'eigh' (linalg.eigh: The input tensor A must have at least 2 dimensions.)", nyto.eigh, nyto.zeros(3))
     raises("nyto: bad argument #1 to 'eigh' (Tensor expected, got string)", nyto.eigh, "x")
     raises("nyto: bad argument #1 to 'eigh' (\"linalg_eigh_cpu\" not implemented for 'Long')", nyto.eigh, H.I {{1, 0}, {0, 1}})
-  end)
-end)
-
-describe("core.pgauss_ (the one-pass sampler of OpenES, SNES and PGPE)", function()
-  local core = nyto.core
-  for _, dt in ipairs {"float32", "float64"} do
-    it(dt .. ": X:copy_(z):mul_(s):add_(c) with z = nyto.randn's draws, antithetic or not, bit for bit", function()
-      local o = {dtype = dt}
-      local D, n = 37, 6
-      local c, s = nyto.randn({D}, {generator = nyto.Generator(1), dtype = dt}), nyto.rand({D}, {generator = nyto.Generator(2), dtype = dt})
-      for _, pairs in ipairs {false, true} do
-        local rows = pairs and n // 2 or n
-        local g, ref = nyto.Generator(7, 2), nyto.Generator(7, 2)
-        local X, Z = nyto.zeros({n, D}, o), nyto.zeros({rows, D}, o)
-        assert.are.equal(X, core.pgauss_(X, c, s, pairs, Z, g))
-        local z = nyto.randn({rows, D}, {generator = ref, dtype = dt})
-        assert.are.same(ref:get_state(), g:get_state()) -- the generator advanced as the randn did
-        assert.is_true(nyto.equal(Z, z))
-        local want = z:clone():mul_(s:view {1, D}):add_(c:view {1, D})
-        if pairs then
-          local Xv = X:view {rows, 2, D}
-          assert.is_true(nyto.equal(Xv:select(2, 1), want))
-          assert.is_true(nyto.equal(Xv:select(2, 2), z:clone():mul_(-s:view {1, D}):add_(c:view {1, D})))
-        else
-          assert.is_true(nyto.equal(X, want))
-        end
-      end
-    end)
-  end
-
-  it("refuses operands of other sizes or dtypes", function()
-    local X, c, s, z = nyto.zeros(4, 3), nyto.zeros(3), nyto.ones(3), nyto.zeros(2, 3)
-    raises("nyto: bad argument #2 to 'pgauss_' (center's size does not divide X's)", core.pgauss_, X, nyto.zeros(5), s, true, z)
-    raises("nyto: bad argument #3 to 'pgauss_' (scale of another layout)", core.pgauss_, X, c, nyto.ones(2), true, z)
-    raises("nyto: bad argument #5 to 'pgauss_' (noise of another layout)", core.pgauss_, X, c, s, false, z)
-    raises("nyto: bad argument #4 to 'pgauss_' (pairs need an even number of rows)", core.pgauss_, nyto.zeros(3, 3), c, s, true)
-    raises("nyto: bad argument #2 to 'pgauss_' (center of another dtype)", core.pgauss_, X, nyto.zeros({3}, F64), s, true, z)
-    raises("nyto: bad argument #1 to 'pgauss_' (a contiguous CPU tensor expected)", core.pgauss_, nyto.zeros(3, 4):t(), c, s, true)
-    raises("nyto: bad argument #1 to 'pgauss_' (float32 or float64 expected)", core.pgauss_, H.I {{1, 2, 3}}, c, s, false)
-    assert.is_true(nyto.equal(X, nyto.zeros(4, 3)))
   end)
 end)

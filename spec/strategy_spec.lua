@@ -451,7 +451,7 @@ describe("nyto.strategy: state_dict", function()
     bad("nyto: bad argument #1 to 'load_state_dict' (state entry 'v' must be a float32 tensor of shape [4, 3], got float32 [4, 2])", sd)
     sd = es:state_dict()
     sd.generator = {generator = "mt19937"}
-    bad("nyto: bad argument #1 to 'load_state_dict' (generator: not a Generator state: field 'generator' is not \"philox4x32-10\")", sd)
+    bad("nyto: bad argument #1 to 'load_state_dict' (generator: not a Generator state: field 'generator' is not \"xoshiro128++/philox4x32-10\")", sd)
     sd = es:state_dict()
     sd.state.extra = 1
     bad("nyto: bad argument #1 to 'load_state_dict' (unknown state entry \"extra\")", sd)

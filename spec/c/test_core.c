@@ -21,6 +21,32 @@ static int passed, failed;
     }                                                       \
   } while (0)
 
+/* the generator's word of counter c, written from its definition (docs/design.md,
+ * "The words"): lane c % 16 of chunk c / 1024 starts from Philox4x32-10 words
+ * 64 (c / 1024) + 16 k + lane (k = 0..3, word m is word m % 4 of block m / 4)
+ * and the word is its output after (c % 1024) / 16 steps of xoshiro128++
+ * (Blackman and Vigna's reference next()) */
+static uint32_t t_rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+static uint32_t ref_word(uint64_t seed, uint64_t stream, uint64_t c) {
+  uint64_t K = c / 1024;
+  int j = (int)(c % 1024), q = j / 16, l = j % 16;
+  uint32_t s[4], key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  for (int k = 0; k < 4; k++) {
+    uint64_t m = 64 * K + 16 * (uint64_t)k + (uint64_t)l, blk = m / 4;
+    uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)}, out[4];
+    nyto_philox4x32_10(ctr, key, out);
+    s[k] = out[m % 4];
+  }
+  if (!(s[0] | s[1] | s[2] | s[3])) s[0] = 1;
+  uint32_t r = 0;
+  for (int i = 0; i <= q; i++) {
+    r = t_rotl(s[0] + s[3], 7) + s[0];
+    uint32_t t = s[1] << 9;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = t_rotl(s[3], 11);
+  }
+  return r;
+}
+
 int main(void) {
   enum { N = 1000 };
   float a[N], b[N], d[N], ref[N];
@@ -129,17 +155,12 @@ int main(void) {
       for (int i = 0; i < 4; i++) ok &= out[i] == kat[v][6 + i];
     }
     CHECK(ok, "philox4x32-10 matches the Random123 known answers");
-    /* the vectorised fill gives word c % 4 of block c / 4, any start, any length */
+    /* the fill's word of counter c is ref_word's (Philox-keyed xoshiro128++), any start, any length */
     float u[300], w[300];
     nyto_random_fill(NT_FLOAT32, 1, u, 300, 7, 3, 5);
     int okf = 1;
-    for (int i = 0; i < 300; i++) {
-      uint64_t c = 5 + (uint64_t)i, blk = c / 4;
-      uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 3, 0}, key[2] = {7, 0}, out[4];
-      nyto_philox4x32_10(ctr, key, out);
-      okf &= u[i] == (float)(out[c % 4] >> 8) * (1.0f / 16777216.0f);
-    }
-    CHECK(okf, "uniform fill: element i is word (c+i) % 4 of block (c+i) / 4");
+    for (int i = 0; i < 300; i++) okf &= u[i] == (float)(ref_word(7, 3, 5 + (uint64_t)i) >> 8) * (1.0f / 16777216.0f);
+    CHECK(okf, "uniform fill: element i is the top 24 bits of ref_word(c + i)");
     nyto_random_fill(NT_FLOAT32, 0, u, 300, 11, 0, 0);
     nyto_random_fill(NT_FLOAT32, 0, w, 123, 11, 0, 0);
     nyto_random_fill(NT_FLOAT32, 0, w + 123, 177, 11, 0, 123);
@@ -147,15 +168,15 @@ int main(void) {
     for (int i = 0; i < 300; i++) nyto_random_fill(NT_FLOAT32, 0, w + i, 1, 11, 0, (uint64_t)i); /* scalar path */
     CHECK(memcmp(u, w, sizeof u) == 0, "normal fill: the vector path equals the scalar path bit for bit");
   }
-  /* the vector paths precompute the counter's constant part (the block
-   * number's high word and the stream) once per fill: blocks on both sides of
-   * a high-word change, a run whose 16 blocks wrap the low word, a high word
-   * other than 0, and seeds and streams with every bit used, each path
-   * against the scalar Philox */
+  /* the vector paths precompute the Philox counter's constant part (the
+   * block number's high word and the stream) once per fill: chunks on both
+   * sides of a high-word change (counter 2^38), a chunk boundary inside the
+   * run, a high word other than 0, and seeds and streams with every bit used,
+   * each path against ref_word */
   {
     enum { M = 1000 };
     static float u[M];
-    static const uint64_t starts[4] = {4 * (((uint64_t)1 << 32) - 200), 4 * (((uint64_t)1 << 32) - 8) + 64,
+    static const uint64_t starts[4] = {((uint64_t)1 << 38) - 500, 1024 * 77 - 300,
                                        ((uint64_t)5 << 36) + 128, 4 * (((uint64_t)3 << 32) - 37) + 1};
     static const uint64_t seeds[2] = {7, 0x9e3779b97f4a7c15u}, streams[2] = {3, 0xdeadbeefcafef00du};
     int top = nyto_random_isa(-1), ok = 1;
@@ -165,17 +186,12 @@ int main(void) {
         for (int k = 0; k < 2; k++) {
           uint64_t c0 = starts[si], seed = seeds[k], stream = streams[k];
           nyto_random_fill(NT_FLOAT32, 1, u, M, seed, stream, c0);
-          for (int i = 0; i < M; i++) {
-            uint64_t c = c0 + (uint64_t)i, blk = c / 4;
-            uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)},
-                     key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, out[4];
-            nyto_philox4x32_10(ctr, key, out);
-            ok &= u[i] == (float)(out[c % 4] >> 8) * (1.0f / 16777216.0f);
-          }
+          for (int i = 0; i < M; i++)
+            ok &= u[i] == (float)(ref_word(seed, stream, c0 + (uint64_t)i) >> 8) * (1.0f / 16777216.0f);
         }
     }
     nyto_random_isa(top);
-    CHECK(ok, "uniform fill across a block high-word change, a low-word wrap and high counters equals the scalar Philox on every path");
+    CHECK(ok, "uniform fill across a Philox high-word change, chunk boundaries and high counters equals ref_word on every path");
   }
   /* the AVX-512, AVX2 and scalar paths give the same bits, at any start */
   {
@@ -204,9 +220,7 @@ int main(void) {
     double worst = 0;
     int signs = 1;
     for (int i = 0; i < M; i++) {
-      uint32_t ctr[4] = {(uint32_t)(i / 4), 0, 0, 0}, key[2] = {3, 0}, out[4];
-      nyto_philox4x32_10(ctr, key, out);
-      uint32_t r = out[i % 4];
+      uint32_t r = ref_word(3, 0, (uint64_t)i);
       double u = (double)((r & 0x7fffffffu) | 1u) / 2147483648.0, lo = 0, hi = 10;
       for (int k = 0; k < 100; k++) {
         double mid = 0.5 * (lo + hi);
@@ -221,6 +235,21 @@ int main(void) {
     CHECK(worst < 1e-5 && signs, "normal transform: |x| within 1e-5 of sqrt(2) erfcinv(w / 2^31), the sign is bit 31");
   }
 
+  /* a fill of >= 64 MB writes with streaming stores: the same values as fills
+   * below that size (two halves), normal and uniform */
+  {
+    const int64_t M = (int64_t)17 << 20; /* 68 MB of float32 */
+    float *a = malloc((size_t)M * 4), *b = malloc((size_t)M * 4);
+    int ok = a && b;
+    for (int kind = 0; ok && kind < 2; kind++) {
+      nyto_random_fill(NT_FLOAT32, kind, a, M, 21, 4, 7);
+      nyto_random_fill(NT_FLOAT32, kind, b, M / 2, 21, 4, 7);
+      nyto_random_fill(NT_FLOAT32, kind, b + M / 2, M - M / 2, 21, 4, 7 + (uint64_t)(M / 2));
+      ok &= memcmp(a, b, (size_t)M * 4) == 0;
+    }
+    free(a), free(b);
+    CHECK(ok, "a 68 MB fill (streaming stores) equals two fills of half the size");
+  }
   /* the fused pass: ((a s) + (b x)) + (sigma z), z the fill's normals */
   {
     enum { M = 5000 };
@@ -231,8 +260,8 @@ int main(void) {
       d0[i] = s0[i] * 1.1, dx[i] = x[i] * 0.9;
     }
     int top = nyto_random_isa(-1), ok = 1, okn = 1, okc = 1, okd = 1;
-    /* a misaligned and an aligned start, and a run across a block high-word change */
-    static const uint64_t c0s[3] = {13, 64, 4 * (((uint64_t)1 << 32) - 600)};
+    /* a misaligned and an aligned start, and a run across a Philox high-word change */
+    static const uint64_t c0s[3] = {13, 64, ((uint64_t)1 << 38) - 600};
     for (int ci = 0; ci < 3; ci++) {
       uint64_t c0 = c0s[ci];
       nyto_random_fill(NT_FLOAT32, 0, z, M, 5, 1, c0);

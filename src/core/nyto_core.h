@@ -66,10 +66,12 @@ void nyto_pass_binary_pre(int dtype, void *dst, const void *a, int opa, double v
 void nyto_pass_copy(int dtype, void *dst, const void *src, int64_t off, int64_t len);
 
 /* ---- counter-based randomness (philox.c) ----
- * Philox4x32-10: key = seed (low word first), counter = (block, stream).
- * Element j of a fill is word (counter + j) % 4 of block (counter + j) / 4:
- * a function of (seed, stream, counter + j) alone, for any chunking and
- * thread count.  kind 0: N(0, 1), kind 1: U[0, 1). */
+ * Element j of a fill is the word of counter + j: xoshiro128++ lanes keyed
+ * by Philox4x32-10 (key = seed, low word first; Philox counter = (block,
+ * stream)): counter c is lane c % 16 of chunk c / 1024 after (c % 1024) / 16
+ * steps, the chunk's lanes seeded by Philox blocks 16 (c / 1024) .. + 15.  A
+ * function of (seed, stream, counter + j) alone, for any chunking and thread
+ * count.  kind 0: N(0, 1), kind 1: U[0, 1). */
 void nyto_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 void nyto_random_init(void);
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter);
@@ -89,12 +91,6 @@ void nyto_random_axpby(int dtype, void *s, double a, const void *x, double b, do
 void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double a, const void *x, int64_t xstride,
                             double b, double sigma, const nyto_seg *segs, int nseg, uint64_t seed, uint64_t stream,
                             uint64_t counter);
-/* Samples of a diagonal Gaussian, row k of d (rows x P, or 2 rows x P per k
- * with pairs: c + s z_k and c - s z_k): d[k] = s z_k + c, z_k the normals
- * nyto_random_fill gives at counter + k P (z, when not NULL, receives them,
- * rows x P).  One pass, the normals made in L1 chunks inside it. */
-void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
-                       uint64_t seed, uint64_t stream, uint64_t counter);
 /* ---- the distribution strategies' passes (es.c) ----
  * float64 arithmetic, one rounding per operation, then one to the output's
  * dtype; split over libtorch's pool with the same bits on any thread count.

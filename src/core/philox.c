@@ -1,9 +1,10 @@
-/* philox.c -- nyto's counter-based random numbers: Philox4x32-10 (Salmon et
- * al. 2011, as cuRAND, JAX and PyTorch's CUDA generator) and a table normal
- * transform.  Element j of a draw is a function of (seed, stream, counter)
- * alone, counter = the draw's offset + j, so a fill gives the same bits for
- * any chunking and any thread count.  docs/design.md, "Counter-based
- * randomness". */
+/* philox.c -- nyto's counter-based random numbers: xoshiro128++ lanes
+ * (Blackman and Vigna 2018) keyed per chunk of 1024 counters by Philox4x32-10
+ * (Salmon et al. 2011, as cuRAND, JAX and PyTorch's CUDA generator), and a
+ * polynomial normal transform.  Element j of a draw is a function of (seed,
+ * stream, counter) alone, counter = the draw's offset + j, so a fill gives the
+ * same bits for any chunking and any thread count.  docs/design.md,
+ * "Counter-based randomness". */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -104,10 +105,9 @@ static void table_init(void) {
 void nyto_random_init(void) { table_init(); }
 
 /* ---- the fill loops ----
- * A chunk is 16 Philox blocks (64 words) computed lane by lane in arrays, so
- * the compiler vectorises the rounds (vpmuludq) and the table lookup
- * (gathers); the loader picks the AVX-512, AVX2 or baseline clone. */
-#define CHUNK 64
+ * The scalar Philox computes 16 blocks (64 words) lane by lane in arrays;
+ * the AVX2 and AVX-512 paths below are written with intrinsics, picked at
+ * run time (table_init). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NYTO_NO_CLONES)
 #define PX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -164,15 +164,58 @@ static inline float normal1(uint32_t r) {
   return bits_f(f_bits(x) ^ (r & 0x80000000u));
 }
 
-/* words -> normals (kind 0) or uniforms on [0, 1) (kind 1) */
-static inline void transform(int kind, const uint32_t *restrict w, float *restrict out) {
-  if (kind == 0) {
-    for (int l = 0; l < CHUNK; l++) out[l] = normal1(w[l]);
-  } else {
-    for (int l = 0; l < CHUNK; l++) out[l] = (float)(w[l] >> 8) * (1.0f / 16777216.0f);
-  }
+/* ---- the words: xoshiro128++ lanes keyed by Philox4x32-10 ----
+ * Counters are cut into chunks of XCH = 1024.  Chunk K has 16 lanes of
+ * xoshiro128++ (Blackman and Vigna 2018), whose states are Philox4x32-10
+ * words 64K .. 64K + 63 of (seed, stream), i.e. blocks 16K .. 16K + 15: lane
+ * l starts at (s0, s1, s2, s3) = (w[l], w[16 + l], w[32 + l], w[48 + l]).
+ * Counter 1024 K + 16 q + l is lane l's output after q steps (q = 0..63),
+ * so a step of the 16 lanes gives 16 consecutive counters: one AVX-512
+ * register, two AVX2 registers.  A word is still a function of
+ * (seed, stream, counter) alone, made from at most one Philox group and 63
+ * steps, so fills give the same bits for any chunking and thread count; a
+ * lane costs 9 vector operations per 16 words where Philox-10 costs 30
+ * (docs/design.md, "The words").  An all-zero state (probability 2^-128 per
+ * lane) would stay zero: its s0 is set to 1. */
+#define XCH 1024
+#define XSTEPS 64
+/* kind | PX_STREAM: a fill too large to be read back from cache writes with
+ * non-temporal stores (no read for ownership: half the memory traffic of an
+ * arena fill); from PX_STREAM_MIN bytes per call, above this machine's L2 by
+ * far and a large share of a shared L3 */
+#define PX_STREAM 4
+#define PX_STREAM_MIN ((int64_t)64 << 20)
+
+static inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+/* the 16 lanes of chunk K after q0 steps */
+static void x_seed(uint64_t K, uint64_t seed, uint64_t stream, int q0, uint32_t st[4][16]) {
+  uint32_t w[64];
+  philox_chunk(K << 4, seed, stream, w);
+  for (int k = 0; k < 4; k++)
+    for (int l = 0; l < 16; l++) st[k][l] = w[16 * k + l];
+  for (int l = 0; l < 16; l++)
+    if (!(st[0][l] | st[1][l] | st[2][l] | st[3][l])) st[0][l] = 1;
+  for (int q = 0; q < q0; q++)
+    for (int l = 0; l < 16; l++) {
+      uint32_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l], t = s1 << 9;
+      s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = rotl32(s3, 11);
+      st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = s3;
+    }
 }
 
+/* words of steps [q0, q1) of chunk K into w[0 .. 16 (q1 - q0)) */
+static void x_words(uint64_t K, uint64_t seed, uint64_t stream, int q0, int q1, uint32_t *restrict w) {
+  uint32_t st[4][16];
+  x_seed(K, seed, stream, q0, st);
+  for (int q = q0; q < q1; q++, w += 16)
+    for (int l = 0; l < 16; l++) {
+      uint32_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l], t = s1 << 9;
+      w[l] = rotl32(s0 + s3, 7) + s0;
+      s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = rotl32(s3, 11);
+      st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = s3;
+    }
+}
 
 /* ---- the AVX2 path: the same words and the same IEEE operations as the
  * scalar path (fma for fmaf, -ffp-contract=off), so the same bits ---- */
@@ -244,14 +287,55 @@ __attribute__((target("avx2"))) static inline __m256 uniform8(__m256i r) {
   return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(r, 8)), _mm256_set1_ps(1.0f / 16777216.0f));
 }
 
-/* float32 elements [c, c + n) with c % 32 == 0 and n % 32 == 0 */
+/* the 16 lanes of chunk K on AVX2, after q0 steps: s[k][h] holds word k of
+ * lanes 8h .. 8h + 7 */
+__attribute__((target("avx2"))) static inline void x8_adv(__m256i s[4][2], int h) {
+  __m256i s0 = s[0][h], s1 = s[1][h], s2 = s[2][h], s3 = s[3][h], t = _mm256_slli_epi32(s1, 9);
+  s2 = _mm256_xor_si256(s2, s0), s3 = _mm256_xor_si256(s3, s1), s1 = _mm256_xor_si256(s1, s2);
+  s0 = _mm256_xor_si256(s0, s3), s2 = _mm256_xor_si256(s2, t);
+  s3 = _mm256_or_si256(_mm256_slli_epi32(s3, 11), _mm256_srli_epi32(s3, 21));
+  s[0][h] = s0, s[1][h] = s1, s[2][h] = s2, s[3][h] = s3;
+}
+__attribute__((target("avx2"))) static inline __m256i x8_next(__m256i s[4][2], int h) {
+  __m256i a = _mm256_add_epi32(s[0][h], s[3][h]);
+  __m256i r = _mm256_add_epi32(_mm256_or_si256(_mm256_slli_epi32(a, 7), _mm256_srli_epi32(a, 25)), s[0][h]);
+  x8_adv(s, h);
+  return r;
+}
+__attribute__((target("avx2"))) static inline void x8_seed(uint64_t K, uint64_t seed, uint64_t stream, int q0,
+                                                            __m256i s[4][2]) {
+  __m256i w[8];
+  philox8(K << 4, seed, stream, w);         /* words 0 .. 31 */
+  philox8((K << 4) + 8, seed, stream, w + 4); /* words 32 .. 63 */
+  for (int k = 0; k < 4; k++) s[k][0] = w[2 * k], s[k][1] = w[2 * k + 1];
+  for (int h = 0; h < 2; h++) {
+    __m256i o = _mm256_or_si256(_mm256_or_si256(s[0][h], s[1][h]), _mm256_or_si256(s[2][h], s[3][h]));
+    __m256i z = _mm256_cmpeq_epi32(o, _mm256_setzero_si256());
+    s[0][h] = _mm256_or_si256(s[0][h], _mm256_and_si256(z, _mm256_set1_epi32(1)));
+  }
+  for (int q = 0; q < q0; q++) x8_adv(s, 0), x8_adv(s, 1);
+}
+
+/* float32 elements [c, c + n) with c % 16 == 0 and n % 16 == 0 */
 __attribute__((target("avx2,fma"))) static void fill_avx2(int kind, float *dst, int64_t n, uint64_t seed, uint64_t stream,
                                                       uint64_t c) {
-  for (int64_t i = 0; i < n; i += 32) {
-    __m256i w[4];
-    philox8((c + (uint64_t)i) >> 2, seed, stream, w);
-    for (int q = 0; q < 4; q++) _mm256_storeu_ps(dst + i + 8 * q, kind == 0 ? normal8(w[q]) : uniform8(w[q]));
+  int nt = (kind & PX_STREAM) && !((uintptr_t)dst & 31);
+  kind &= 1;
+  for (int64_t i = 0; i < n;) {
+    uint64_t cc = c + (uint64_t)i;
+    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
+    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    __m256i s[4][2];
+    x8_seed(cc / XCH, seed, stream, q, s);
+    for (; q < q1; q++, i += 16)
+      for (int h = 0; h < 2; h++) {
+        __m256i r = x8_next(s, h);
+        __m256 v = kind == 0 ? normal8(r) : uniform8(r);
+        if (nt) _mm256_stream_ps(dst + i + 8 * h, v);
+        else _mm256_storeu_ps(dst + i + 8 * h, v);
+      }
   }
+  if (nt) _mm_sfence();
 }
 
 /* the 10 rounds' keys (k0, k1) of a seed */
@@ -389,116 +473,144 @@ __attribute__((target("avx512f"))) static inline __m512 uniform16(__m512i r) {
   return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(r, 8)), _mm512_set1_ps(1.0f / 16777216.0f));
 }
 
-/* float32 elements [c, c + n) with c % 64 == 0 and n % 64 == 0 */
+/* ---- xoshiro128++ lanes on AVX-512: one register per state word ---- */
+__attribute__((target("avx512f"))) static inline void x16_adv(__m512i s[4]) {
+  __m512i t = _mm512_slli_epi32(s[1], 9);
+  __m512i n2 = _mm512_ternarylogic_epi32(s[2], s[0], t, 0x96);            /* s2 ^ s0 ^ t */
+  __m512i n3 = _mm512_rol_epi32(_mm512_xor_si512(s[3], s[1]), 11);        /* rotl(s3 ^ s1, 11) */
+  __m512i n1 = _mm512_ternarylogic_epi32(s[1], s[2], s[0], 0x96);         /* s1 ^ (s2 ^ s0) */
+  __m512i n0 = _mm512_ternarylogic_epi32(s[0], s[3], s[1], 0x96);         /* s0 ^ (s3 ^ s1) */
+  s[0] = n0, s[1] = n1, s[2] = n2, s[3] = n3;
+}
+__attribute__((target("avx512f"))) static inline __m512i x16_next(__m512i s[4]) {
+  __m512i r = _mm512_add_epi32(_mm512_rol_epi32(_mm512_add_epi32(s[0], s[3]), 7), s[0]);
+  x16_adv(s);
+  return r;
+}
+/* the lanes of chunk K after q0 steps: Philox blocks 16K .. 16K + 15 */
+__attribute__((target("avx512f"))) static inline void x16_seed(uint64_t K, const __m512i keys[20], px16_consts *k16,
+                                                               uint64_t seed, uint64_t stream, int q0, __m512i s[4]) {
+  philox16x4_k(K << 4, keys, k16, seed, stream, s);
+  __m512i o = _mm512_ternarylogic_epi32(s[0], s[1], s[2], 0xFE);
+  __mmask16 z = _mm512_cmpeq_epi32_mask(_mm512_or_si512(o, s[3]), _mm512_setzero_si512());
+  s[0] = _mm512_mask_mov_epi32(s[0], z, _mm512_set1_epi32(1));
+  for (int q = 0; q < q0; q++) x16_adv(s);
+}
+
+/* float32 elements [c, c + n) with c % 16 == 0 and n % 16 == 0 */
 __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst, int64_t n, uint64_t seed,
                                                            uint64_t stream, uint64_t c) {
+  int nt = (kind & PX_STREAM) && !((uintptr_t)dst & 63);
+  kind &= 1;
   __m512i keys[20];
   round_keys16(seed, keys);
   px16_consts k16;
-  px16_init(&k16, seed, stream, (c >> 2) >> 32);
-  if (kind == 1) {
-    for (int64_t i = 0; i < n; i += 64) {
-      __m512i w[4];
-      philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
-      for (int q = 0; q < 4; q++) _mm512_storeu_ps(dst + i + 16 * q, uniform16(w[q]));
-    }
-    return;
-  }
+  px16_init(&k16, seed, stream, ((c / XCH) << 4) >> 32);
   __m512 lo[6], hi[6];
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
-  for (int64_t i = 0; i < n; i += 64) {
-    __m512i w[4];
-    philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
-    for (int q = 0; q < 4; q++) _mm512_storeu_ps(dst + i + 16 * q, normal16(w[q], lo, hi));
+  for (int64_t i = 0; i < n;) {
+    uint64_t cc = c + (uint64_t)i;
+    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
+    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    __m512i s[4];
+    x16_seed(cc / XCH, keys, &k16, seed, stream, q, s);
+    if (nt && kind == 1)
+      for (; q < q1; q++, i += 16) _mm512_stream_ps(dst + i, uniform16(x16_next(s)));
+    else if (nt)
+      for (; q < q1; q++, i += 16) _mm512_stream_ps(dst + i, normal16(x16_next(s), lo, hi));
+    else if (kind == 1)
+      for (; q < q1; q++, i += 16) _mm512_storeu_ps(dst + i, uniform16(x16_next(s)));
+    else
+      for (; q < q1; q++, i += 16) _mm512_storeu_ps(dst + i, normal16(x16_next(s), lo, hi));
   }
+  if (nt) _mm_sfence();
 }
 #endif
 
 #ifdef PX_HAVE_AVX2
-/* software prefetch distance of the fused pass, in elements: the arithmetic
- * keeps the core busy, so the hardware streamer alone left the memory idle
- * (56 ms against 43 at 512; 128..4096 measured) */
-#ifndef AX_DIST
-#define AX_DIST 512 /* elements ahead: measured best of 128..4096 here */
-#endif
-/* the fused pass on whole blocks of 64 (counter c % 64 == 0, n % 64 == 0):
- * the noise in registers, s and x streamed past it, the same operations as
- * axpby_f32, so the same bits */
+/* the fused pass on whole steps (counter c % 16 == 0, n % 16 == 0): the
+ * noise in registers, s and x streamed past it, the same operations as
+ * axpby_f32, so the same bits.  The pass is at the memory's speed with the
+ * xoshiro lanes: no software prefetch (the Philox-only version needed one,
+ * being compute-bound) */
 __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const float *x, int64_t n, float a, float b,
                                                             float sg, uint64_t seed, uint64_t stream, uint64_t c) {
   __m512i keys[20];
   round_keys16(seed, keys);
   px16_consts k16;
-  px16_init(&k16, seed, stream, (c >> 2) >> 32);
+  px16_init(&k16, seed, stream, ((c / XCH) << 4) >> 32);
   __m512 lo[6], hi[6];
   for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
   const __m512 A = _mm512_set1_ps(a), B = _mm512_set1_ps(b), S = _mm512_set1_ps(sg);
-  for (int64_t i = 0; i < n; i += 64) {
-    __m512i w[4];
-#if AX_DIST > 0
-    if (i + AX_DIST < n)
-      for (int q = 0; q < 4; q++) {
-        __builtin_prefetch(s + i + AX_DIST + 16 * q, 1);
-        if (x) __builtin_prefetch(x + i + AX_DIST + 16 * q, 0);
-      }
-#endif
-    philox16x4_k((c + (uint64_t)i) >> 2, keys, &k16, seed, stream, w);
-    for (int q = 0; q < 4; q++) {
-      __m512 z = _mm512_mul_ps(S, normal16(w[q], lo, hi));
-      __m512 v = _mm512_mul_ps(A, _mm512_loadu_ps(s + i + 16 * q));
-      if (x) v = _mm512_add_ps(v, _mm512_mul_ps(B, _mm512_loadu_ps(x + i + 16 * q)));
-      _mm512_storeu_ps(s + i + 16 * q, _mm512_add_ps(v, z));
+  for (int64_t i = 0; i < n;) {
+    uint64_t cc = c + (uint64_t)i;
+    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
+    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    __m512i st[4];
+    x16_seed(cc / XCH, keys, &k16, seed, stream, q, st);
+    for (; q < q1; q++, i += 16) {
+      __m512 z = _mm512_mul_ps(S, normal16(x16_next(st), lo, hi));
+      __m512 v = _mm512_mul_ps(A, _mm512_loadu_ps(s + i));
+      if (x) v = _mm512_add_ps(v, _mm512_mul_ps(B, _mm512_loadu_ps(x + i)));
+      _mm512_storeu_ps(s + i, _mm512_add_ps(v, z));
     }
   }
 }
 #endif
 
-/* 64 float32 elements of kind at counter base (base % 64 == 0) by the best
- * path the CPU has */
-static void block64(int kind, float *f, uint64_t seed, uint64_t stream, uint64_t base) {
+/* float32 elements [c, c + n) of kind, whole steps (c % 16 == 0, n % 16 == 0),
+ * by the best path the CPU has; kind | PX_STREAM: non-temporal stores */
+static void steps_f32(int kind, float *f, int64_t n, uint64_t seed, uint64_t stream, uint64_t c) {
 #ifdef PX_HAVE_AVX2
-  if (px_avx512) return fill_avx512(kind, f, 64, seed, stream, base);
-  if (px_avx2) return fill_avx2(kind, f, 64, seed, stream, base);
+  if (px_avx512) return fill_avx512(kind, f, n, seed, stream, c);
+  if (px_avx2) return fill_avx2(kind, f, n, seed, stream, c);
 #endif
-  uint32_t w[CHUNK];
-  philox_chunk(base >> 2, seed, stream, w);
-  transform(kind, w, f);
+  uint32_t w[XCH];
+  kind &= 1;
+  for (int64_t i = 0; i < n;) {
+    uint64_t cc = c + (uint64_t)i;
+    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
+    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    x_words(cc / XCH, seed, stream, q, q1, w);
+    int64_t m = 16 * (int64_t)(q1 - q);
+    if (kind == 0)
+      for (int64_t l = 0; l < m; l++) f[i + l] = normal1(w[l]);
+    else
+      for (int64_t l = 0; l < m; l++) f[i + l] = (float)(w[l] >> 8) * (1.0f / 16777216.0f);
+    i += m;
+  }
 }
 
-/* Elements [c, c + n) of the stream: counter c's word is word c % 4 of
- * block c / 4.  Whole aligned runs of float32 go straight to the vector
- * path; a partial block of 64 (a misaligned start or end) and float64 go
- * through block64 and a copy. */
-static void fill_range(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream,
-                                 uint64_t c) {
-  float f[CHUNK];
+/* Elements [c, c + n) of the stream.  Whole steps of float32 go straight to
+ * the vector path; the rest of a chunk after a start inside a step, an end
+ * inside one, and float64 go through a chunk buffer and a copy. */
+static void fill_range(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t c) {
   int64_t done = 0;
   while (done < n) {
-    uint64_t cc = c + (uint64_t)done, base = cc & ~(uint64_t)(CHUNK - 1);
-    int skip = (int)(cc - base);
-#ifdef PX_HAVE_AVX2
-    if (dtype == NT_FLOAT32 && skip == 0 && n - done >= 64 && (px_avx512 || px_avx2)) {
-      int64_t m = (n - done) & ~(int64_t)63;
-      if (px_avx512) fill_avx512(kind, (float *)dst + done, m, seed, stream, cc);
-      else fill_avx2(kind, (float *)dst + done, m, seed, stream, cc);
+    uint64_t cc = c + (uint64_t)done;
+    int64_t j0 = (int64_t)(cc & (XCH - 1)), take = XCH - j0;
+    if (take > n - done) take = n - done;
+    if (dtype == NT_FLOAT32 && (j0 & 15) == 0 && take >= 16) {
+      int64_t m = (n - done) & ~(int64_t)15;
+      steps_f32(kind, (float *)dst + done, m, seed, stream, cc);
       done += m;
       continue;
     }
-#endif
-    int64_t take = CHUNK - skip;
-    if (take > n - done) take = n - done;
+    int64_t b0 = j0 & ~(int64_t)15, b1 = (j0 + take + 15) & ~(int64_t)15; /* the steps covering it */
+    kind &= 1; /* through L1: no streaming stores */
     if (dtype == NT_FLOAT64 && kind == 1) { /* 32 bits per double: the words themselves */
-      uint32_t w[CHUNK];
-      philox_chunk(base >> 2, seed, stream, w);
+      uint32_t w[XCH];
+      x_words(cc / XCH, seed, stream, (int)(b0 >> 4), (int)(b1 >> 4), w);
       double *d = (double *)dst + done;
-      for (int64_t l = 0; l < take; l++) d[l] = (double)w[skip + l] * (1.0 / 4294967296.0);
+      for (int64_t l = 0; l < take; l++) d[l] = (double)w[j0 - b0 + l] * (1.0 / 4294967296.0);
     } else {
-      block64(kind, f, seed, stream, base);
+      float f[XCH];
+      steps_f32(kind, f, b1 - b0, seed, stream, cc - (uint64_t)(j0 - b0));
       if (dtype == NT_FLOAT64) {
         double *d = (double *)dst + done;
-        for (int64_t l = 0; l < take; l++) d[l] = f[skip + l];
+        for (int64_t l = 0; l < take; l++) d[l] = f[j0 - b0 + l];
       } else {
-        memcpy((float *)dst + done, f + skip, (size_t)take * sizeof(float));
+        memcpy((float *)dst + done, f + (j0 - b0), (size_t)take * sizeof(float));
       }
     }
     done += take;
@@ -594,7 +706,7 @@ static void fill_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t 
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  fill_job j = {dtype, kind, dst, seed, stream};
+  fill_job j = {dtype, kind | (n * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed, stream};
   px_piece p = {0, 0, n, counter};
   work_run(&p, 1, fill_piece, &j);
 }
@@ -610,8 +722,13 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
                        stream, counter + (uint64_t)segs[k].off);
     return;
   }
-  for (int k = 0; k < nseg; k++) pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
-  fill_job j = {dtype, kind, dst, seed, stream};
+  int64_t total = 0;
+  for (int k = 0; k < nseg; k++) {
+    pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
+    total += segs[k].len;
+  }
+  fill_job j = {dtype, kind | (total * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed,
+                stream};
   work_run(pc, nseg, fill_piece, &j);
   if (pc != &one) free(pc);
 }
@@ -622,7 +739,7 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
  * noise never reaches memory.  Float arithmetic in the element type, one
  * rounding per operation in the order ((a s) + (b x)) + (sigma z), which is
  * what s:mul_(a):add_(x * b):add_(z * sigma) computes, bit for bit. */
-#define AX_CHUNK 1024
+#define AX_CHUNK XCH
 
 PX_CLONES static void axpby_f32(float *restrict s, const float *restrict x, const float *restrict z, int64_t n,
                                 float a, float b, float sg) {
@@ -655,17 +772,17 @@ static void axpby_part(void *ctx, int64_t lo, int64_t hi) {
     uint64_t c = j->c + (uint64_t)i;
 #ifdef PX_HAVE_AVX2
     if (j->dtype == NT_FLOAT32 && px_avx512) {
-      if ((c & 63) == 0 && hi - i >= 64) { /* the whole aligned run at once */
-        m = (hi - i) & ~(int64_t)63;
+      if ((c & 15) == 0 && hi - i >= 16) { /* the whole run of steps at once */
+        m = (hi - i) & ~(int64_t)15;
         axpby_avx512((float *)j->s + i, j->x ? (const float *)j->x + i : NULL, m, (float)j->a, (float)j->b,
                      (float)j->sigma, j->seed, j->stream, c);
         continue;
       }
-      m = 64 - (int64_t)(c & 63); /* a partial block: below */
+      m = 16 - (int64_t)(c & 15); /* a partial step: below */
     } else
 #endif
-    /* chunks end on counter multiples of AX_CHUNK: one partial block per part */
-    m = AX_CHUNK - (int64_t)(c & (AX_CHUNK - 1));
+    /* chunks end on the generator's chunk boundaries: one lane seeding each */
+    m = XCH - (int64_t)(c & (XCH - 1));
     if (m > hi - i) m = hi - i;
     /* the next chunk's s and x are fetched while this chunk's noise is made */
     int64_t nx = hi - (i + m) < AX_CHUNK ? hi - (i + m) : AX_CHUNK;
@@ -744,36 +861,4 @@ int nyto_random_isa(int level) {
   (void)level;
   return 0;
 #endif
-}
-
-/* nyto_random_gauss: the same loop for both dtypes (T), the operations in the
- * order the binding's first version had them, so the bits are unchanged */
-#define GAUSS_CHUNK 1024
-#define GAUSS_ROWS(T, DT)                                                                           \
-  do {                                                                                              \
-    T tmp[GAUSS_CHUNK];                                                                             \
-    for (int64_t k = 0; k < rows; k++)                                                              \
-      for (int64_t j0 = 0; j0 < P; j0 += GAUSS_CHUNK) {                                             \
-        int64_t m = P - j0 < GAUSS_CHUNK ? P - j0 : GAUSS_CHUNK;                                    \
-        T *zz = z ? (T *)z + k * P + j0 : tmp;                                                      \
-        nyto_random_fill(DT, 0, zz, m, seed, stream, counter + (uint64_t)(k * P + j0));             \
-        const T *cc = (const T *)c + j0, *ss = (const T *)s + j0;                                   \
-        T *o1 = (T *)d + (pairs ? 2 * k : k) * P + j0;                                              \
-        if (pairs) {                                                                                \
-          T *o2 = o1 + P;                                                                           \
-          for (int64_t i = 0; i < m; i++) {                                                         \
-            T t = ss[i] * zz[i];                                                                    \
-            o1[i] = t + cc[i];                                                                      \
-            o2[i] = -t + cc[i];                                                                     \
-          }                                                                                         \
-        } else {                                                                                    \
-          for (int64_t i = 0; i < m; i++) o1[i] = ss[i] * zz[i] + cc[i];                            \
-        }                                                                                           \
-      }                                                                                             \
-  } while (0)
-
-void nyto_random_gauss(int dtype, void *d, const void *c, const void *s, void *z, int64_t rows, int64_t P, int pairs,
-                       uint64_t seed, uint64_t stream, uint64_t counter) {
-  if (dtype == NT_FLOAT32) GAUSS_ROWS(float, NT_FLOAT32);
-  else GAUSS_ROWS(double, NT_FLOAT64);
 }

@@ -664,51 +664,6 @@ static int l_paxpby_randn_(lua_State *L) {
   return 1;
 }
 
-/* core.pgauss_(X, c, s, pairs [, noise [, gen]]) -> X: the samples of a diagonal
- * Gaussian in one pass (the distribution strategies' ask, issue 17).  X is a
- * contiguous [n, P] float tensor, c and s contiguous tensors of P elements, noise
- * one of rows P elements (all of X's dtype).  z_k are the standard normals
- * nyto.randn({rows, P}) draws from gen (rows = n, or n / 2 with pairs; element j
- * of z_k at counter c0 + k P + j, c0 taken for rows P elements).  Row k becomes
- * (s z_k) + c, or with pairs rows 2k-1, 2k become (s z_k) + c and (-(s z_k)) + c
- * (antithetic), one rounding per operation: what X:copy_(z):mul_(s):add_(c)
- * computes.  noise receives z.  The normals are made in chunks of 1024 and
- * used at once: X and noise are written once, nothing is read back. */
-typedef struct {
-  int dtype;
-  int64_t n;
-  void *p;
-} pg_arg;
-static pg_arg pg_check(lua_State *L, int i, const char *fn) {
-  nt_tensor *t = tensor_check(L, i, fn);
-  pg_arg a = {nt_dtype(t), nt_numel(t), nt_data(t)};
-  if (!a.p || !nt_is_contiguous(t)) nyto_argerror(L, i, fn, "a contiguous CPU tensor expected");
-  if (a.dtype != NT_FLOAT32 && a.dtype != NT_FLOAT64) nyto_argerror(L, i, fn, "float32 or float64 expected");
-  lazy_force(L, nt_storage_id(t));
-  return a;
-}
-static int l_pgauss_(lua_State *L) {
-  const char *fn = "pgauss_";
-  pg_arg d = pg_check(L, 1, fn), c = pg_check(L, 2, fn), sv = pg_check(L, 3, fn);
-  int pairs = lua_toboolean(L, 4);
-  int hz = !lua_isnoneornil(L, 5);
-  pg_arg z = {0, 0, NULL};
-  if (hz) z = pg_check(L, 5, fn);
-  LGen *g = lua_isnoneornil(L, 6) ? &gen_global : gen_check(L, 6, fn);
-  int64_t P = c.n;
-  if (P <= 0 || d.n % P) return nyto_argerror(L, 2, fn, "center's size does not divide X's");
-  int64_t n = d.n / P;
-  if (pairs && n % 2) return nyto_argerror(L, 4, fn, "pairs need an even number of rows");
-  int64_t rows = pairs ? n / 2 : n;
-  if (c.dtype != d.dtype) return nyto_argerror(L, 2, fn, "center of another dtype");
-  if (sv.dtype != d.dtype || sv.n != P) return nyto_argerror(L, 3, fn, "scale of another layout");
-  if (hz && (z.dtype != d.dtype || z.n != rows * P)) return nyto_argerror(L, 5, fn, "noise of another layout");
-  uint64_t c0 = gen_take(g, rows * P);
-  nyto_random_gauss(d.dtype, d.p, c.p, sv.p, hz ? z.p : NULL, rows, P, pairs, g->seed, g->stream, c0);
-  lua_settop(L, 1);
-  return 1;
-}
-
 static void particle_open(lua_State *L) {
   static const luaL_Reg bmeth[] = {{"numel", b_numel}, {"dtype", b_dtype}, {"tensor", b_tensor},
                                    {"free", b_gc}, {NULL, NULL}};
@@ -731,7 +686,7 @@ static void particle_open(lua_State *L) {
                                    {"set_to_view", l_set_to_view},
                                    {"pshare", l_pshare}, {"pshares", l_pshares},
                                    {"buffer_slice", l_buffer_slice}, {"prows", l_prows},
-                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_}, {"pgauss_", l_pgauss_},
+                                   {"prandom_add_", l_prandom_add_}, {"paxpby_randn_", l_paxpby_randn_},
                                    {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   lua_pushinteger(L, NYTO_ADD); lua_setfield(L, -2, "OP_ADD");

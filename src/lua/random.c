@@ -1,14 +1,14 @@
 /* random.c -- nyto.Generator: a (seed, stream, offset) triple over the
- * counter-based Philox4x32-10 of src/core/philox.c.  A draw of n elements
- * takes the counters [offset, offset + n) and advances offset by n rounded up
- * to a multiple of 4 (a Philox block), so every draw starts on a block.  The
+ * counter-based generator of src/core/philox.c (xoshiro128++ lanes keyed by
+ * Philox4x32-10).  A draw of n elements takes the counters [offset, offset +
+ * n) and advances offset by n rounded up to a multiple of 4.  The
  * global generator serves draws without {generator = g}; nyto.manual_seed
  * resets it to (seed, stream 0, offset 0).  Included by binding.c. */
 
 #include <time.h>
 
 #define GEN_MT "nyto.Generator"
-#define GEN_KIND "philox4x32-10"
+#define GEN_KIND "xoshiro128++/philox4x32-10"
 #define GEN_DEFAULT_SEED 67280421310721ULL /* libtorch's default seed */
 
 typedef struct LGen {

@@ -12,7 +12,7 @@
 -- of (seed, stream), and row k (1-based; for OpenES and PGPE the pair k, the
 -- members 2k-1 and 2k) starts at o0 + t*R4 + (k-1)*D.  A worker regenerates
 -- row k of generation t from (seed, stream, o0, t, k) alone:
---   g:set_state{generator = "philox4x32-10", seed = seed, stream = stream,
+--   g:set_state{generator = "xoshiro128++/philox4x32-10", seed = seed, stream = stream,
 --               offset = o0 + t*R4 + (k-1)*D};  eps_k = nyto.randn(D, {generator = g})
 -- (noise_offset below computes that offset).  This holds while the strategy is
 -- the only user of g and every ask is told (an ask replaced by another ask
