@@ -38,12 +38,12 @@
  * ownership; streamed, a [64, 1.86M] float32 arena is written in 28 ms
  * instead of 75 (one thread; bench/strategy.sh's machine).  Whole aligned
  * lines are streamed, the partial lines at either end stored plainly; the
- * caller fences (es_fence) before its part of the pass returns. */
+ * caller fences (core_stream_fence) before its part of the pass returns. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(NYTO_NO_CLONES)
 #include <immintrin.h>
 #define ES_STREAM 1
 static int es_isa = -1; /* 2 AVX-512, 1 AVX2, 0 neither */
-static void es_isa_init(void) {
+void core_stream_init(void) {
   if (es_isa >= 0) return;
   __builtin_cpu_init();
   es_isa = __builtin_cpu_supports("avx512f") && !getenv("NYTO_NO_AVX512") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
@@ -54,14 +54,14 @@ __attribute__((target("avx512f"))) static void stream512(char *d, const char *s,
 __attribute__((target("avx2"))) static void stream256(char *d, const char *s, int64_t n) {
   for (int64_t i = 0; i < n; i += 32) _mm256_stream_si256((__m256i *)(d + i), _mm256_loadu_si256((const __m256i *)(s + i)));
 }
-static void es_fence(void) { _mm_sfence(); }
+void core_stream_fence(void) { _mm_sfence(); }
 #else
-static void es_isa_init(void) {}
-static void es_fence(void) {}
+void core_stream_init(void) {}
+void core_stream_fence(void) {}
 #endif
 
 /* copy n bytes of the L1 block s to d, the whole lines of d streamed */
-static void es_store(char *d, const char *s, int64_t n) {
+void core_stream_store(char *d, const char *s, int64_t n) {
 #ifdef ES_STREAM
   if (es_isa > 0 && n >= 128) {
     int64_t head = (int64_t)((64 - ((uintptr_t)d & 63)) & 63);
@@ -140,27 +140,51 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
   _Alignas(64) float zb[ES_DRAW + 128];
   /* the block's results, streamed to the arena from here */
   _Alignas(64) double t1[ES_DRAW], t2[ES_DRAW], tz[ES_DRAW];
+  /* carry: per row, the normals a block drew past its end up to the next
+   * multiple of 64 counters, which begin the row's next block (< 64 each;
+   * carry_at: their first counter, UINT64_MAX for none).  Without them each
+   * block of a row off the 64-counter grid drew up to 63 normals on either
+   * side again: 6% more draws for 1024 columns.  No memory for them: none. */
+  float(*carry)[64] = NULL;
+  uint64_t *carry_at = NULL;
+  if (b + 1 < e && (carry = malloc((size_t)j->rows * (sizeof *carry + sizeof *carry_at))) != NULL) {
+    carry_at = (uint64_t *)(carry + j->rows);
+    for (int64_t k = 0; k < j->rows; k++) carry_at[k] = UINT64_MAX;
+  }
   for (int64_t q = b; q < e; q++) {
     int64_t i = q * ES_DRAW, m = j->P - i < ES_DRAW ? j->P - i : ES_DRAW;
     for (int64_t k = 0; k < j->rows; k++) {
       double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       /* the normals of counters [c, c + m), drawn over whole aligned blocks of 64
-       * counters (the generator's fast path in one call; at most 63 extra on
-       * either side) */
+       * counters (the generator's fast path in one call), after the carry of
+       * the row's previous block when there is one */
       uint64_t c = j->counter + (uint64_t)(k * j->P + i), base = c & ~(uint64_t)63;
       uint64_t end = (c + (uint64_t)m + 63) & ~(uint64_t)63;
-      nyto_random_fill(NT_FLOAT32, 0, zb, (int64_t)(end - base), j->seed, j->stream, base);
-      const float *z = zb + (c - base);
+      const float *z;
+      if (carry && carry_at[k] == c && c != base) {
+        int64_t nc = (int64_t)(base + 64 - c); /* the carry: [c, base + 64) */
+        memcpy(zb, carry[k], (size_t)nc * sizeof(float));
+        if (end > base + 64) nyto_random_fill(NT_FLOAT32, 0, zb + nc, (int64_t)(end - base - 64), j->seed, j->stream, base + 64);
+        z = zb;
+      } else {
+        nyto_random_fill(NT_FLOAT32, 0, zb, (int64_t)(end - base), j->seed, j->stream, base);
+        z = zb + (c - base);
+      }
+      if (carry) { /* [c + m, end): the start of the row's next block */
+        carry_at[k] = c + (uint64_t)m;
+        memcpy(carry[k], z + m, (size_t)(end - c - (uint64_t)m) * sizeof(float));
+      }
       fn(t1, j->pairs ? t2 : NULL, j->z ? tz : NULL, j->c + i * se, j->s + i * se, z, j->r ? j->r + i : NULL,
          j->part ? acc : NULL, m);
       char *o1 = j->X + ((j->pairs ? 2 * k : k) * j->P + i) * xe;
-      es_store(o1, (const char *)t1, m * xe);
-      if (j->pairs) es_store(o1 + j->P * xe, (const char *)t2, m * xe);
-      if (j->z) es_store(j->z + (k * j->P + i) * xe, (const char *)tz, m * xe);
+      core_stream_store(o1, (const char *)t1, m * xe);
+      if (j->pairs) core_stream_store(o1 + j->P * xe, (const char *)t2, m * xe);
+      if (j->z) core_stream_store(j->z + (k * j->P + i) * xe, (const char *)tz, m * xe);
       if (j->part) j->part[k * j->nblk + q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
   }
-  es_fence();
+  free(carry);
+  core_stream_fence();
 }
 
 void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
@@ -171,7 +195,7 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
   sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter};
   nyto_random_init(); /* the generator's tables, before the threads read them */
-  es_isa_init();
+  core_stream_init();
   /* small arenas on the calling thread (the pool's start-up would cost more) */
   if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sample_part, &j) != 0) sample_part(&j, 0, nblk);
   if (norms) {
@@ -184,7 +208,13 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   }
 }
 
-/* ---- tell: weighted sums over the rows ---- */
+/* ---- tell: weighted sums over the rows ----
+ * prefetch_note: the rows a sweep reads next are prefetched a line at a time,
+ * one prefetch per line summed, not as a burst of a block's lines before the
+ * sweep: a burst of 128-512 prefetches waits for the core's 16 line-fill
+ * buffers and stalls the sweep behind it (es_moments on [64, 1.86M] float32:
+ * 92 ms with the burst, 74 with no prefetch, 62 spread; es_elite of 13 rows 36,
+ * 39, 27 ms; one thread, medians of 3 in one run). */
 /* a1 += w1_k z_k, a2 += w2_k z_k^2 over m columns of four rows z_k (k = 0..3),
  * added in the row order: the sums of one row at a time, with a quarter of
  * the loads and stores of a1 and a2 (a2 NULL: a1 alone) */
@@ -192,16 +222,21 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   {                                                                                                   \
     const T *restrict z0 = zr[0], *restrict z1 = zr[1], *restrict z2 = zr[2], *restrict z3 = zr[3];  \
     double p0 = w1[0], p1 = w1[1], p2 = w1[2], p3 = w1[3];                                            \
-    if (a2) {                                                                                         \
-      double q0 = w2[0], q1 = w2[1], q2 = w2[2], q3 = w2[3];                                          \
-      for (int64_t i = 0; i < m; i++) {                                                               \
-        double v0 = (double)z0[i], v1 = (double)z1[i], v2 = (double)z2[i], v3 = (double)z3[i];        \
-        a1[i] = (((a1[i] + p0 * v0) + p1 * v1) + p2 * v2) + p3 * v3;                                  \
-        a2[i] = (((a2[i] + q0 * (v0 * v0)) + q1 * (v1 * v1)) + q2 * (v2 * v2)) + q3 * (v3 * v3);      \
-      }                                                                                               \
-    } else {                                                                                          \
-      for (int64_t i = 0; i < m; i++)                                                                 \
-        a1[i] = (((a1[i] + p0 * (double)z0[i]) + p1 * (double)z1[i]) + p2 * (double)z2[i]) + p3 * (double)z3[i]; \
+    double q0 = a2 ? w2[0] : 0, q1 = a2 ? w2[1] : 0, q2 = a2 ? w2[2] : 0, q3 = a2 ? w2[3] : 0;        \
+    enum { L = 64 / sizeof(T) }; /* elements per line */                                              \
+    for (int64_t i0 = 0; i0 < m; i0 += L) {                                                           \
+      int64_t i1 = i0 + L < m ? i0 + L : m;                                                           \
+      if (pf)                                                                                         \
+        for (int q = 0; q < 4; q++) __builtin_prefetch((const T *)pf[q] + i0, 0);                     \
+      if (a2)                                                                                         \
+        for (int64_t i = i0; i < i1; i++) {                                                           \
+          double v0 = (double)z0[i], v1 = (double)z1[i], v2 = (double)z2[i], v3 = (double)z3[i];      \
+          a1[i] = (((a1[i] + p0 * v0) + p1 * v1) + p2 * v2) + p3 * v3;                                \
+          a2[i] = (((a2[i] + q0 * (v0 * v0)) + q1 * (v1 * v1)) + q2 * (v2 * v2)) + q3 * (v3 * v3);    \
+        }                                                                                             \
+      else                                                                                            \
+        for (int64_t i = i0; i < i1; i++)                                                             \
+          a1[i] = (((a1[i] + p0 * (double)z0[i]) + p1 * (double)z1[i]) + p2 * (double)z2[i]) + p3 * (double)z3[i]; \
     }                                                                                                 \
   }
 #define MOMENT1_BODY(T)                                                                               \
@@ -217,9 +252,9 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
       for (int64_t i = 0; i < m; i++) a1[i] += w1 * (double)z0[i];                                    \
   }
 ES_CLONES static void moment4_f(double *restrict a1, double *restrict a2, const void *const *zr, const double *w1,
-                                const double *w2, int64_t m) MOMENT_BODY(float)
+                                const double *w2, int64_t m, const void *const *pf) MOMENT_BODY(float)
 ES_CLONES static void moment4_d(double *restrict a1, double *restrict a2, const void *const *zr, const double *w1,
-                                const double *w2, int64_t m) MOMENT_BODY(double)
+                                const double *w2, int64_t m, const void *const *pf) MOMENT_BODY(double)
 ES_CLONES static void moment1_f(double *restrict a1, double *restrict a2, const void *zr, double w1, double w2,
                                 int64_t m) MOMENT1_BODY(float)
 ES_CLONES static void moment1_d(double *restrict a1, double *restrict a2, const void *zr, double w1, double w2,
@@ -251,10 +286,11 @@ static void moment_part(void *ctx, int64_t b, int64_t e) {
     for (; k + 4 <= j->rows; k += 4) {
       const void *zr[4];
       for (int q = 0; q < 4; q++) zr[q] = j->Z + ((k + q) * j->P + j0) * ze;
-      if (k + 8 <= j->rows) /* the next four rows' blocks while these are summed */
-        for (int q = 0; q < 4; q++)
-          for (int64_t o = 0; o < m * ze; o += 64) __builtin_prefetch((const char *)zr[q] + 4 * j->P * ze + o, 0);
-      (j->zd == NT_FLOAT32 ? moment4_f : moment4_d)(a1, j->o2 ? a2 : NULL, zr, j->w1 + k, j->w2 ? j->w2 + k : NULL, m);
+      /* the next four rows' blocks, a line of each per line summed (prefetch_note) */
+      const void *pf[4];
+      for (int q = 0; q < 4; q++) pf[q] = (const char *)zr[q] + 4 * j->P * ze;
+      (j->zd == NT_FLOAT32 ? moment4_f : moment4_d)(a1, j->o2 ? a2 : NULL, zr, j->w1 + k, j->w2 ? j->w2 + k : NULL, m,
+                                                    k + 8 <= j->rows ? pf : NULL);
     }
     for (; k < j->rows; k++)
       (j->zd == NT_FLOAT32 ? moment1_f : moment1_d)(a1, j->o2 ? a2 : NULL, j->Z + (k * j->P + j0) * ze, j->w1[k],
@@ -280,10 +316,15 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
 #define ELITE_SUM(T)                                                             \
   {                                                                              \
     const T *restrict x = xrow;                                                  \
-    if (mean)                                                                    \
-      for (int64_t i = 0; i < m; i++) a[i] += (double)x[i] - mean[i];            \
-    else                                                                         \
-      for (int64_t i = 0; i < m; i++) a[i] += (double)x[i];                      \
+    enum { L = 64 / sizeof(T) }; /* elements per line */                         \
+    for (int64_t i0 = 0; i0 < m; i0 += L) {                                      \
+      int64_t i1 = i0 + L < m ? i0 + L : m;                                      \
+      if (pf) __builtin_prefetch((const T *)pf + i0, 0);                         \
+      if (mean)                                                                  \
+        for (int64_t i = i0; i < i1; i++) a[i] += (double)x[i] - mean[i];        \
+      else                                                                       \
+        for (int64_t i = i0; i < i1; i++) a[i] += (double)x[i];                  \
+    }                                                                            \
   }
 #define ELITE_SQ(T)                                                              \
   {                                                                              \
@@ -293,8 +334,10 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
       a[i] += d * d;                                                             \
     }                                                                            \
   }
-ES_CLONES static void esum_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SUM(float)
-ES_CLONES static void esum_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SUM(double)
+ES_CLONES static void esum_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m,
+                             const void *pf) ELITE_SUM(float)
+ES_CLONES static void esum_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m,
+                             const void *pf) ELITE_SUM(double)
 ES_CLONES static void esq_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(float)
 ES_CLONES static void esq_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(double)
 
@@ -315,9 +358,9 @@ static void elite_part(void *ctx, int64_t b, int64_t e) {
     for (int64_t i = 0; i < m; i++) mu[i] = 0, a[i] = 0;
     for (int64_t k = 0; k < j->m; k++) {
       const char *xr = j->X + (j->idx[k] * j->P + j0) * xe;
-      if (k + 1 < j->m)
-        for (int64_t o = 0; o < m * xe; o += 64) __builtin_prefetch(j->X + (j->idx[k + 1] * j->P + j0) * xe + o, 0);
-      (j->xd == NT_FLOAT32 ? esum_f : esum_d)(mu, xr, NULL, m);
+      /* the next row's block, a line per line summed (prefetch_note) */
+      const char *nx = k + 1 < j->m ? j->X + (j->idx[k + 1] * j->P + j0) * xe : NULL;
+      (j->xd == NT_FLOAT32 ? esum_f : esum_d)(mu, xr, NULL, m, nx);
     }
     for (int64_t i = 0; i < m; i++) mu[i] /= (double)j->m;
     /* the same rows again, from cache: sum (x - mean)^2 */

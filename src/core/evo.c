@@ -83,15 +83,13 @@ EVO_CLONES static void ga_f32(float *restrict o, const float *restrict a, const 
                               const float *restrict u, const float *restrict z, int64_t m, float s) {
   if (u && z) GA_XM_LOOP(float)
   else if (u) GA_X_LOOP(float)
-  else if (z) GA_M_LOOP(float)
-  else memcpy(o, a, (size_t)m * sizeof(float));
+  else GA_M_LOOP(float)
 }
 EVO_CLONES static void ga_f64(double *restrict o, const double *restrict a, const double *restrict b,
                               const double *restrict u, const double *restrict z, int64_t m, double s) {
   if (u && z) GA_XM_LOOP(double)
   else if (u) GA_X_LOOP(double)
-  else if (z) GA_M_LOOP(double)
-  else memcpy(o, a, (size_t)m * sizeof(double));
+  else GA_M_LOOP(double)
 }
 
 /* DE: o = (u <= CR or column == jr) ? a + (b - c) F : x; jc = jr - the chunk's
@@ -122,6 +120,7 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
   int64_t es = elem_size(j->dtype), D = j->D;
   int f64 = j->dtype == NT_FLOAT64;
   double ubuf[EVO_CH], zbuf[EVO_CH]; /* the chunk's draws (float32 uses the first half) */
+  _Alignas(64) double obuf[EVO_CH];  /* GA, DE: the chunk's output, streamed to out from here */
   const char *ra = NULL, *rb = NULL, *rc = NULL, *rx = NULL;
   char *ro = NULL;
   int need_u = 1, need_z = 0;
@@ -160,22 +159,27 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
       if (need_u) nyto_random_fill(j->dtype, 1, u, m, j->seed, j->stream, j->ca + e);
       if (need_z) nyto_random_fill(j->dtype, 0, z, m, j->seed, j->stream, j->cb + e);
       size_t q = (size_t)(c * es);
+      if (!need_u && !need_z) { /* a copy of the row a */
+        core_stream_store(ro + q, ra + q, m * es);
+        continue;
+      }
       if (f64)
-        ga_f64((double *)(ro + q), (const double *)(ra + q), (const double *)(rb + q), need_u ? u : NULL,
-               need_z ? z : NULL, m, s);
+        ga_f64(obuf, (const double *)(ra + q), (const double *)(rb + q), need_u ? u : NULL, need_z ? z : NULL, m, s);
       else
-        ga_f32((float *)(ro + q), (const float *)(ra + q), (const float *)(rb + q), need_u ? u : NULL,
+        ga_f32((float *)obuf, (const float *)(ra + q), (const float *)(rb + q), need_u ? u : NULL,
                need_z ? z : NULL, m, (float)s);
+      core_stream_store(ro + q, (const char *)obuf, m * es);
     } else {
       nyto_random_fill(j->dtype, 1, u, m, j->seed, j->stream, j->ca + e);
       size_t q = (size_t)(c * es);
       int64_t jc = j->jr[r] - c;
       if (f64)
-        de_f64((double *)(ro + q), (const double *)(rx + q), (const double *)(ra + q), (const double *)(rb + q),
+        de_f64(obuf, (const double *)(rx + q), (const double *)(ra + q), (const double *)(rb + q),
                (const double *)(rc + q), u, m, jc, j->F, j->CR);
       else
-        de_f32((float *)(ro + q), (const float *)(rx + q), (const float *)(ra + q), (const float *)(rb + q),
+        de_f32((float *)obuf, (const float *)(rx + q), (const float *)(ra + q), (const float *)(rb + q),
                (const float *)(rc + q), u, m, jc, (float)j->F, (float)j->CR);
+      core_stream_store(ro + q, (const char *)obuf, m * es);
     }
   }
 }
@@ -186,7 +190,7 @@ static void run_gap(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
   if (j->which == 0 || j1 <= j0) return;
   int64_t es = elem_size(j->dtype), D = j->D;
   const char *src = j->X + (size_t)((j->which == 1 ? j->ia[r] : r) * D) * es;
-  memcpy(j->out + (size_t)(r * D + j0) * es, src + j0 * es, (size_t)((j1 - j0) * es));
+  core_stream_store(j->out + (size_t)(r * D + j0) * es, src + j0 * es, (j1 - j0) * es);
 }
 
 /* elements [lo, hi) of the n x D: row by row, segments and gaps */
@@ -207,10 +211,12 @@ static void evo_part(void *ctx, int64_t lo, int64_t hi) {
     }
     if (pos < e) run_gap(j, r, pos, e);
   }
+  if (j->which != 0) core_stream_fence();
 }
 
 static void evo_run(evo_job *j) {
   nyto_random_init(); /* the tables, before any thread reads them */
+  core_stream_init();
   int64_t N = j->n * j->D;
   if (N <= 0) return;
   if (N < 2 * EVO_GRAIN || nt_parallel_for(N, EVO_GRAIN, evo_part, j) != 0) evo_part(j, 0, N);
