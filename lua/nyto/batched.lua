@@ -106,6 +106,64 @@ return function(nyto, core)
     end
   end
 
+  -- under the vmap layer, a Sequential's nn.Conv2d, nn.ReLU, nn.MaxPool2d(2)
+  -- in a row (the stock classes and forwards, groups 1, dilation 1, a 2x2
+  -- stride-2 pool without padding or ceil mode) run as one population-aware
+  -- block, core.vmap_conv_pool: its direct kernel never makes the full-size
+  -- activation (src/core/bconv.c), or oneDNN per member with the ReLU and the
+  -- pool on its output while in cache.  The Sequential is where the next ops
+  -- are known: the block's result is exactly what the three layers return.
+  -- Anything else (autograd, float64, other arguments) runs the layers.
+  local vmap_conv_pool = core.vmap_conv_pool
+  local function is_pair(v, a)
+    if v == a then return true end
+    return type(v) == "table" and v[1] == a and v[2] == a and v[3] == nil
+  end
+  local conv_block_mode = 0 -- (tests, bench) 1: the direct kernel, 2: oneDNN per member
+  local function conv_block(nn, c, r, p, x)
+    local Conv2d, ReLU, MaxPool2d = nn.Conv2d, nn.ReLU, nn.MaxPool2d
+    if getmetatable(c) ~= Conv2d.__imt or getmetatable(r) ~= ReLU.__imt or getmetatable(p) ~= MaxPool2d.__imt then return nil end
+    if c.forward ~= Conv2d.forward or r.forward ~= ReLU.forward or p.forward ~= MaxPool2d.forward then return nil end
+    if not is_tensor(x) or c.groups ~= 1 or not is_pair(c.dilation, 1) or type(c.stride) ~= "table" then return nil end
+    if not (is_pair(p.kernel_size, 2) and is_pair(p.stride, 2) and is_pair(p.padding, 0) and is_pair(p.dilation, 1))
+       or p.ceil_mode ~= false then
+      return nil
+    end
+    local w = c.weight
+    if not is_tensor(w) or w:dim() ~= 4 then return nil end
+    local pad, ph, pw = c.padding, nil, nil
+    if pad == "valid" then ph, pw = 0, 0
+    elseif pad == "same" then
+      local th, tw = w:size(3) - 1, w:size(4) - 1
+      if th % 2 ~= 0 or tw % 2 ~= 0 then return nil end -- the odd element at the end: F.conv2d pads
+      ph, pw = th // 2, tw // 2
+    elseif type(pad) == "table" then ph, pw = pad[1], pad[2]
+    else return nil end
+    return vmap_conv_pool(x, w, c.bias, c.stride[1], c.stride[2], ph, pw, conv_block_mode)
+  end
+  local function fused_sequential_of(orig, nn)
+    return function(self, x, ...)
+      local mods, k = {}, 1
+      while true do
+        local m = self[k]
+        if m == nil then break end
+        if not nyto.is_module(m) then return orig(self, x, ...) end -- its error
+        mods[k], k = m, k + 1
+      end
+      local i, nm, extra = 1, #mods, select("#", ...) > 0
+      while i <= nm do
+        local y = i + 2 <= nm and not (i == 1 and extra) and conv_block(nn, mods[i], mods[i + 1], mods[i + 2], x)
+        if y then
+          x, i = y, i + 3
+        else
+          if i == 1 then x = mods[1](x, ...) else x = mods[i](x) end
+          i = i + 1
+        end
+      end
+      return x
+    end
+  end
+
   local opts_fused = true
   local function vmap_forward(module, slots, stacks, n, x, per_member, fused)
     opts_fused = fused
@@ -119,7 +177,11 @@ return function(nyto, core)
       local F = nyto.F
       local orig_linear = F.linear
       F.linear = opts_fused and fused_linear_of(orig_linear) or orig_linear
+      local nn = nyto.nn
+      local orig_seq = rawget(nn.Sequential, "forward")
+      if opts_fused then rawset(nn.Sequential, "forward", fused_sequential_of(orig_seq, nn)) end
       local ok, r = pcall(call_forward, module, xin)
+      rawset(nn.Sequential, "forward", orig_seq)
       F.linear = orig_linear
       swap(slots, old)
       if not ok then error(r, 0) end

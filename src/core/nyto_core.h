@@ -138,6 +138,16 @@ int nyto_random_isa(int level);
 /* The batched forward's small linear layers: every member's y_i = x_i W_i^T + b_i
  * (src/core/blinear.c); -1 when out of memory (nothing else can fail). */
 int nyto_batched_linear(const nt_blinear *p);
+/* The batched forward's Conv2d + ReLU + MaxPool2d(2) (src/core/bconv.c): a
+ * direct convolution, every member's output channels in the vector lanes, the
+ * 2x2 pool and the ReLU applied in registers; -1 when out of memory. */
+int nyto_conv_relu_pool(const nt_bconv *p);
+/* tests: cap its vector paths (0 baseline, 1 AVX2, 2 AVX-512; < 0 only
+ * queries); returns the cap in force before. */
+int nyto_bconv_isa(int level);
+/* y[p][i][j] = max(0, the max of x[p][2i..2i+1][2j..2j+1]) over `planes`
+ * planes of h x w (float32, contiguous) into planes of (h/2) x (w/2). */
+void nyto_relu_pool2(const float *x, float *y, int64_t planes, int64_t h, int64_t w);
 /* BLAS threads (OpenBLAS's own pool, found at run time; 0 when absent) */
 int nyto_blas_set_threads(int n);
 int nyto_blas_get_threads(void);

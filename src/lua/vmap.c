@@ -20,6 +20,9 @@ int nt_vmap_is_batched(const nt_tensor *t);
 
 int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
                    int (*small)(const nt_blinear *), nt_tensor **out);
+int nt_vmap_conv_pool(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, const int64_t *stride,
+                      const int64_t *padding, int64_t level, int mode, int (*direct)(const nt_bconv *),
+                      void (*pool)(const float *, float *, int64_t, int64_t, int64_t), nt_tensor **out);
 
 static int vmap_depth; /* nested calls are refused: one layer at a time */
 static int64_t vmap_level; /* the level of the running call */
@@ -108,7 +111,37 @@ static int l_vmap_linear(lua_State *L) {
   return 1;
 }
 
+/* core.vmap_conv_pool(x, w, b|nil, sh, sw, ph, pw [, mode]): the fused
+ * Conv2d + ReLU + MaxPool2d(2) of nt_vmap_conv_pool inside a vmap_call, or
+ * nil when it does not apply (or outside a call): the caller then runs the
+ * layers themselves.  mode (internal, for the specs and bench): 0 chooses,
+ * 1 the direct kernel, 2 a libtorch convolution per member. */
+static int l_vmap_conv_pool(lua_State *L) {
+  if (vmap_depth == 0) return 0;
+  LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
+  if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
+  int64_t st[2], pd[2];
+  for (int i = 0; i < 4; i++) {
+    int isnum = 0;
+    lua_Integer v = lua_tointegerx(L, 4 + i, &isnum);
+    if (!isnum) return 0;
+    if (i < 2) st[i] = (int64_t)v; else pd[i - 2] = (int64_t)v;
+  }
+  int mode = lua_isinteger(L, 8) ? (int)lua_tointeger(L, 8) : 0;
+  LTensor *u = tensor_newud(L);
+  nt_tensor *o = NULL;
+  if (nt_vmap_conv_pool(x->t, w->t, b ? b->t : NULL, st, pd, vmap_level, mode, nyto_conv_relu_pool, nyto_relu_pool2,
+                        &o) != 0 || !o) {
+    lua_pushnil(L);
+    return 1;
+  }
+  tensor_own(L, u, o);
+  return 1;
+}
+
 static void vmap_open(lua_State *L) {
+  lua_pushcfunction(L, l_vmap_conv_pool);
+  lua_setfield(L, -2, "vmap_conv_pool");
   lua_pushcfunction(L, l_vmap_linear);
   lua_setfield(L, -2, "vmap_linear");
   lua_pushcfunction(L, l_vmap_call);

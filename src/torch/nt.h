@@ -120,6 +120,21 @@ typedef struct nt_blinear {
   int64_t x_stride, w_stride, b_stride, y_stride;
 } nt_blinear;
 
+/* A convolution per member of a population followed by ReLU and a 2x2,
+ * stride-2 max pool (floor mode), float32, on raw contiguous NCHW memory:
+ * y[i] = relu(maxpool2(conv(x_i, w_i, stride, zero padding) + b_i)).
+ * x: [batch, cin, ih, iw] per member (x_stride elements apart, 0 when shared),
+ * w: [cout, cin, kh, kw] per member, b: [cout] per member or NULL,
+ * y: [batch, cout, oh, ow] per member (oh, ow: the pooled sizes).  The
+ * torch side fills it (src/torch/vmap.cpp), the core computes it
+ * (nyto_conv_relu_pool, src/core/bconv.c). */
+typedef struct nt_bconv {
+  int64_t n, batch, cin, ih, iw, cout, kh, kw, sh, sw, ph, pw, oh, ow;
+  const float *x, *w, *b;
+  float *y;
+  int64_t x_stride, w_stride, b_stride, y_stride;
+} nt_bconv;
+
 /* Run op on args; writes up to 4 results to outs, their count to *nout. */
 int nt_call(int op, const nt_arg *args, int nargs, nt_tensor **outs, int *nout);
 

@@ -220,3 +220,85 @@ extern "C" int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_t
   *out = nullptr;
   VM_TRY(vm_linear(x, w, b, level, small, out))
 }
+
+// The population-aware Conv2d + ReLU + MaxPool2d(2) block of the batched
+// forward (lua/nyto/batched.lua finds the three layers in a Sequential):
+// float32 on the CPU, nothing needing a gradient, groups 1, dilation 1, the
+// weight batched at `level`, the input shared ([B, C, H, W], not batched) or
+// batched there.  Into a fresh [n, B, O, OH, OW] (batched at dim 0), by
+//  - `direct` (the core's nyto_conv_relu_pool: the convolution, the pool and
+//    the ReLU in registers, no full-size activation) for shallow convolutions
+//    (C * kh * kw <= NT_BCONV_DIRECT_TAPS: oneDNN is memory-bound there), or
+//  - one at::conv2d per member (oneDNN: near the machine's peak for deep
+//    convolutions, unlike functorch's grouped convolution), its output still
+//    in cache when `pool` (nyto_relu_pool2) takes the ReLU and the max.
+// mode: 0 chooses, 1 direct, 2 per member (specs test both).  *out = NULL when
+// the case is not one of these: the caller then runs the three layers.
+#define NT_BCONV_DIRECT_TAPS 64
+static void vm_conv_pool(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, const int64_t *st,
+                         const int64_t *pd, int64_t level, int mode, int (*direct)(const nt_bconv *),
+                         void (*pool)(const float *, float *, int64_t, int64_t, int64_t), nt_tensor **out) {
+  namespace ft = at::functorch;
+  auto *wb = ft::maybeGetBatchedImpl(w->t);
+  if (!wb || wb->level() != level || !direct || !pool) return;
+  at::Tensor W = at::movedim(wb->value(), wb->bdim(), 0);  // [n, O, C, kh, kw]
+  if (W.dim() != 5 || W.scalar_type() != at::kFloat || !W.device().is_cpu()) return;
+  const int64_t n = W.size(0), O = W.size(1), C = W.size(2), KH = W.size(3), KW = W.size(4);
+  if (st[0] < 1 || st[1] < 1 || pd[0] < 0 || pd[1] < 0 || n < 1 || O < 1 || C < 1 || KH < 1 || KW < 1) return;
+  at::Tensor B;  // [n, O] or undefined
+  bool bbat = false;
+  if (b && b->t.defined()) {
+    auto *bb = ft::maybeGetBatchedImpl(b->t);
+    if (bb && bb->level() != level) return;
+    bbat = bb != nullptr;
+    B = bb ? at::movedim(bb->value(), bb->bdim(), 0) : b->t;
+    if (B.scalar_type() != at::kFloat || !B.device().is_cpu() || (ft::isBatchedTensor(B))) return;
+    if (bbat ? (B.dim() != 2 || B.size(0) != n || B.size(1) != O) : (B.dim() != 1 || B.size(0) != O)) return;
+  }
+  auto *xb = ft::maybeGetBatchedImpl(x->t);
+  at::Tensor X;  // [n, B, C, H, W] when batched, else [B, C, H, W]
+  if (xb) {
+    if (xb->level() != level) return;
+    X = at::movedim(xb->value(), xb->bdim(), 0);
+    if (X.dim() != 5 || X.size(0) != n) return;
+  } else {
+    X = x->t;
+    if (X.dim() != 4 || ft::isBatchedTensor(X)) return;
+  }
+  if (X.scalar_type() != at::kFloat || !X.device().is_cpu()) return;
+  if (at::GradMode::is_enabled() && (W.requires_grad() || X.requires_grad() || (B.defined() && B.requires_grad())))
+    return;
+  const int64_t Bn = X.size(-4), H = X.size(-2), Wd = X.size(-1);
+  if (X.size(-3) != C || Bn < 1 || H + 2 * pd[0] < KH || Wd + 2 * pd[1] < KW) return;
+  const int64_t CH = (H + 2 * pd[0] - KH) / st[0] + 1, CW = (Wd + 2 * pd[1] - KW) / st[1] + 1;
+  const int64_t OH = CH / 2, OW = CW / 2;
+  if (OH < 1 || OW < 1) return;
+  at::Tensor Y = at::empty({n, Bn, O, OH, OW}, W.options());
+  bool use_direct = mode == 1 || (mode == 0 && C * KH * KW <= NT_BCONV_DIRECT_TAPS);
+  if (use_direct) {
+    at::Tensor Wc = W.contiguous(), Xc = X.contiguous(), Bc = B.defined() ? B.contiguous() : at::Tensor();
+    nt_bconv p;
+    p.n = n, p.batch = Bn, p.cin = C, p.ih = H, p.iw = Wd, p.cout = O, p.kh = KH, p.kw = KW;
+    p.sh = st[0], p.sw = st[1], p.ph = pd[0], p.pw = pd[1], p.oh = OH, p.ow = OW;
+    p.x = Xc.data_ptr<float>(), p.w = Wc.data_ptr<float>(), p.b = Bc.defined() ? Bc.data_ptr<float>() : nullptr;
+    p.y = Y.data_ptr<float>();
+    p.x_stride = xb ? Bn * C * H * Wd : 0, p.w_stride = O * C * KH * KW, p.b_stride = bbat ? O : 0;
+    p.y_stride = Bn * O * OH * OW;
+    if (direct(&p) != 0) throw std::bad_alloc();
+  } else {
+    float *y = Y.data_ptr<float>();
+    for (int64_t m = 0; m < n; m++) {
+      at::Tensor Bm = B.defined() ? (bbat ? B.select(0, m) : B) : at::Tensor();
+      at::Tensor Cm = at::conv2d(xb ? X.select(0, m) : X, W.select(0, m), Bm, {st[0], st[1]}, {pd[0], pd[1]}).contiguous();
+      pool(Cm.data_ptr<float>(), y + m * Bn * O * OH * OW, Bn * O, CH, CW);
+    }
+  }
+  *out = new nt_tensor{ft::addBatchDim(Y, 0, level)};
+}
+
+extern "C" int nt_vmap_conv_pool(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, const int64_t *stride,
+                                 const int64_t *padding, int64_t level, int mode, int (*direct)(const nt_bconv *),
+                                 void (*pool)(const float *, float *, int64_t, int64_t, int64_t), nt_tensor **out) {
+  *out = nullptr;
+  VM_TRY(vm_conv_pool(x, w, b, stride, padding, level, mode, direct, pool, out))
+}
