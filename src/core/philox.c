@@ -185,8 +185,28 @@ static inline float normal1(uint32_t r) {
  * far and a large share of a shared L3 */
 #define PX_STREAM 4
 #define PX_STREAM_MIN ((int64_t)64 << 20)
+static inline int px_stream_flag(int dtype, int64_t n) {
+  return n * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0;
+}
 
 static inline uint32_t rotl32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+/* one xoshiro128++ step of lane l: its output, the state advanced */
+static inline uint32_t x_step(uint32_t st[4][16], int l) {
+  uint32_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l], t = s1 << 9;
+  uint32_t r = rotl32(s0 + s3, 7) + s0;
+  s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = rotl32(s3, 11);
+  st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = s3;
+  return r;
+}
+
+/* the steps [q, q1) of the chunk holding counter cc (cc % 16 == 0) that a
+ * run of `left` more elements covers: q is returned, q1 set */
+static inline int x_span(uint64_t cc, int64_t left, int *q1) {
+  int q = (int)((cc & (XCH - 1)) >> 4);
+  *q1 = (int64_t)(XSTEPS - q) > left >> 4 ? q + (int)(left >> 4) : XSTEPS;
+  return q;
+}
 
 /* the 16 lanes of chunk K after q0 steps */
 static void x_seed(uint64_t K, uint64_t seed, uint64_t stream, int q0, uint32_t st[4][16]) {
@@ -197,11 +217,7 @@ static void x_seed(uint64_t K, uint64_t seed, uint64_t stream, int q0, uint32_t 
   for (int l = 0; l < 16; l++)
     if (!(st[0][l] | st[1][l] | st[2][l] | st[3][l])) st[0][l] = 1;
   for (int q = 0; q < q0; q++)
-    for (int l = 0; l < 16; l++) {
-      uint32_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l], t = s1 << 9;
-      s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = rotl32(s3, 11);
-      st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = s3;
-    }
+    for (int l = 0; l < 16; l++) (void)x_step(st, l);
 }
 
 /* words of steps [q0, q1) of chunk K into w[0 .. 16 (q1 - q0)) */
@@ -209,12 +225,7 @@ static void x_words(uint64_t K, uint64_t seed, uint64_t stream, int q0, int q1, 
   uint32_t st[4][16];
   x_seed(K, seed, stream, q0, st);
   for (int q = q0; q < q1; q++, w += 16)
-    for (int l = 0; l < 16; l++) {
-      uint32_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l], t = s1 << 9;
-      w[l] = rotl32(s0 + s3, 7) + s0;
-      s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = rotl32(s3, 11);
-      st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = s3;
-    }
+    for (int l = 0; l < 16; l++) w[l] = x_step(st, l);
 }
 
 /* ---- the AVX2 path: the same words and the same IEEE operations as the
@@ -323,8 +334,7 @@ __attribute__((target("avx2,fma"))) static void fill_avx2(int kind, float *dst, 
   kind &= 1;
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
-    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
-    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    int q1, q = x_span(cc, n - i, &q1);
     __m256i s[4][2];
     x8_seed(cc / XCH, seed, stream, q, s);
     for (; q < q1; q++, i += 16)
@@ -497,23 +507,32 @@ __attribute__((target("avx512f"))) static inline void x16_seed(uint64_t K, const
   for (int q = 0; q < q0; q++) x16_adv(s);
 }
 
+/* what a fill or fused pass from counter c sets up once: the round keys,
+ * the Philox constants of its block high word, the transform's table */
+typedef struct {
+  __m512i keys[20];
+  px16_consts k16;
+  __m512 lo[6], hi[6];
+} x16_ctx;
+__attribute__((target("avx512f"))) static void x16_ctx_init(x16_ctx *x, uint64_t seed, uint64_t stream, uint64_t c) {
+  round_keys16(seed, x->keys);
+  px16_init(&x->k16, seed, stream, ((c / XCH) << 4) >> 32);
+  for (int k = 0; k < 6; k++) x->lo[k] = _mm512_loadu_ps(NP_R[k]), x->hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
+}
+
 /* float32 elements [c, c + n) with c % 16 == 0 and n % 16 == 0 */
 __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst, int64_t n, uint64_t seed,
                                                            uint64_t stream, uint64_t c) {
   int nt = (kind & PX_STREAM) && !((uintptr_t)dst & 63);
   kind &= 1;
-  __m512i keys[20];
-  round_keys16(seed, keys);
-  px16_consts k16;
-  px16_init(&k16, seed, stream, ((c / XCH) << 4) >> 32);
-  __m512 lo[6], hi[6];
-  for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
+  x16_ctx X;
+  x16_ctx_init(&X, seed, stream, c);
+  const __m512 *lo = X.lo, *hi = X.hi;
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
-    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
-    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    int q1, q = x_span(cc, n - i, &q1);
     __m512i s[4];
-    x16_seed(cc / XCH, keys, &k16, seed, stream, q, s);
+    x16_seed(cc / XCH, X.keys, &X.k16, seed, stream, q, s);
     if (nt && kind == 1)
       for (; q < q1; q++, i += 16) _mm512_stream_ps(dst + i, uniform16(x16_next(s)));
     else if (nt)
@@ -535,19 +554,15 @@ __attribute__((target("avx512f"))) static void fill_avx512(int kind, float *dst,
  * being compute-bound) */
 __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const float *x, int64_t n, float a, float b,
                                                             float sg, uint64_t seed, uint64_t stream, uint64_t c) {
-  __m512i keys[20];
-  round_keys16(seed, keys);
-  px16_consts k16;
-  px16_init(&k16, seed, stream, ((c / XCH) << 4) >> 32);
-  __m512 lo[6], hi[6];
-  for (int k = 0; k < 6; k++) lo[k] = _mm512_loadu_ps(NP_R[k]), hi[k] = _mm512_loadu_ps(NP_R[k] + 16);
+  x16_ctx X;
+  x16_ctx_init(&X, seed, stream, c);
+  const __m512 *lo = X.lo, *hi = X.hi;
   const __m512 A = _mm512_set1_ps(a), B = _mm512_set1_ps(b), S = _mm512_set1_ps(sg);
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
-    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
-    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    int q1, q = x_span(cc, n - i, &q1);
     __m512i st[4];
-    x16_seed(cc / XCH, keys, &k16, seed, stream, q, st);
+    x16_seed(cc / XCH, X.keys, &X.k16, seed, stream, q, st);
     for (; q < q1; q++, i += 16) {
       __m512 z = _mm512_mul_ps(S, normal16(x16_next(st), lo, hi));
       __m512 v = _mm512_mul_ps(A, _mm512_loadu_ps(s + i));
@@ -569,8 +584,7 @@ static void steps_f32(int kind, float *f, int64_t n, uint64_t seed, uint64_t str
   kind &= 1;
   for (int64_t i = 0; i < n;) {
     uint64_t cc = c + (uint64_t)i;
-    int q = (int)((cc & (XCH - 1)) >> 4), q1 = XSTEPS;
-    if ((int64_t)(q1 - q) > (n - i) >> 4) q1 = q + (int)((n - i) >> 4);
+    int q1, q = x_span(cc, n - i, &q1);
     x_words(cc / XCH, seed, stream, q, q1, w);
     int64_t m = 16 * (int64_t)(q1 - q);
     if (kind == 0)
@@ -706,7 +720,7 @@ static void fill_piece(const px_work *w, const px_piece *p, int64_t lo, int64_t 
 void nyto_random_fill(int dtype, int kind, void *dst, int64_t n, uint64_t seed, uint64_t stream, uint64_t counter) {
   table_init();
   if (n <= 0) return;
-  fill_job j = {dtype, kind | (n * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed, stream};
+  fill_job j = {dtype, kind | px_stream_flag(dtype, n), dst, seed, stream};
   px_piece p = {0, 0, n, counter};
   work_run(&p, 1, fill_piece, &j);
 }
@@ -727,8 +741,7 @@ void nyto_random_segs(int dtype, int kind, void *dst, uint64_t seed, uint64_t st
     pc[k] = (px_piece){segs[k].off, 0, segs[k].len, counter + (uint64_t)segs[k].off};
     total += segs[k].len;
   }
-  fill_job j = {dtype, kind | (total * (dtype == NT_FLOAT64 ? 8 : 4) >= PX_STREAM_MIN ? PX_STREAM : 0), dst, seed,
-                stream};
+  fill_job j = {dtype, kind | px_stream_flag(dtype, total), dst, seed, stream};
   work_run(pc, nseg, fill_piece, &j);
   if (pc != &one) free(pc);
 }
