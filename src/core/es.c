@@ -137,43 +137,19 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
   int64_t xe = elem_size(j->xd), se = elem_size(j->sd);
   void (*fn)(SAMPLE_ARGS) =
       j->xd == NT_FLOAT32 ? (j->sd == NT_FLOAT32 ? sample_ff : sample_fd) : (j->sd == NT_FLOAT32 ? sample_df : sample_dd);
-  _Alignas(64) float zb[ES_DRAW + 128];
+  _Alignas(64) float zb[ES_DRAW];
   /* the block's results, streamed to the arena from here */
   _Alignas(64) double t1[ES_DRAW], t2[ES_DRAW], tz[ES_DRAW];
-  /* carry: per row, the normals a block drew past its end up to the next
-   * multiple of 64 counters, which begin the row's next block (< 64 each;
-   * carry_at: their first counter, UINT64_MAX for none).  Without them each
-   * block of a row off the 64-counter grid drew up to 63 normals on either
-   * side again: 6% more draws for 1024 columns.  No memory for them: none. */
-  float(*carry)[64] = NULL;
-  uint64_t *carry_at = NULL;
-  if (b + 1 < e && (carry = malloc((size_t)j->rows * (sizeof *carry + sizeof *carry_at))) != NULL) {
-    carry_at = (uint64_t *)(carry + j->rows);
-    for (int64_t k = 0; k < j->rows; k++) carry_at[k] = UINT64_MAX;
-  }
   for (int64_t q = b; q < e; q++) {
     int64_t i = q * ES_DRAW, m = j->P - i < ES_DRAW ? j->P - i : ES_DRAW;
     for (int64_t k = 0; k < j->rows; k++) {
       double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      /* the normals of counters [c, c + m), drawn over whole aligned blocks of 64
-       * counters (the generator's fast path in one call), after the carry of
-       * the row's previous block when there is one */
-      uint64_t c = j->counter + (uint64_t)(k * j->P + i), base = c & ~(uint64_t)63;
-      uint64_t end = (c + (uint64_t)m + 63) & ~(uint64_t)63;
-      const float *z;
-      if (carry && carry_at[k] == c && c != base) {
-        int64_t nc = (int64_t)(base + 64 - c); /* the carry: [c, base + 64) */
-        memcpy(zb, carry[k], (size_t)nc * sizeof(float));
-        if (end > base + 64) nyto_random_fill(NT_FLOAT32, 0, zb + nc, (int64_t)(end - base - 64), j->seed, j->stream, base + 64);
-        z = zb;
-      } else {
-        nyto_random_fill(NT_FLOAT32, 0, zb, (int64_t)(end - base), j->seed, j->stream, base);
-        z = zb + (c - base);
-      }
-      if (carry) { /* [c + m, end): the start of the row's next block */
-        carry_at[k] = c + (uint64_t)m;
-        memcpy(carry[k], z + m, (size_t)(end - c - (uint64_t)m) * sizeof(float));
-      }
+      /* the normals of counters [c, c + m), exactly: the generator takes any
+       * start (one inside a step of 16 counters costs a lane seeding, not
+       * extra draws: philox.c, fill_range) */
+      uint64_t c = j->counter + (uint64_t)(k * j->P + i);
+      nyto_random_fill(NT_FLOAT32, 0, zb, m, j->seed, j->stream, c);
+      const float *z = zb;
       fn(t1, j->pairs ? t2 : NULL, j->z ? tz : NULL, j->c + i * se, j->s + i * se, z, j->r ? j->r + i : NULL,
          j->part ? acc : NULL, m);
       char *o1 = j->X + ((j->pairs ? 2 * k : k) * j->P + i) * xe;
@@ -183,7 +159,6 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
       if (j->part) j->part[k * j->nblk + q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
   }
-  free(carry);
   core_stream_fence();
 }
 
