@@ -348,6 +348,31 @@ __attribute__((target("avx2,fma"))) static void fill_avx2(int kind, float *dst, 
   if (nt) _mm_sfence();
 }
 
+/* the fused pass on AVX2 (see axpby_avx512 below for the why of the
+ * prefetch): whole steps, the noise in registers, the same bits */
+__attribute__((target("avx2,fma"))) static void axpby_avx2(float *s, const float *x, int64_t n, float a, float b,
+                                                       float sg, uint64_t seed, uint64_t stream, uint64_t c) {
+  const __m256 A = _mm256_set1_ps(a), B = _mm256_set1_ps(b), S = _mm256_set1_ps(sg);
+  for (int64_t i = 0; i < n;) {
+    uint64_t cc = c + (uint64_t)i;
+    int q1, q = x_span(cc, n - i, &q1);
+    __m256i st[4][2];
+    x8_seed(cc / XCH, seed, stream, q, st);
+    for (; q < q1; q++, i += 16) {
+      if (i + 1024 < n) {
+        _mm_prefetch((const char *)(s + i + 1024), _MM_HINT_T0);
+        if (x) _mm_prefetch((const char *)(x + i + 1024), _MM_HINT_T0);
+      }
+      for (int h = 0; h < 2; h++) {
+        __m256 z = _mm256_mul_ps(S, normal8(x8_next(st, h)));
+        __m256 v = _mm256_mul_ps(A, _mm256_loadu_ps(s + i + 8 * h));
+        if (x) v = _mm256_add_ps(v, _mm256_mul_ps(B, _mm256_loadu_ps(x + i + 8 * h)));
+        _mm256_storeu_ps(s + i + 8 * h, _mm256_add_ps(v, z));
+      }
+    }
+  }
+}
+
 /* the 10 rounds' keys (k0, k1) of a seed */
 static inline void round_keys(uint64_t seed, uint32_t keys[20]) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
@@ -793,11 +818,11 @@ static void axpby_part(void *ctx, int64_t lo, int64_t hi) {
   for (int64_t i = lo, m; i < hi; i += m) {
     uint64_t c = j->c + (uint64_t)i;
 #ifdef PX_HAVE_AVX2
-    if (j->dtype == NT_FLOAT32 && px_avx512) {
+    if (j->dtype == NT_FLOAT32 && (px_avx512 || px_avx2)) {
       if ((c & 15) == 0 && hi - i >= 16) { /* the whole run of steps at once */
         m = (hi - i) & ~(int64_t)15;
-        axpby_avx512((float *)j->s + i, j->x ? (const float *)j->x + i : NULL, m, (float)j->a, (float)j->b,
-                     (float)j->sigma, j->seed, j->stream, c);
+        (px_avx512 ? axpby_avx512 : axpby_avx2)((float *)j->s + i, j->x ? (const float *)j->x + i : NULL, m,
+                                                (float)j->a, (float)j->b, (float)j->sigma, j->seed, j->stream, c);
         continue;
       }
       m = 16 - (int64_t)(c & 15); /* a partial step: below */
