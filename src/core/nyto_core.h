@@ -101,6 +101,16 @@ void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double 
  * norms[k] = sum_j r_j z_kj^2 (r: P float64, or NULL for ones). */
 void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
                     int pairs, const double *r, double *norms, uint64_t seed, uint64_t stream, uint64_t counter);
+/* nyto_es_sample's row block on AVX-512 (philox.c): for columns j < m,
+ * z_j = the float32 normal at counter + j, o1[j] = c + s z_j, o2[j] = c - s z_j
+ * (o2 NULL: none), zo[j] = z_j (NULL: none), in float32 (sdtype float32) or
+ * in float64 rounded once (float64 c, s); part (NULL: none) gets per
+ * 1024-column block sum_j z_j^2 in es.c's eight lanes.  m == 0: 1 when the
+ * path is on (the CPU has AVX-512 and nyto_random_isa allows it), else 0;
+ * m > 0: runs it (0, nothing done, only on a CPU without AVX-512 or o1, o2,
+ * zo not 4-byte aligned, which a float arena is). */
+int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,
+                           uint64_t seed, uint64_t stream, uint64_t counter, double *part);
 /* o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2 over the rows Z_k of Z
  * (zdtype, rows x P; w2 NULL: no o2); o1, o2 P elements of odtype */
 void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const double *w1, const double *w2,
