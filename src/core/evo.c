@@ -52,6 +52,7 @@ typedef struct {
   const unsigned char *cross;       /* GA: 1 where row r is a crossover */
   const double *mut;                /* GA: row r's mutation std (0: none) */
   double F, CR;
+  int fast; /* GA float32: the rows made by nyto_random_ga_f32 (philox.c), the draws in registers */
 } evo_job;
 
 /* ---- the chunk loops (m elements; the draws of the chunk in u, z) ---- */
@@ -132,6 +133,11 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
     need_u = j->cross[r] != 0;
     s = j->mut[r];
     need_z = s != 0;
+    if (j->fast && (need_u || need_z) &&
+        nyto_random_ga_f32((float *)ro + j0, (const float *)ra + j0, (const float *)rb + j0, j1 - j0, need_u, need_z,
+                           (float)s, j->seed, j->stream, j->ca + (uint64_t)(r * D + j0),
+                           j->cb + (uint64_t)(r * D + j0)))
+      return;
   } else if (j->which == 2) {
     ra = j->X + (size_t)(j->ia[r] * D) * es;
     rb = j->X + (size_t)(j->ib[r] * D) * es;
@@ -219,6 +225,7 @@ static void evo_run(evo_job *j) {
   core_stream_init();
   int64_t N = j->n * j->D;
   if (N <= 0) return;
+  j->fast = j->which == 1 && j->dtype == NT_FLOAT32 && nyto_random_ga_f32(NULL, NULL, NULL, 0, 1, 1, 0, 0, 0, 0, 0);
   if (N < 2 * EVO_GRAIN || nt_parallel_for(N, EVO_GRAIN, evo_part, j) != 0) evo_part(j, 0, N);
 }
 

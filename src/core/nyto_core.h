@@ -109,6 +109,12 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
  * path is on (the CPU has AVX-512 and nyto_random_isa allows it), else 0;
  * m > 0: runs it (0, nothing done, only on a CPU without AVX-512 or o1, o2,
  * zo not 4-byte aligned, which a float arena is). */
+/* nyto_evo_ga's row segment on AVX-512 (philox.c), float32: o[j] = a[j] +
+ * (b[j] - a[j]) u_j (use_u; else a[j]), then + s z_j (use_z), u_j the uniform
+ * at counter cu + j, z_j the normal at cz + j; m == 0 and the return as
+ * nyto_random_sample_f32 (0 also when neither use_u nor use_z) */
+int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
+                       uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz);
 int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,
                            uint64_t seed, uint64_t stream, uint64_t counter, double *part);
 /* o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2 over the rows Z_k of Z

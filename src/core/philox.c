@@ -642,14 +642,25 @@ typedef struct {
   int q;
 } px_gen;
 
-__attribute__((target("avx512f"), always_inline)) static inline __m512 gen_next(px_gen *g) {
+__attribute__((target("avx512f"), always_inline)) static inline __m512 gen_kind(px_gen *g, int uni) {
   if (g->q == XSTEPS) {
     g->K++;
     x16_seed(g->K, g->X.keys, &g->X.k16, g->seed, g->stream, 0, g->st);
     g->q = 0;
   }
   g->q++;
-  return normal16(x16_next(g->st), g->X.lo, g->X.hi);
+  return uni ? uniform16(x16_next(g->st)) : normal16(x16_next(g->st), g->X.lo, g->X.hi);
+}
+__attribute__((target("avx512f"), always_inline)) static inline __m512 gen_next(px_gen *g) { return gen_kind(g, 0); }
+
+/* the state at counter c0; *idx the permute that puts counter c0 + j in lane j */
+__attribute__((target("avx512f"))) static void gen_init(px_gen *g, uint64_t seed, uint64_t stream, uint64_t c0,
+                                                        __m512i *idx) {
+  x16_ctx_init(&g->X, seed, stream, c0);
+  g->K = c0 / XCH, g->q = (int)((c0 & (XCH - 1)) >> 4), g->seed = seed, g->stream = stream;
+  x16_seed(g->K, g->X.keys, &g->X.k16, seed, stream, g->q, g->st);
+  *idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                          _mm512_set1_epi32((int)(c0 & 15)));
 }
 
 /* two float64 halves to 16 float32 */
@@ -750,7 +761,72 @@ typedef void (*sample_fn)(const void *, const void *, float *, float *, float *,
 static const sample_fn SAMPLE_FNS[16] = {sample_0000, sample_0001, sample_0010, sample_0011, sample_0100, sample_0101,
                                          sample_0110, sample_0111, sample_1000, sample_1001, sample_1010, sample_1011,
                                          sample_1100, sample_1101, sample_1110, sample_1111};
+/* GA's children (evo.c): o = a + (b - a) u (U), then o + s z (Z), float32 */
+__attribute__((target("avx512f"), always_inline)) static inline void ga_body(int U, int Z, float *o, const float *a,
+                                                                            const float *b, int64_t m, float s,
+                                                                            uint64_t seed, uint64_t stream,
+                                                                            uint64_t cu, uint64_t cz) {
+  px_gen GU, GZ;
+  __m512i iu = _mm512_setzero_si512(), iz = iu;
+  __m512 curu = _mm512_setzero_ps(), curz = curu;
+  if (U) gen_init(&GU, seed, stream, cu, &iu), curu = gen_kind(&GU, 1);
+  if (Z) gen_init(&GZ, seed, stream, cz, &iz), curz = gen_kind(&GZ, 0);
+  const __m512 S = _mm512_set1_ps(s);
+  px_out O;
+  out_init(&O, o);
+  int64_t H = (m + 15) / 16;
+  for (int64_t h = 0; h < H; h++) {
+    int64_t left = m - 16 * h;
+    int nv = left < 16 ? (int)left : 16;
+    __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
+    /* the rows read, a line of each per line made, 4 KB ahead (AX_PF) */
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(a + 16 * h + AX_PF), _MM_HINT_T0);
+      if (U) _mm_prefetch((const char *)(b + 16 * h + AX_PF), _MM_HINT_T0);
+    }
+    __m512 av = _mm512_maskz_loadu_ps(mk, a + 16 * h), v = av;
+    if (U) {
+      __m512 nx = gen_kind(&GU, 1), u = _mm512_permutex2var_ps(curu, iu, nx);
+      curu = nx;
+      v = _mm512_add_ps(av, _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, b + 16 * h), av), u));
+    }
+    if (Z) {
+      __m512 nx = gen_kind(&GZ, 0), z = _mm512_permutex2var_ps(curz, iz, nx);
+      curz = nx;
+      v = _mm512_add_ps(v, _mm512_mul_ps(S, z));
+    }
+    if (h > 0 && left > 16) out_mid(&O, v, h);
+    else out_edge(&O, v, h, nv, h == H - 1);
+  }
+  _mm_sfence();
+}
+__attribute__((target("avx512f"))) static void ga_10(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(1, 0, o, a, b, m, s, seed, stream, cu, cz);
+}
+__attribute__((target("avx512f"))) static void ga_01(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(0, 1, o, a, b, m, s, seed, stream, cu, cz);
+}
+__attribute__((target("avx512f"))) static void ga_11(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(1, 1, o, a, b, m, s, seed, stream, cu, cz);
+}
 #endif
+
+int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
+                       uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512 || ((uintptr_t)o & 3) || !(use_u || use_z)) return 0;
+  (use_u ? (use_z ? ga_11 : ga_10) : ga_01)(o, a, b, m, s, seed, stream, cu, cz);
+  return 1;
+#else
+  (void)o, (void)a, (void)b, (void)m, (void)use_u, (void)use_z, (void)s, (void)seed, (void)stream, (void)cu, (void)cz;
+  return 0;
+#endif
+}
 
 int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,
                            uint64_t seed, uint64_t stream, uint64_t counter, double *part) {
