@@ -113,6 +113,13 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
  * (b[j] - a[j]) u_j (use_u; else a[j]), then + s z_j (use_z), u_j the uniform
  * at counter cu + j, z_j the normal at cz + j; m == 0 and the return as
  * nyto_random_sample_f32 (0 also when neither use_u nor use_z) */
+/* nyto_evo_pso's and nyto_evo_de's row segments on AVX-512 (philox.c),
+ * float32, the draws in registers at counters ca + j, cb + j (PSO's r1, r2)
+ * and cu + j (DE's u); jc the segment's column of jrand (outside [0, m): none) */
+int nyto_random_pso_f32(float *x, float *v, const float *p, const float *g, int64_t m, float w, float c1, float c2,
+                        uint64_t seed, uint64_t stream, uint64_t ca, uint64_t cb);
+int nyto_random_de_f32(float *o, const float *x, const float *a, const float *b, const float *c, int64_t m, int64_t jc,
+                       float F, float CR, uint64_t seed, uint64_t stream, uint64_t cu);
 int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
                        uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz);
 int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,

@@ -812,7 +812,103 @@ __attribute__((target("avx512f"))) static void ga_11(float *o, const float *a, c
                                                      uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
   ga_body(1, 1, o, a, b, m, s, seed, stream, cu, cz);
 }
+
+/* PSO's update in place (evo.c), float32: a = ((p - x) r1) c1, b = ((g - x) r2) c2,
+ * v = ((w v) + a) + b, x = x + v; x, v, p prefetched a line per line made */
+__attribute__((target("avx512f"))) static void pso_avx512(float *x, float *v, const float *p, const float *g,
+                                                          int64_t m, float w, float c1, float c2, uint64_t seed,
+                                                          uint64_t stream, uint64_t ca, uint64_t cb) {
+  px_gen G1, G2;
+  __m512i i1, i2;
+  gen_init(&G1, seed, stream, ca, &i1);
+  gen_init(&G2, seed, stream, cb, &i2);
+  __m512 cu1 = gen_kind(&G1, 1), cu2 = gen_kind(&G2, 1);
+  const __m512 W = _mm512_set1_ps(w), C1 = _mm512_set1_ps(c1), C2 = _mm512_set1_ps(c2);
+  for (int64_t i = 0; i < m; i += 16) {
+    int64_t left = m - i;
+    __mmask16 mk = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1);
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(x + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(v + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(p + i + AX_PF), _MM_HINT_T0);
+    }
+    __m512 n1 = gen_kind(&G1, 1), n2 = gen_kind(&G2, 1);
+    __m512 r1 = _mm512_permutex2var_ps(cu1, i1, n1), r2 = _mm512_permutex2var_ps(cu2, i2, n2);
+    cu1 = n1, cu2 = n2;
+    __m512 xi = _mm512_maskz_loadu_ps(mk, x + i);
+    __m512 a = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, p + i), xi), r1), C1);
+    __m512 b = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, g + i), xi), r2), C2);
+    __m512 vi = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(W, _mm512_maskz_loadu_ps(mk, v + i)), a), b);
+    _mm512_mask_storeu_ps(v + i, mk, vi);
+    _mm512_mask_storeu_ps(x + i, mk, _mm512_add_ps(xi, vi));
+  }
+}
+
+/* DE's trials (evo.c), float32: o = (u <= CR or column jc) ? a + (b - c) F : x,
+ * the four rows prefetched a line per line made, o's lines streamed */
+__attribute__((target("avx512f"))) static void de_avx512(float *o, const float *x, const float *a, const float *b,
+                                                         const float *c, int64_t m, int64_t jc, float F, float CR,
+                                                         uint64_t seed, uint64_t stream, uint64_t cu) {
+  px_gen G;
+  __m512i iu;
+  gen_init(&G, seed, stream, cu, &iu);
+  __m512 cur = gen_kind(&G, 1);
+  const __m512 FF = _mm512_set1_ps(F), CC = _mm512_set1_ps(CR);
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  px_out O;
+  out_init(&O, o);
+  int64_t H = (m + 15) / 16;
+  for (int64_t h = 0; h < H; h++) {
+    int64_t i = 16 * h, left = m - i;
+    int nv = left < 16 ? (int)left : 16;
+    __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(x + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(a + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(c + i + AX_PF), _MM_HINT_T0);
+    }
+    __m512 nx = gen_kind(&G, 1), u = _mm512_permutex2var_ps(cur, iu, nx);
+    cur = nx;
+    __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, a + i),
+                             _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, b + i), _mm512_maskz_loadu_ps(mk, c + i)), FF));
+    __mmask16 take = _mm512_cmp_ps_mask(u, CC, _CMP_LE_OQ);
+    if (jc >= i && jc < i + 16) take |= _mm512_cmpeq_epi32_mask(lane, _mm512_set1_epi32((int)(jc - i)));
+    __m512 v = _mm512_mask_mov_ps(_mm512_maskz_loadu_ps(mk, x + i), take, t);
+    if (h > 0 && left > 16) out_mid(&O, v, h);
+    else out_edge(&O, v, h, nv, h == H - 1);
+  }
+  _mm_sfence();
+}
 #endif
+
+int nyto_random_pso_f32(float *x, float *v, const float *p, const float *g, int64_t m, float w, float c1, float c2,
+                        uint64_t seed, uint64_t stream, uint64_t ca, uint64_t cb) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512) return 0;
+  pso_avx512(x, v, p, g, m, w, c1, c2, seed, stream, ca, cb);
+  return 1;
+#else
+  (void)x, (void)v, (void)p, (void)g, (void)m, (void)w, (void)c1, (void)c2, (void)seed, (void)stream, (void)ca, (void)cb;
+  return 0;
+#endif
+}
+
+int nyto_random_de_f32(float *o, const float *x, const float *a, const float *b, const float *c, int64_t m, int64_t jc,
+                       float F, float CR, uint64_t seed, uint64_t stream, uint64_t cu) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512 || ((uintptr_t)o & 3)) return 0;
+  de_avx512(o, x, a, b, c, m, jc, F, CR, seed, stream, cu);
+  return 1;
+#else
+  (void)o, (void)x, (void)a, (void)b, (void)c, (void)m, (void)jc, (void)F, (void)CR, (void)seed, (void)stream, (void)cu;
+  return 0;
+#endif
+}
 
 int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
                        uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
