@@ -90,6 +90,33 @@ describe("core.es_sample", function()
     for i = 1, 3 do assert.is_true(nyto.equal(out[1][i], out[2][i]), "output " .. i) end
   end)
 
+  it("without r (the norms in registers on AVX-512): the same bits on 1 and 2 threads, the norms sum_j z_kj^2", function()
+    local old = nyto.num_threads()
+    local D, n = 20011, 64 -- several 8-block runs of a row, split between the threads, a last partial group
+    local out = {}
+    for _, sd in ipairs {"float32", "float64"} do
+      local c = nyto.randn({D}, {generator = nyto.Generator(1), dtype = sd})
+      local s = nyto.rand({D}, {generator = nyto.Generator(2), dtype = sd})
+      for t = 1, 2 do
+        nyto.num_threads(t)
+        local X, Z, norms = nyto.zeros(n, D), nyto.zeros(n, D), nyto.zeros(n, F64)
+        core.es_sample(X, c, s, false, Z, gen(5), nil, norms)
+        local Xp = nyto.zeros(n, D)
+        core.es_sample(Xp, c, s, true, nil, gen(5))
+        out[t] = {X, Z, norms, Xp}
+      end
+      for i = 1, 4 do assert.is_true(nyto.equal(out[1][i], out[2][i]), sd .. " output " .. i) end
+      local Z = out[1][2]
+      local want, got = (Z:double() * Z:double()):sum(2):totable(), out[1][3]:totable()
+      for k = 1, n do assert.is_true(math.abs(got[k] - want[k]) <= 1e-12 * want[k], "row " .. k) end
+      -- the population from the kept z, in the arithmetic of the dtypes
+      local zA = sd == "float64" and Z:double() or Z
+      local ex = zA * s:view {1, D} + c:view {1, D}
+      assert.is_true(nyto.equal(out[1][1], sd == "float64" and ex:float() or ex))
+    end
+    nyto.num_threads(old)
+  end)
+
   it("refuses bad operands with a nyto: error and writes nothing", function()
     local X, c, s, z = nyto.zeros(4, 3), nyto.zeros(3), nyto.ones(3), nyto.zeros(2, 3)
     local fn = "es_sample"

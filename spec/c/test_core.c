@@ -327,6 +327,45 @@ int main(void) {
     CHECK(okl, "batched linear, float32: every member's x W^T + b within 1e-5 of a double loop (shared x, no bias)");
     CHECK(okd, "batched linear, float64: within 1e-12 of the loop");
   }
+  /* es_sample: the AVX-512 pass (the normals in registers, the lines of X
+   * and z streamed from two groups of 16 columns, nyto_random_sample_f32)
+   * equals the AVX2 and scalar passes (normals from fills, es.c's loops) bit
+   * for bit: rows off the line grid (P odd), several 8-block runs of a row, a
+   * last partial group, blocks of one and two groups, starts inside a step and
+   * across a generator chunk, pairs, z, the norms, float32 and float64 c, s */
+  {
+    static const int64_t Ps[4] = {8192 * 2 + 1000 + 3, 5, 20, 1024};
+    static const uint64_t c0s[2] = {13, 1024 * 5 - 3};
+    int top = nyto_random_isa(-1), same = 1, cases = 0;
+    for (int pi = 0; pi < 4; pi++)
+      for (int ci = 0; ci < 2; ci++)
+        for (int sd = 0; sd < 2; sd++)
+          for (int fl = 0; fl < 4; fl++) {
+            int64_t P = Ps[pi], n = 6, pairs = fl & 1, rows = pairs ? n / 2 : n;
+            int sdt = sd ? NT_FLOAT64 : NT_FLOAT32, keep = fl & 2;
+            int64_t es = sd ? 8 : 4;
+            char *c = malloc((size_t)(P * es)), *sc = malloc((size_t)(P * es));
+            float *X[2] = {calloc((size_t)(n * P + 1), 4), calloc((size_t)(n * P + 1), 4)};
+            float *Z[2] = {calloc((size_t)(rows * P + 1), 4), calloc((size_t)(rows * P + 1), 4)};
+            double nr[2][6];
+            if (!c || !sc || !X[0] || !X[1] || !Z[0] || !Z[1]) return 1;
+            nyto_random_fill(sdt, 0, c, P, 1, 1, 0);
+            nyto_random_fill(sdt, 1, sc, P, 2, 1, 0);
+            for (int v = 0; v < 2; v++) {
+              nyto_random_isa(v ? top : 0);
+              /* X one float off its allocation's alignment: other line offsets */
+              nyto_es_sample(NT_FLOAT32, X[v] + 1, sdt, c, sc, keep ? Z[v] + 1 : NULL, rows, P, (int)pairs, NULL,
+                             pairs ? NULL : nr[v], 7, 3, c0s[ci]);
+            }
+            same &= memcmp(X[0], X[1], (size_t)(n * P + 1) * 4) == 0 && memcmp(Z[0], Z[1], (size_t)(rows * P + 1) * 4) == 0;
+            if (!pairs) same &= memcmp(nr[0], nr[1], sizeof(double) * (size_t)rows) == 0;
+            cases++;
+            free(c), free(sc), free(X[0]), free(X[1]), free(Z[0]), free(Z[1]);
+          }
+    nyto_random_isa(top);
+    printf("# es_sample: %d cases at vector level %d against the scalar path\n", cases, top);
+    CHECK(same, "es_sample: the AVX-512 pass (normals in registers) equals the scalar pass bit for bit (X, z, norms)");
+  }
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

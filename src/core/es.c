@@ -27,6 +27,9 @@
 
 /* normals made per call of the generator: 4 KiB of float32, in L1 */
 #define ES_DRAW 1024
+/* blocks of ES_DRAW columns a row takes in one go on the AVX-512 path: 64 or
+ * 128 KiB of c and s, read from L2 by every row */
+#define ES_SUPER 8
 /* columns of one block of the reductions: 2 x 16 KiB of float64 sums in L1 */
 #define ES_COLS 2048
 /* elements below which a pass runs on the calling thread */
@@ -127,6 +130,7 @@ typedef struct {
   double *part; /* rows x nblk partial row sums (norms given) */
   int64_t rows, P, nblk;
   uint64_t seed, stream, counter;
+  int fast; /* nyto_random_sample_f32 makes the rows */
 } sample_job;
 
 /* blocks [b, e) of ES_DRAW columns, each over every row: the block's c and s
@@ -137,6 +141,20 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
   int64_t xe = elem_size(j->xd), se = elem_size(j->sd);
   void (*fn)(SAMPLE_ARGS) =
       j->xd == NT_FLOAT32 ? (j->sd == NT_FLOAT32 ? sample_ff : sample_fd) : (j->sd == NT_FLOAT32 ? sample_df : sample_dd);
+  if (j->fast) { /* the normals in registers (philox.c), ES_SUPER blocks at a time */
+    int done = 1;
+    for (int64_t q0 = b; q0 < e && done; q0 += ES_SUPER) {
+      int64_t q1 = q0 + ES_SUPER < e ? q0 + ES_SUPER : e;
+      int64_t i = q0 * ES_DRAW, m = (q1 * ES_DRAW < j->P ? q1 * ES_DRAW : j->P) - i;
+      for (int64_t k = 0; k < j->rows && done; k++) {
+        float *o1 = (float *)j->X + (j->pairs ? 2 * k : k) * j->P + i;
+        done = nyto_random_sample_f32(j->sd, j->c + i * se, j->s + i * se, o1, j->pairs ? o1 + j->P : NULL,
+                                      j->z ? (float *)j->z + k * j->P + i : NULL, m, j->seed, j->stream,
+                                      j->counter + (uint64_t)(k * j->P + i), j->part ? j->part + k * j->nblk + q0 : NULL);
+      }
+    }
+    if (done) return; /* else the first call refused (no AVX-512): the same path for all */
+  }
   _Alignas(64) float zb[ES_DRAW];
   /* the block's results, streamed to the arena from here */
   _Alignas(64) double t1[ES_DRAW], t2[ES_DRAW], tz[ES_DRAW];
@@ -168,7 +186,8 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   int64_t nblk = (P + ES_DRAW - 1) / ES_DRAW;
   double *part = NULL;
   if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
-  sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter};
+  sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter, 0};
+  j.fast = xdtype == NT_FLOAT32 && !r && nyto_random_sample_f32(sdtype, c, s, X, NULL, NULL, 0, seed, stream, 0, NULL);
   nyto_random_init(); /* the generator's tables, before the threads read them */
   core_stream_init();
   /* small arenas on the calling thread (the pool's start-up would cost more) */

@@ -52,6 +52,7 @@ typedef struct {
   const unsigned char *cross;       /* GA: 1 where row r is a crossover */
   const double *mut;                /* GA: row r's mutation std (0: none) */
   double F, CR;
+  int fast; /* float32 on AVX-512: the row segments made by nyto_random_{pso,ga,de}_f32 (philox.c), the draws in registers */
 } evo_job;
 
 /* ---- the chunk loops (m elements; the draws of the chunk in u, z) ---- */
@@ -132,6 +133,11 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
     need_u = j->cross[r] != 0;
     s = j->mut[r];
     need_z = s != 0;
+    if (j->fast && (need_u || need_z) &&
+        nyto_random_ga_f32((float *)ro + j0, (const float *)ra + j0, (const float *)rb + j0, j1 - j0, need_u, need_z,
+                           (float)s, j->seed, j->stream, j->ca + (uint64_t)(r * D + j0),
+                           j->cb + (uint64_t)(r * D + j0)))
+      return;
   } else if (j->which == 2) {
     ra = j->X + (size_t)(j->ia[r] * D) * es;
     rb = j->X + (size_t)(j->ib[r] * D) * es;
@@ -139,6 +145,18 @@ static void run_seg(const evo_job *j, int64_t r, int64_t j0, int64_t j1) {
     rx = j->X + (size_t)(r * D) * es;
     ro = j->out + (size_t)(r * D) * es;
   }
+  if (j->fast && j->which == 0) { /* the whole segment, the draws in registers (philox.c) */
+    size_t q = (size_t)(r * D + j0) * 4;
+    nyto_random_pso_f32((float *)(j->x + q), (float *)(j->v + q), (const float *)(j->p + q),
+                        (const float *)j->g + j0, j1 - j0, (float)j->w, (float)j->c1, (float)j->c2, j->seed,
+                        j->stream, j->ca + (uint64_t)(r * D + j0), j->cb + (uint64_t)(r * D + j0));
+    return;
+  }
+  if (j->fast && j->which == 2 &&
+      nyto_random_de_f32((float *)ro + j0, (const float *)rx + j0, (const float *)ra + j0, (const float *)rb + j0,
+                         (const float *)rc + j0, j1 - j0, j->jr[r] - j0, (float)j->F, (float)j->CR, j->seed,
+                         j->stream, j->ca + (uint64_t)(r * D + j0)))
+    return;
   for (int64_t c = j0, m; c < j1; c += m) {
     uint64_t e = (uint64_t)(r * D + c); /* the element's offset in the streams */
     m = EVO_CH - (int64_t)((j->ca + e) & (EVO_CH - 1));
@@ -219,6 +237,7 @@ static void evo_run(evo_job *j) {
   core_stream_init();
   int64_t N = j->n * j->D;
   if (N <= 0) return;
+  j->fast = j->dtype == NT_FLOAT32 && nyto_random_ga_f32(NULL, NULL, NULL, 0, 1, 1, 0, 0, 0, 0, 0);
   if (N < 2 * EVO_GRAIN || nt_parallel_for(N, EVO_GRAIN, evo_part, j) != 0) evo_part(j, 0, N);
 }
 

@@ -101,6 +101,29 @@ void nyto_random_axpby_rows(int dtype, void *s, int64_t P, int64_t rows, double 
  * norms[k] = sum_j r_j z_kj^2 (r: P float64, or NULL for ones). */
 void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *s, void *z, int64_t rows, int64_t P,
                     int pairs, const double *r, double *norms, uint64_t seed, uint64_t stream, uint64_t counter);
+/* nyto_es_sample's row block on AVX-512 (philox.c): for columns j < m,
+ * z_j = the float32 normal at counter + j, o1[j] = c + s z_j, o2[j] = c - s z_j
+ * (o2 NULL: none), zo[j] = z_j (NULL: none), in float32 (sdtype float32) or
+ * in float64 rounded once (float64 c, s); part (NULL: none) gets per
+ * 1024-column block sum_j z_j^2 in es.c's eight lanes.  m == 0: 1 when the
+ * path is on (the CPU has AVX-512 and nyto_random_isa allows it), else 0;
+ * m > 0: runs it (0, nothing done, only on a CPU without AVX-512 or o1, o2,
+ * zo not 4-byte aligned, which a float arena is). */
+/* nyto_evo_ga's row segment on AVX-512 (philox.c), float32: o[j] = a[j] +
+ * (b[j] - a[j]) u_j (use_u; else a[j]), then + s z_j (use_z), u_j the uniform
+ * at counter cu + j, z_j the normal at cz + j; m == 0 and the return as
+ * nyto_random_sample_f32 (0 also when neither use_u nor use_z) */
+/* nyto_evo_pso's and nyto_evo_de's row segments on AVX-512 (philox.c),
+ * float32, the draws in registers at counters ca + j, cb + j (PSO's r1, r2)
+ * and cu + j (DE's u); jc the segment's column of jrand (outside [0, m): none) */
+int nyto_random_pso_f32(float *x, float *v, const float *p, const float *g, int64_t m, float w, float c1, float c2,
+                        uint64_t seed, uint64_t stream, uint64_t ca, uint64_t cb);
+int nyto_random_de_f32(float *o, const float *x, const float *a, const float *b, const float *c, int64_t m, int64_t jc,
+                       float F, float CR, uint64_t seed, uint64_t stream, uint64_t cu);
+int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
+                       uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz);
+int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,
+                           uint64_t seed, uint64_t stream, uint64_t counter, double *part);
 /* o1 = sum_k w1_k Z_k, o2 = sum_k w2_k Z_k^2 - sub2 over the rows Z_k of Z
  * (zdtype, rows x P; w2 NULL: no o2); o1, o2 P elements of odtype */
 void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const double *w1, const double *w2,

@@ -85,7 +85,7 @@ static const float NP_C[6][32] = {
 };
 
 #ifdef PX_HAVE_AVX2
-static int px_avx2, px_avx512;
+static int px_avx2, px_avx512, px_hw512; /* px_hw512: what the CPU has (px_avx512: the isa switch too) */
 static float NP_R[6][32]; /* NP_C rotated for vpermt2ps: see normal16 */
 #endif
 static int px_ready;
@@ -96,6 +96,7 @@ static void table_init(void) {
   __builtin_cpu_init();
   px_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("NYTO_NO_AVX2");
   px_avx512 = px_avx2 && __builtin_cpu_supports("avx512f") && !getenv("NYTO_NO_AVX512");
+  px_hw512 = px_avx512;
   for (int k = 0; k < 6; k++)
     for (int e = 0; e < 32; e++) NP_R[k][(127 + e) & 31] = NP_C[k][e];
 #endif
@@ -606,6 +607,364 @@ __attribute__((target("avx512f"))) static void axpby_avx512(float *s, const floa
   }
 }
 #endif
+
+#ifdef PX_HAVE_AVX2
+/* ---- es.c's sample pass on AVX-512 (nyto_random_sample_f32) ----
+ * One row block: the normals made in registers from a generator state kept
+ * through the block (one lane seeding per 1024 counters, where a fill per
+ * 1024-column block seeded twice and stepped up to 63 steps to its start),
+ * each 16 columns' results stored as they are made: every whole aligned line
+ * of o1, o2 and zo streamed, so the stores spread over the compute instead of
+ * leaving in bursts of a block (the partial lines at the block's ends are
+ * plain masked stores). */
+/* an output stream of the block: its whole aligned lines streamed, each
+ * made of two groups of 16 columns (u = the columns before its first line) */
+typedef struct {
+  float *p;   /* column 0 of the block */
+  int u;
+  __m512i iu; /* u + lane */
+  __m512 prev; /* the last group put */
+} px_out;
+
+__attribute__((target("avx512f"))) static inline void out_init(px_out *o, float *p) {
+  o->p = p;
+  o->u = p ? (int)((16 - (((uintptr_t)p >> 2) & 15)) & 15) : 0;
+  o->iu = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(o->u));
+  o->prev = _mm512_setzero_ps();
+}
+
+/* group h (columns 16h ..) of a block, not the first nor the last: the line
+ * from columns u + 16 (h - 1), whole (with u = 0: group h - 1 itself) */
+__attribute__((target("avx512f"), always_inline)) static inline void out_mid(px_out *o, __m512 v, int64_t h) {
+  _mm512_stream_ps(o->p + 16 * h - 16 + o->u, _mm512_permutex2var_ps(o->prev, o->iu, v));
+  o->prev = v;
+}
+
+/* the first or the last group (nv valid columns) */
+__attribute__((target("avx512f"))) static void out_edge(px_out *o, __m512 v, int64_t h, int nv, int last) {
+  int u = o->u;
+  float *p = o->p + 16 * h;
+  if (h == 0) {
+    int k = nv < u ? nv : u;
+    if (k) _mm512_mask_storeu_ps(p, (__mmask16)((1u << k) - 1), v);
+  } else {
+    __m512 line = _mm512_permutex2var_ps(o->prev, o->iu, v);
+    if (nv >= u) _mm512_stream_ps(p - 16 + u, line);
+    else _mm512_mask_storeu_ps(p - 16 + u, (__mmask16)((1u << (16 - u + nv)) - 1), line);
+  }
+  o->prev = v;
+  if (last && nv > u)
+    _mm512_mask_storeu_ps(p + u, (__mmask16)((1u << (nv - u)) - 1),
+                          _mm512_permutex2var_ps(v, o->iu, _mm512_setzero_ps()));
+}
+
+/* the generator state of a block: chunk K after q steps */
+typedef struct {
+  x16_ctx X;
+  __m512i st[4];
+  uint64_t K, seed, stream;
+  int q;
+} px_gen;
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512 gen_kind(px_gen *g, int uni) {
+  if (g->q == XSTEPS) {
+    g->K++;
+    x16_seed(g->K, g->X.keys, &g->X.k16, g->seed, g->stream, 0, g->st);
+    g->q = 0;
+  }
+  g->q++;
+  return uni ? uniform16(x16_next(g->st)) : normal16(x16_next(g->st), g->X.lo, g->X.hi);
+}
+__attribute__((target("avx512f"), always_inline)) static inline __m512 gen_next(px_gen *g) { return gen_kind(g, 0); }
+
+/* the state at counter c0; *idx the permute that puts counter c0 + j in lane j */
+__attribute__((target("avx512f"))) static void gen_init(px_gen *g, uint64_t seed, uint64_t stream, uint64_t c0,
+                                                        __m512i *idx) {
+  x16_ctx_init(&g->X, seed, stream, c0);
+  g->K = c0 / XCH, g->q = (int)((c0 & (XCH - 1)) >> 4), g->seed = seed, g->stream = stream;
+  x16_seed(g->K, g->X.keys, &g->X.k16, seed, stream, g->q, g->st);
+  *idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                          _mm512_set1_epi32((int)(c0 & 15)));
+}
+
+/* two float64 halves to 16 float32 */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 pd2ps(__m512d a, __m512d b) {
+  __m256 l = _mm512_cvtpd_ps(a), h = _mm512_cvtpd_ps(b);
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(l)), _mm256_castps_pd(h), 1));
+}
+
+/* one group of 16 columns: a = c + s z, b = c - s z (F64: in float64,
+ * rounded once); acc += z^2 in column order (es.c's eight lanes) */
+__attribute__((target("avx512f"), always_inline)) static inline void sample_group(
+    int F64, int PAIRS, int NORMS, const void *cp, const void *sp, int64_t h, __mmask16 mk, __m512 z, __m512 *a,
+    __m512 *b, __m512d *acc) {
+  if (!F64) {
+    const float *cf = cp, *sf = sp;
+    __m512 cv = _mm512_maskz_loadu_ps(mk, cf + 16 * h), t = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, sf + 16 * h), z);
+    *a = _mm512_add_ps(cv, t);
+    if (PAIRS) *b = _mm512_sub_ps(cv, t);
+  }
+  if (F64 || NORMS) {
+    __mmask8 ml = (__mmask8)(mk & 0xFF), mh = (__mmask8)(mk >> 8);
+    __m512d zl = _mm512_maskz_mov_pd(ml, _mm512_cvtps_pd(_mm512_castps512_ps256(z)));
+    __m512d zh = _mm512_maskz_mov_pd(mh, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1))));
+    if (F64) {
+      const double *cd = cp, *sd = sp;
+      __m512d cl = _mm512_maskz_loadu_pd(ml, cd + 16 * h), ch = _mm512_maskz_loadu_pd(mh, cd + 16 * h + 8);
+      __m512d tl = _mm512_mul_pd(_mm512_maskz_loadu_pd(ml, sd + 16 * h), zl);
+      __m512d th = _mm512_mul_pd(_mm512_maskz_loadu_pd(mh, sd + 16 * h + 8), zh);
+      *a = pd2ps(_mm512_add_pd(cl, tl), _mm512_add_pd(ch, th));
+      if (PAIRS) *b = pd2ps(_mm512_sub_pd(cl, tl), _mm512_sub_pd(ch, th));
+    }
+    if (NORMS) *acc = _mm512_add_pd(_mm512_add_pd(*acc, _mm512_mul_pd(zl, zl)), _mm512_mul_pd(zh, zh));
+  }
+}
+
+/* the end of a 1024-column block: its sum in es.c's order */
+__attribute__((target("avx512f"))) static void acc_flush(double *part, __m512d acc) {
+  double l8[8];
+  _mm512_storeu_pd(l8, acc);
+  *part = ((l8[0] + l8[1]) + (l8[2] + l8[3])) + ((l8[4] + l8[5]) + (l8[6] + l8[7]));
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void sample_body(
+    int F64, int PAIRS, int ZO, int NORMS, const void *cp, const void *sp, float *o1, float *o2, float *zo, int64_t m,
+    uint64_t seed, uint64_t stream, uint64_t c0, double *part) {
+  px_gen G;
+  x16_ctx_init(&G.X, seed, stream, c0);
+  G.K = c0 / XCH, G.q = (int)((c0 & (XCH - 1)) >> 4), G.seed = seed, G.stream = stream;
+  x16_seed(G.K, G.X.keys, &G.X.k16, seed, stream, G.q, G.st);
+  /* column j's normal is lane (d + j) % 16 of the step holding counter c0 + j */
+  const __m512i idd = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32((int)(c0 & 15)));
+  __m512 cur = gen_next(&G);
+  px_out O1, O2, OZ;
+  out_init(&O1, o1);
+  out_init(&O2, PAIRS ? o2 : NULL);
+  out_init(&OZ, ZO ? zo : NULL);
+  __m512d acc = _mm512_setzero_pd();
+  __m512 a, b = _mm512_setzero_ps();
+  int64_t H = (m + 15) / 16;
+  for (int64_t h = 0; h < H; h++) {
+    int64_t left = m - 16 * h;
+    __m512 nxt = gen_next(&G);
+    __m512 z = _mm512_permutex2var_ps(cur, idd, nxt);
+    cur = nxt;
+    if (h > 0 && left > 16) { /* a whole group inside the block */
+      sample_group(F64, PAIRS, NORMS, cp, sp, h, 0xFFFF, z, &a, &b, &acc);
+      if (NORMS && (h & 63) == 63) acc_flush(part + (h >> 6), acc), acc = _mm512_setzero_pd();
+      out_mid(&O1, a, h);
+      if (PAIRS) out_mid(&O2, b, h);
+      if (ZO) out_mid(&OZ, z, h);
+      continue;
+    }
+    int nv = left < 16 ? (int)left : 16, last = h == H - 1;
+    __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
+    sample_group(F64, PAIRS, NORMS, cp, sp, h, mk, z, &a, &b, &acc);
+    if (NORMS && ((h & 63) == 63 || last)) acc_flush(part + (h >> 6), acc), acc = _mm512_setzero_pd();
+    out_edge(&O1, a, h, nv, last);
+    if (PAIRS) out_edge(&O2, b, h, nv, last);
+    if (ZO) out_edge(&OZ, z, h, nv, last);
+  }
+  _mm_sfence();
+}
+
+#define SAMPLE_V(F, P, Z, N)                                                                                         \
+  __attribute__((target("avx512f"))) static void sample_##F##P##Z##N(const void *cp, const void *sp, float *o1,   \
+                                                                     float *o2, float *zo, int64_t m, uint64_t seed, \
+                                                                     uint64_t stream, uint64_t c0, double *part) {   \
+    sample_body(F, P, Z, N, cp, sp, o1, o2, zo, m, seed, stream, c0, part);                                         \
+  }
+#define SAMPLE_V2(F, P) SAMPLE_V(F, P, 0, 0) SAMPLE_V(F, P, 0, 1) SAMPLE_V(F, P, 1, 0) SAMPLE_V(F, P, 1, 1)
+SAMPLE_V2(0, 0)
+SAMPLE_V2(0, 1)
+SAMPLE_V2(1, 0)
+SAMPLE_V2(1, 1)
+typedef void (*sample_fn)(const void *, const void *, float *, float *, float *, int64_t, uint64_t, uint64_t, uint64_t,
+                          double *);
+static const sample_fn SAMPLE_FNS[16] = {sample_0000, sample_0001, sample_0010, sample_0011, sample_0100, sample_0101,
+                                         sample_0110, sample_0111, sample_1000, sample_1001, sample_1010, sample_1011,
+                                         sample_1100, sample_1101, sample_1110, sample_1111};
+/* GA's children (evo.c): o = a + (b - a) u (U), then o + s z (Z), float32 */
+__attribute__((target("avx512f"), always_inline)) static inline void ga_body(int U, int Z, float *o, const float *a,
+                                                                            const float *b, int64_t m, float s,
+                                                                            uint64_t seed, uint64_t stream,
+                                                                            uint64_t cu, uint64_t cz) {
+  px_gen GU, GZ;
+  __m512i iu = _mm512_setzero_si512(), iz = iu;
+  __m512 curu = _mm512_setzero_ps(), curz = curu;
+  if (U) gen_init(&GU, seed, stream, cu, &iu), curu = gen_kind(&GU, 1);
+  if (Z) gen_init(&GZ, seed, stream, cz, &iz), curz = gen_kind(&GZ, 0);
+  const __m512 S = _mm512_set1_ps(s);
+  px_out O;
+  out_init(&O, o);
+  int64_t H = (m + 15) / 16;
+  for (int64_t h = 0; h < H; h++) {
+    int64_t left = m - 16 * h;
+    int nv = left < 16 ? (int)left : 16;
+    __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
+    /* the rows read, a line of each per line made, 4 KB ahead (AX_PF) */
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(a + 16 * h + AX_PF), _MM_HINT_T0);
+      if (U) _mm_prefetch((const char *)(b + 16 * h + AX_PF), _MM_HINT_T0);
+    }
+    __m512 av = _mm512_maskz_loadu_ps(mk, a + 16 * h), v = av;
+    if (U) {
+      __m512 nx = gen_kind(&GU, 1), u = _mm512_permutex2var_ps(curu, iu, nx);
+      curu = nx;
+      v = _mm512_add_ps(av, _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, b + 16 * h), av), u));
+    }
+    if (Z) {
+      __m512 nx = gen_kind(&GZ, 0), z = _mm512_permutex2var_ps(curz, iz, nx);
+      curz = nx;
+      v = _mm512_add_ps(v, _mm512_mul_ps(S, z));
+    }
+    if (h > 0 && left > 16) out_mid(&O, v, h);
+    else out_edge(&O, v, h, nv, h == H - 1);
+  }
+  _mm_sfence();
+}
+__attribute__((target("avx512f"))) static void ga_10(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(1, 0, o, a, b, m, s, seed, stream, cu, cz);
+}
+__attribute__((target("avx512f"))) static void ga_01(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(0, 1, o, a, b, m, s, seed, stream, cu, cz);
+}
+__attribute__((target("avx512f"))) static void ga_11(float *o, const float *a, const float *b, int64_t m, float s,
+                                                     uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  ga_body(1, 1, o, a, b, m, s, seed, stream, cu, cz);
+}
+
+/* PSO's update in place (evo.c), float32: a = ((p - x) r1) c1, b = ((g - x) r2) c2,
+ * v = ((w v) + a) + b, x = x + v; x, v, p prefetched a line per line made */
+__attribute__((target("avx512f"))) static void pso_avx512(float *x, float *v, const float *p, const float *g,
+                                                          int64_t m, float w, float c1, float c2, uint64_t seed,
+                                                          uint64_t stream, uint64_t ca, uint64_t cb) {
+  px_gen G1, G2;
+  __m512i i1, i2;
+  gen_init(&G1, seed, stream, ca, &i1);
+  gen_init(&G2, seed, stream, cb, &i2);
+  __m512 cu1 = gen_kind(&G1, 1), cu2 = gen_kind(&G2, 1);
+  const __m512 W = _mm512_set1_ps(w), C1 = _mm512_set1_ps(c1), C2 = _mm512_set1_ps(c2);
+  for (int64_t i = 0; i < m; i += 16) {
+    int64_t left = m - i;
+    __mmask16 mk = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1);
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(x + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(v + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(p + i + AX_PF), _MM_HINT_T0);
+    }
+    __m512 n1 = gen_kind(&G1, 1), n2 = gen_kind(&G2, 1);
+    __m512 r1 = _mm512_permutex2var_ps(cu1, i1, n1), r2 = _mm512_permutex2var_ps(cu2, i2, n2);
+    cu1 = n1, cu2 = n2;
+    __m512 xi = _mm512_maskz_loadu_ps(mk, x + i);
+    __m512 a = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, p + i), xi), r1), C1);
+    __m512 b = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, g + i), xi), r2), C2);
+    __m512 vi = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(W, _mm512_maskz_loadu_ps(mk, v + i)), a), b);
+    _mm512_mask_storeu_ps(v + i, mk, vi);
+    _mm512_mask_storeu_ps(x + i, mk, _mm512_add_ps(xi, vi));
+  }
+}
+
+/* DE's trials (evo.c), float32: o = (u <= CR or column jc) ? a + (b - c) F : x,
+ * the four rows prefetched a line per line made, o's lines streamed */
+__attribute__((target("avx512f"))) static void de_avx512(float *o, const float *x, const float *a, const float *b,
+                                                         const float *c, int64_t m, int64_t jc, float F, float CR,
+                                                         uint64_t seed, uint64_t stream, uint64_t cu) {
+  px_gen G;
+  __m512i iu;
+  gen_init(&G, seed, stream, cu, &iu);
+  __m512 cur = gen_kind(&G, 1);
+  const __m512 FF = _mm512_set1_ps(F), CC = _mm512_set1_ps(CR);
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  px_out O;
+  out_init(&O, o);
+  int64_t H = (m + 15) / 16;
+  for (int64_t h = 0; h < H; h++) {
+    int64_t i = 16 * h, left = m - i;
+    int nv = left < 16 ? (int)left : 16;
+    __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
+    if (left > AX_PF + 16) {
+      _mm_prefetch((const char *)(x + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(a + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + i + AX_PF), _MM_HINT_T0);
+      _mm_prefetch((const char *)(c + i + AX_PF), _MM_HINT_T0);
+    }
+    __m512 nx = gen_kind(&G, 1), u = _mm512_permutex2var_ps(cur, iu, nx);
+    cur = nx;
+    __m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, a + i),
+                             _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, b + i), _mm512_maskz_loadu_ps(mk, c + i)), FF));
+    __mmask16 take = _mm512_cmp_ps_mask(u, CC, _CMP_LE_OQ);
+    if (jc >= i && jc < i + 16) take |= _mm512_cmpeq_epi32_mask(lane, _mm512_set1_epi32((int)(jc - i)));
+    __m512 v = _mm512_mask_mov_ps(_mm512_maskz_loadu_ps(mk, x + i), take, t);
+    if (h > 0 && left > 16) out_mid(&O, v, h);
+    else out_edge(&O, v, h, nv, h == H - 1);
+  }
+  _mm_sfence();
+}
+#endif
+
+int nyto_random_pso_f32(float *x, float *v, const float *p, const float *g, int64_t m, float w, float c1, float c2,
+                        uint64_t seed, uint64_t stream, uint64_t ca, uint64_t cb) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512) return 0;
+  pso_avx512(x, v, p, g, m, w, c1, c2, seed, stream, ca, cb);
+  return 1;
+#else
+  (void)x, (void)v, (void)p, (void)g, (void)m, (void)w, (void)c1, (void)c2, (void)seed, (void)stream, (void)ca, (void)cb;
+  return 0;
+#endif
+}
+
+int nyto_random_de_f32(float *o, const float *x, const float *a, const float *b, const float *c, int64_t m, int64_t jc,
+                       float F, float CR, uint64_t seed, uint64_t stream, uint64_t cu) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512 || ((uintptr_t)o & 3)) return 0;
+  de_avx512(o, x, a, b, c, m, jc, F, CR, seed, stream, cu);
+  return 1;
+#else
+  (void)o, (void)x, (void)a, (void)b, (void)c, (void)m, (void)jc, (void)F, (void)CR, (void)seed, (void)stream, (void)cu;
+  return 0;
+#endif
+}
+
+int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int use_u, int use_z, float s,
+                       uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  if (m <= 0) return px_avx512;
+  if (!px_hw512 || ((uintptr_t)o & 3) || !(use_u || use_z)) return 0;
+  (use_u ? (use_z ? ga_11 : ga_10) : ga_01)(o, a, b, m, s, seed, stream, cu, cz);
+  return 1;
+#else
+  (void)o, (void)a, (void)b, (void)m, (void)use_u, (void)use_z, (void)s, (void)seed, (void)stream, (void)cu, (void)cz;
+  return 0;
+#endif
+}
+
+int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, float *o2, float *zo, int64_t m,
+                           uint64_t seed, uint64_t stream, uint64_t counter, double *part) {
+  table_init();
+#ifdef PX_HAVE_AVX2
+  uintptr_t al = (uintptr_t)o1 | (uintptr_t)o2 | (uintptr_t)zo;
+  if (m <= 0) return px_avx512 && (sdtype == NT_FLOAT32 || sdtype == NT_FLOAT64);
+  if (!px_hw512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
+  SAMPLE_FNS[(sdtype == NT_FLOAT64) << 3 | (o2 != NULL) << 2 | (zo != NULL) << 1 | (part != NULL)](
+      c, s, o1, o2, zo, m, seed, stream, counter, part);
+  return 1;
+#else
+  (void)sdtype, (void)c, (void)s, (void)o1, (void)o2, (void)zo, (void)m, (void)seed, (void)stream, (void)counter,
+      (void)part;
+  return 0;
+#endif
+}
 
 /* float32 elements [c, c + n) of kind, whole steps (c % 16 == 0, n % 16 == 0),
  * by the best path the CPU has; kind | PX_STREAM: non-temporal stores */
