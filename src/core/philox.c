@@ -732,12 +732,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
     int F64, int PAIRS, int ZO, int NORMS, const void *cp, const void *sp, float *o1, float *o2, float *zo, int64_t m,
     uint64_t seed, uint64_t stream, uint64_t c0, double *part) {
   px_gen G;
-  x16_ctx_init(&G.X, seed, stream, c0);
-  G.K = c0 / XCH, G.q = (int)((c0 & (XCH - 1)) >> 4), G.seed = seed, G.stream = stream;
-  x16_seed(G.K, G.X.keys, &G.X.k16, seed, stream, G.q, G.st);
-  /* column j's normal is lane (d + j) % 16 of the step holding counter c0 + j */
-  const __m512i idd = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                       _mm512_set1_epi32((int)(c0 & 15)));
+  __m512i idd; /* column j's normal is lane (d + j) % 16 of the step holding counter c0 + j */
+  gen_init(&G, seed, stream, c0, &idd);
   __m512 cur = gen_next(&G);
   px_out O1, O2, OZ;
   out_init(&O1, o1);

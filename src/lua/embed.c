@@ -7,8 +7,8 @@
  * jumped over. */
 #include "nt_blob.h"
 
-_Static_assert(NYTO_FLOAT32 == NT_FLOAT32 && NYTO_FLOAT64 == NT_FLOAT64 && NYTO_INT64 == NT_INT64 &&
-                   NYTO_BOOL == NT_BOOL && NYTO_MAXDIM == NT_MAXDIM,
+_Static_assert((int)NYTO_FLOAT32 == (int)NT_FLOAT32 && (int)NYTO_FLOAT64 == (int)NT_FLOAT64 &&
+                   (int)NYTO_INT64 == (int)NT_INT64 && (int)NYTO_BOOL == (int)NT_BOOL && NYTO_MAXDIM == NT_MAXDIM,
                "nyto.h's dtype codes are nt.h's");
 
 static const int embed_elem_size[] = {4, 8, 8, 1};
