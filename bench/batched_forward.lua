@@ -36,7 +36,8 @@ local function population(net, n, rg)
   return members, stacks
 end
 
-local function bench(name, net, n, x, iters)
+local core = require "nyto.core"
+local function bench(name, net, n, x, iters, unfused)
   local members, stacks = population(net, n, false)
   local _, gstacks = population(net, n, true)
   local fns = {
@@ -62,6 +63,14 @@ local function bench(name, net, n, x, iters)
     end,
   }
   local order = {"batched", "loop", "batched_fwbw", "loop_fwbw"}
+  if unfused then
+    -- the same batched forward without the fused blocks (opts.fused = false: functorch's own
+    -- rules for conv2d, relu, max_pool2d, linear): what the conv block buys, side by side
+    fns.unfused = function(k)
+      nyto.no_grad(function() for _ = 1, k do nyto.batched_forward(net, stacks, x, {fused = false}) end end)
+    end
+    table.insert(order, 2, "unfused")
+  end
   for _, f in ipairs(order) do fns[f](1) end -- warm up
   local ts = {}
   for _, f in ipairs(order) do ts[f] = {} end
@@ -75,13 +84,26 @@ local function bench(name, net, n, x, iters)
   end
   local med = {}
   for _, f in ipairs(order) do med[f] = median(ts[f]) end
-  print(("%s n=%d batched_ms=%.3f loop_ms=%.3f speedup=%.1f batched_fwbw_ms=%.3f loop_fwbw_ms=%.3f fwbw_speedup=%.1f")
+  -- which conv-block paths one batched forward took (core.bconv_count: direct-kernel calls,
+  -- per-member oneDNN convolutions), so the line says whether the block was measured
+  local d0, m0 = core.bconv_count()
+  nyto.no_grad(function() nyto.batched_forward(net, stacks, x) end)
+  local d1, m1 = core.bconv_count()
+  local extra = unfused and (" unfused_ms=%.3f block_speedup=%.2f"):format(med.unfused, med.unfused / med.batched) or ""
+  print(("%s n=%d batched_ms=%.3f loop_ms=%.3f speedup=%.2f batched_fwbw_ms=%.3f loop_fwbw_ms=%.3f fwbw_speedup=%.2f block_direct=%d block_per_member=%d%s")
     :format(name, n, med.batched, med.loop, med.loop / med.batched, med.batched_fwbw, med.loop_fwbw,
-            med.loop_fwbw / med.batched_fwbw))
+            med.loop_fwbw / med.batched_fwbw, d1 - d0, m1 - m0, extra))
 end
 
-bench("mlp", nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 256, nyto.randn(64, 8), mlp_iters)
+-- 0 iterations skips a model
+if mlp_iters > 0 then
+  bench("mlp", nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 256, nyto.randn(64, 8), mlp_iters)
+end
+-- The reference CNN of examples/reference_cnn.lua: its conv1 and conv2 are nn.Sequential(Conv2d,
+-- ReLU, MaxPool2d(2)), so the batched forward runs each as the conv block (conv1: 25 taps, the
+-- direct kernel; conv2: 400 taps, oneDNN per member + nyto_relu_pool2).  (bench/models.lua's
+-- F-level BenchCNN, used by other benches, would not take the block.)
 if cnn_iters > 0 then
   local CNN = dofile("examples/reference_cnn.lua")(nyto)
-  bench("cnn", CNN(), 32, nyto.randn(64, 1, 28, 28), cnn_iters)
+  bench("cnn", CNN(), 32, nyto.randn(64, 1, 28, 28), cnn_iters, true)
 end

@@ -119,7 +119,7 @@ return function(nyto, core)
     if v == a then return true end
     return type(v) == "table" and v[1] == a and v[2] == a and v[3] == nil
   end
-  local conv_block_mode = 0 -- (tests, bench) 1: the direct kernel, 2: oneDNN per member
+  local conv_block_mode = 0 -- 0: core.bconv_force decides (itself 0: the block chooses)
   local function conv_block(nn, c, r, p, x)
     local Conv2d, ReLU, MaxPool2d = nn.Conv2d, nn.ReLU, nn.MaxPool2d
     if getmetatable(c) ~= Conv2d.__imt or getmetatable(r) ~= ReLU.__imt or getmetatable(p) ~= MaxPool2d.__imt then return nil end
@@ -139,7 +139,13 @@ return function(nyto, core)
       ph, pw = th // 2, tw // 2
     elseif type(pad) == "table" then ph, pw = pad[1], pad[2]
     else return nil end
-    return vmap_conv_pool(x, w, c.bias, c.stride[1], c.stride[2], ph, pw, conv_block_mode)
+    local b, sh, sw = c.bias, c.stride[1], c.stride[2]
+    local mi = math.type
+    if (b ~= nil and not is_tensor(b)) or mi(sh) ~= "integer" or mi(sw) ~= "integer" or mi(ph) ~= "integer"
+       or mi(pw) ~= "integer" then
+      return nil -- the layers raise their own errors
+    end
+    return vmap_conv_pool(x, w, b, sh, sw, ph, pw, conv_block_mode)
   end
   local function fused_sequential_of(orig, nn)
     return function(self, x, ...)

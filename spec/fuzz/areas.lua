@@ -411,6 +411,91 @@ area("batched", {
   end},
 })
 
+-- ---- the batched forward's conv block (Conv2d + ReLU + MaxPool2d(2), core.vmap_conv_pool) ----
+-- Sequential CNNs of random shapes, strides, paddings, with the block's layers or near misses,
+-- on inputs that fit or not; and the core entry with hostile arguments inside a vmap_call
+local function cnn_seq(G)
+  local nn = nyto.nn
+  local cin, cout = G.pick {1, 2, 3}, G.pick {1, 4, 16, 17}
+  local k = G.pick {1, 2, 3, 5, {2, 3}}
+  local pad = G.pick {0, 1, 2, "same", "valid", {1, 0}}
+  local stride = pad == "same" and 1 or G.pick {1, 2, 3, {1, 2}}
+  local ok, conv = pcall(nn.Conv2d, cin, cout, k, {stride = stride, padding = pad, bias = G.R() < 0.7,
+                                                    dilation = G.pick {1, 1, 1, 2}, groups = G.pick {1, 1, 1, cin}})
+  if not ok then conv = nn.Conv2d(cin, cout, 3) end
+  local act = G.pick {nn.ReLU(), nn.ReLU(), nn.ReLU(), nn.Tanh()}
+  local pool = G.pick {nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(3), nn.MaxPool2d(2, 1),
+                       nn.AvgPool2d(2)}
+  local layers = {conv, act, pool}
+  if G.R() < 0.3 then
+    local ok2, c2 = pcall(nn.Conv2d, cout, G.pick {2, 8}, G.pick {1, 3}, 1, 1)
+    if ok2 then layers[4], layers[5], layers[6] = c2, nn.ReLU(), nn.MaxPool2d(2) end
+  end
+  return nn.Sequential(table.unpack(layers)), cin
+end
+local function cnn_stacks(G, m, n)
+  local stacks = {}
+  local ok, params = pcall(function() return m:parameters() end)
+  if not ok then return stacks end
+  for i, p in ipairs(params) do
+    if G.R() < 0.97 then
+      local l = {}
+      for j = 1, n do l[j] = p:detach() + nyto.randn(table.unpack(p:size())) * 0.1 end
+      stacks[i] = nyto.stack(l, 1)
+    else
+      stacks[i] = G.tensor()
+    end
+  end
+  return stacks
+end
+area("conv_block", {
+  {"batched_cnn", function(G)
+    local m, cin = cnn_seq(G)
+    local n = G.pick {1, 2, 3}
+    local per_member = G.R() < 0.3
+    local hw = {G.pick {1, 5, 7, 9, 12, 13}, G.pick {2, 6, 8, 11, 12}}
+    local c = G.R() < 0.9 and cin or cin + 1
+    local x = per_member and nyto.randn(n, 2, c, hw[1], hw[2]) or nyto.randn(G.pick {1, 2}, c, hw[1], hw[2])
+    if G.R() < 0.1 then x = x:double() end
+    local opts = {per_member = per_member, fused = G.R() < 0.9}
+    return function(...)
+      nyto.on_warning(function() end)
+      local ok, r = pcall(nyto.batched_forward, ...)
+      nyto.on_warning(nil)
+      if not ok then error(r, 0) end
+      return r
+    end, {m, cnn_stacks(G, m, n), G.maybe(x, 0.05), opts, n = 4}
+  end, 2},
+  {"vmap_conv_pool_in_call", function(G)
+    local n = G.pick {1, 2, 3}
+    local w = nyto.randn(n, G.pick {1, 4, 17}, G.pick {1, 2}, G.pick {1, 3}, G.pick {1, 3})
+    local b = G.pick {nyto.randn(n, w:size(2)), nyto.randn(w:size(2)), nyto.randn(n, 3), "b", false}
+    local x = G.pick {nyto.randn(2, w:size(3), G.pick {1, 5, 6}, G.pick {2, 7}), G.tensor(), 1}
+    local args = {x, nil, b or nil, G.pick {1, 2, 0, -1, 1.5}, G.pick {1, 3, 2^40}, G.pick {0, 1, -2, "1"},
+                  G.pick {0, 2, 2^62}, G.maybe(G.pick {0, 1, 2, 3}, 0.4), n = G.pick {8, 8, 8, 7, 7, 7, 3}}
+    return function(wt, argv)
+      return core.vmap_call(n, {wt}, function(views)
+        local a = {}
+        for i = 1, argv.n do a[i] = argv[i] end
+        a[2] = views[1]
+        return {core.vmap_conv_pool(table.unpack(a, 1, argv.n))}
+      end)
+    end, {w, args, n = 2}
+  end},
+  {"vmap_conv_pool_hostile", function(G)
+    return core.vmap_conv_pool, {G.maybe(G.tensor(), 0.3), G.maybe(G.tensor(), 0.3), G.maybe(G.tensor(), 0.5),
+                                 G.maybe(G.R(-1, 3), 0.2), 1, G.hostile(), 0, G.maybe(G.R(-1, 3), 0.5), n = 8}
+  end, 0.5},
+  {"bconv_controls", function(G)
+    local f = G.pick {core.bconv_force, core.bconv_isa, core.bconv_count}
+    return function(v)
+      local a, b = f(v)
+      if f == core.bconv_force then core.bconv_force(a) elseif f == core.bconv_isa then core.bconv_isa(a) end
+      return b
+    end, {G.pick {-2, -1, 0, 1, 2, 3, 1.5, "1"}, n = 1}
+  end, 0.3},
+})
+
 -- ---- swarms: a population of one species in one arena ----
 local function swarm(G)
   -- a ParticleModule's swarm (members and mean are ParticleModules) a third of the time

@@ -76,14 +76,23 @@ int nyto_bconv_isa(int level) {
   return old;
 }
 
+int nyto_bconv_path(void) {
+#ifdef CV_X86
+  if (cv_isa_cap >= 2 && __builtin_cpu_supports("avx512f")) return 2;
+  if (cv_isa_cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+  return 0;
+}
+
 int nyto_conv_relu_pool(const nt_bconv *p) {
   const int64_t units = p->n * p->batch;
   if (units <= 0 || p->cout <= 0 || p->oh <= 0 || p->ow <= 0) return 0;
   cv_job j = {p, 0};
   void (*part)(void *, int64_t, int64_t) = cv_part_base;
 #ifdef CV_X86
-  if (cv_isa_cap >= 2 && __builtin_cpu_supports("avx512f")) part = cv_part_avx512;
-  else if (cv_isa_cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) part = cv_part_avx2;
+  int path = nyto_bconv_path();
+  if (path == 2) part = cv_part_avx512;
+  else if (path == 1) part = cv_part_avx2;
 #endif
   /* a chunk is at least ~256k multiply-adds */
   int64_t work = 4 * p->oh * p->ow * p->cin * p->kh * p->kw * p->cout;

@@ -168,6 +168,8 @@ int nyto_conv_relu_pool(const nt_bconv *p);
 /* tests: cap its vector paths (0 baseline, 1 AVX2, 2 AVX-512; < 0 only
  * queries); returns the cap in force before. */
 int nyto_bconv_isa(int level);
+/* the path nyto_conv_relu_pool takes now: the cap and the CPU (0, 1, 2). */
+int nyto_bconv_path(void);
 /* y[p][i][j] = max(0, the max of x[p][2i..2i+1][2j..2j+1]) over `planes`
  * planes of h x w (float32, contiguous) into planes of (h/2) x (w/2). */
 void nyto_relu_pool2(const float *x, float *y, int64_t planes, int64_t h, int64_t w);

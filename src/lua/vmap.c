@@ -111,27 +111,54 @@ static int l_vmap_linear(lua_State *L) {
   return 1;
 }
 
+/* The conv block's internal controls (specs, bench): a forced path (0 the
+ * block chooses, 1 the direct kernel, 2 a libtorch convolution per member),
+ * used when a call passes no mode of its own, and counts of the block's runs
+ * by path, so a spec can tell the block ran and which path ran. */
+static int bconv_forced_mode;
+static lua_Integer bconv_ndirect, bconv_nmember;
+static int bconv_count_direct(const nt_bconv *p) {
+  bconv_ndirect++;
+  return nyto_conv_relu_pool(p);
+}
+static void bconv_count_pool(const float *x, float *y, int64_t planes, int64_t h, int64_t w) {
+  bconv_nmember++;
+  nyto_relu_pool2(x, y, planes, h, w);
+}
+
 /* core.vmap_conv_pool(x, w, b|nil, sh, sw, ph, pw [, mode]): the fused
  * Conv2d + ReLU + MaxPool2d(2) of nt_vmap_conv_pool inside a vmap_call, or
  * nil when it does not apply (or outside a call): the caller then runs the
- * layers themselves.  mode (internal, for the specs and bench): 0 chooses,
- * 1 the direct kernel, 2 a libtorch convolution per member. */
+ * layers themselves.  Arguments of the wrong type are a nyto: error.  mode
+ * (internal, for the specs and bench): 0 or absent uses core.bconv_force's
+ * (itself 0: the block chooses), 1 the direct kernel, 2 a libtorch
+ * convolution per member. */
 static int l_vmap_conv_pool(lua_State *L) {
-  if (vmap_depth == 0) return 0;
-  LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
-  if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
+  static const char *fn = "vmap_conv_pool";
+  int nargs = lua_gettop(L);
+  if (nargs < 7 || nargs > 8)
+    return nyto_error(L, "nyto: %s: 7 or 8 arguments expected (x, w, b|nil, sh, sw, ph, pw [, mode]), got %d", fn, nargs);
+  nt_tensor *xt = tensor_check(L, 1, fn), *wt = tensor_check(L, 2, fn), *bt = NULL;
+  if (!lua_isnil(L, 3)) bt = tensor_check(L, 3, fn);
   int64_t st[2], pd[2];
   for (int i = 0; i < 4; i++) {
-    int isnum = 0;
-    lua_Integer v = lua_tointegerx(L, 4 + i, &isnum);
-    if (!isnum) return 0;
+    lua_Integer v = check_int(L, 4 + i, fn);
     if (i < 2) st[i] = (int64_t)v; else pd[i - 2] = (int64_t)v;
   }
-  int mode = lua_isinteger(L, 8) ? (int)lua_tointeger(L, 8) : 0;
+  int mode = 0;
+  if (!lua_isnoneornil(L, 8)) {
+    lua_Integer m = check_int(L, 8, fn);
+    if (m < 0 || m > 2) nyto_argerror(L, 8, fn, lua_pushfstring(L, "mode 0, 1 or 2 expected, got %I", m));
+    mode = (int)m;
+  }
+  if (mode == 0) mode = bconv_forced_mode;
+  if (vmap_depth == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
   LTensor *u = tensor_newud(L);
   nt_tensor *o = NULL;
-  if (nt_vmap_conv_pool(x->t, w->t, b ? b->t : NULL, st, pd, vmap_level, mode, nyto_conv_relu_pool, nyto_relu_pool2,
-                        &o) != 0 || !o) {
+  if (nt_vmap_conv_pool(xt, wt, bt, st, pd, vmap_level, mode, bconv_count_direct, bconv_count_pool, &o) != 0 || !o) {
     lua_pushnil(L);
     return 1;
   }
@@ -139,7 +166,41 @@ static int l_vmap_conv_pool(lua_State *L) {
   return 1;
 }
 
+/* core.bconv_force(mode) -> the previous mode (see above). */
+static int l_bconv_force(lua_State *L) {
+  lua_Integer m = check_int(L, 1, "bconv_force");
+  if (m < 0 || m > 2) nyto_argerror(L, 1, "bconv_force", lua_pushfstring(L, "mode 0, 1 or 2 expected, got %I", m));
+  lua_pushinteger(L, bconv_forced_mode);
+  bconv_forced_mode = (int)m;
+  return 1;
+}
+
+/* core.bconv_count() -> direct-kernel calls, per-member convolutions so far. */
+static int l_bconv_count(lua_State *L) {
+  lua_pushinteger(L, bconv_ndirect);
+  lua_pushinteger(L, bconv_nmember);
+  return 2;
+}
+
+/* core.bconv_isa(level) -> the previous cap, the path now in force: caps the
+ * direct kernel's vector path (0 baseline, 1 AVX2 + FMA, 2 AVX-512; < 0 only
+ * queries); a path the CPU lacks stays off (the second result says so). */
+static int l_bconv_isa(lua_State *L) {
+  lua_Integer lv = check_int(L, 1, "bconv_isa");
+  if (lv > 2) nyto_argerror(L, 1, "bconv_isa", lua_pushfstring(L, "level -1 to 2 expected, got %I", lv));
+  int old = nyto_bconv_isa(lv < 0 ? -1 : (int)lv);
+  lua_pushinteger(L, old);
+  lua_pushinteger(L, nyto_bconv_path());
+  return 2;
+}
+
 static void vmap_open(lua_State *L) {
+  lua_pushcfunction(L, l_bconv_force);
+  lua_setfield(L, -2, "bconv_force");
+  lua_pushcfunction(L, l_bconv_count);
+  lua_setfield(L, -2, "bconv_count");
+  lua_pushcfunction(L, l_bconv_isa);
+  lua_setfield(L, -2, "bconv_isa");
   lua_pushcfunction(L, l_vmap_conv_pool);
   lua_setfield(L, -2, "vmap_conv_pool");
   lua_pushcfunction(L, l_vmap_linear);
