@@ -102,6 +102,31 @@ describe("nyto.batched_forward", function()
     for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-12) end
   end)
 
+  -- A Sequential's Linear then ReLU runs as one kernel call with the ReLU applied to each
+  -- member's output (core.vmap_linear's relu flag); where the kernel does not apply (a layer
+  -- above its size, autograd) both layers run: the same values as the loop in every case.
+  it("Linear -> ReLU pairs (the ReLU in the kernel) equal the loop: inplace, last pair, too big, autograd", function()
+    check(nn.Sequential(nn.Linear(5, 9), nn.ReLU(true), nn.Linear(9, 3), nn.ReLU()), 4, nyto.randn(37, 5))
+    check(nn.Sequential(nn.Linear(5, 9, false), nn.ReLU(), nn.Linear(9, 2)), 4, nyto.randn(4, 37, 5), {per_member = true})
+    check(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), 3, nyto.randn(2, 5, 4))
+    local wide = nn.Sequential(nn.Linear(200, 100), nn.ReLU(), nn.Linear(100, 2))
+    check(wide, 3, nyto.randn(6, 200) * 0.1)
+    local net = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 3))
+    local members, stacks = population(net, 4, true)
+    local x = nyto.randn(7, 6)
+    local y = nyto.batched_forward(net, stacks, x)
+    for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-5) end
+    -- the fused pair's output has no negative entry and keeps the positive ones of the linear
+    local lin = nn.Sequential(nn.Linear(6, 20), nn.ReLU())
+    local ms, st = population(lin, 3)
+    local z = nyto.batched_forward(lin, st, x)
+    for i = 1, 3 do
+      local ref = ms[i][1](x):detach()
+      H.assert_close(z[i], ref:clamp(0, math.huge), 1e-5)
+      assert.is_true(z[i]:min():item() >= 0)
+    end
+  end)
+
   it("a layer above the kernel's size (fin * fout > 16384) runs as baddbmm, the same values", function()
     check(nn.Sequential(nn.Linear(200, 100), nn.Tanh(), nn.Linear(100, 2)), 3, nyto.randn(6, 200) * 0.1)
   end)

@@ -111,6 +111,14 @@ typedef struct {
   int failed;
 } bl_job;
 
+/* the ReLU of a Linear -> ReLU pair, on the member's output while in L1 (the
+ * separate pass over a fresh activation cost more than the layer); NaN stays */
+#define BL_RELU(T)                                                                            \
+  do {                                                                                        \
+    T *y_ = (T *)p->y + i * p->y_stride;                                                     \
+    for (int64_t e_ = 0; e_ < rows * fout; e_++) y_[e_] = y_[e_] < 0 ? 0 : y_[e_];           \
+  } while (0)
+
 /* one part of the members, every vector path compiles the same source (the
  * 64-byte vector types split in two or four by the narrower ISAs) */
 #define BL_PART(NAME)                                                                         \
@@ -122,15 +130,21 @@ typedef struct {
       const int64_t ldw = (fout + 7) / 8 * 8, narrow = fout <= 4;                             \
       void *scratch = aligned_alloc(64, (size_t)(fin * (ldw > 8 ? ldw : 8)) * sizeof(double)); \
       if (!scratch) { j->failed = 1; return; }                                                \
-      if (narrow) for (int64_t i = i0; i < i1; i++) BL_NARROW(double, bl_vd, 8);              \
-      else for (int64_t i = i0; i < i1; i++) BL_MEMBER(double, bl_vd, bl_vdu, 8, 4);          \
+      for (int64_t i = i0; i < i1; i++) {                                                    \
+        if (narrow) BL_NARROW(double, bl_vd, 8);                                              \
+        else BL_MEMBER(double, bl_vd, bl_vdu, 8, 4);                                          \
+        if (p->relu) BL_RELU(double);                                                         \
+      }                                                                                       \
       free(scratch);                                                                          \
     } else {                                                                                  \
       const int64_t ldw = (fout + 15) / 16 * 16, narrow = fout <= 8;                          \
       void *scratch = aligned_alloc(64, (size_t)(fin * ldw) * sizeof(float));                 \
       if (!scratch) { j->failed = 1; return; }                                                \
-      if (narrow) for (int64_t i = i0; i < i1; i++) BL_NARROW(float, bl_vf, 16);              \
-      else for (int64_t i = i0; i < i1; i++) BL_MEMBER(float, bl_vf, bl_vfu, 16, 4);          \
+      for (int64_t i = i0; i < i1; i++) {                                                    \
+        if (narrow) BL_NARROW(float, bl_vf, 16);                                              \
+        else BL_MEMBER(float, bl_vf, bl_vfu, 16, 4);                                          \
+        if (p->relu) BL_RELU(float);                                                          \
+      }                                                                                       \
       free(scratch);                                                                          \
     }                                                                                         \
   }
