@@ -4,7 +4,11 @@
  * each, ~4.5 us apiece for an MLP's 64x8 by 8x32), so for small layers the
  * population costs its member count in call overheads.  Here each member is
  * register-blocked loops over the transposed weight: 4 rows by one vector
- * width of outputs kept in registers while k runs, the bias as the start.
+ * width of outputs kept in registers while k runs, the bias as the start;
+ * narrow layers (few outputs) put rows in the lanes instead (BL_NARROW).  An
+ * optional ReLU on each member's output (a Linear -> ReLU pair).  Explicit
+ * AVX-512, AVX2+FMA and baseline parts (nyto_blinear_isa caps them, tests);
+ * no FMA contraction (ISO C), so every path gives the same bits.
  * Summation order is k ascending (a gemm may block k differently: the values
  * differ from the loop's by rounding, ~1e-7 relative per term). */
 #include <stdlib.h>
