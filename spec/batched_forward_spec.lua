@@ -76,6 +76,57 @@ describe("nyto.batched_forward", function()
     end
   end)
 
+  -- Narrow layers (float32 fout <= 8, float64 fout <= 4) run with 16 (8) rows of the batch in
+  -- the lanes instead of the outputs (src/core/blinear.c, BL_NARROW): rows over two full row
+  -- blocks and a partial one, every output count of that path, no bias, a shared input
+  -- transposed once, batched and per-member inputs, float64 at 1e-12.
+  it("narrow layers (rows in the lanes) equal the loop: 1..8 outputs, partial row blocks, float64", function()
+    for _, fout in ipairs {1, 2, 3, 4, 5, 7, 8} do
+      for _, rows in ipairs {16, 37} do
+        local net = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, fout, fout % 2 == 0))
+        assert.are.same({}, check(net, 3, nyto.randn(rows, 6)))
+        check(net, 3, nyto.randn(3, rows, 6), {per_member = true})
+        assert.are.same({}, check(nn.Linear(6, fout, fout ~= 3), 3, nyto.randn(rows, 6)))
+      end
+    end
+    local Net = nyto.class("BF64N")
+    function Net:init()
+      self.w = nyto.Parameter(nyto.randn(3, 10, {dtype = "float64"}))
+      self.b = nyto.Parameter(nyto.randn(3, {dtype = "float64"}))
+    end
+    function Net:forward(x) return F.linear(x, self.w, self.b) end
+    local net = Net()
+    local members, stacks = population(net, 4)
+    local x = nyto.randn(21, 10, {dtype = "float64"})
+    local y = nyto.batched_forward(net, stacks, x)
+    for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-12) end
+  end)
+
+  -- A Sequential's Linear then ReLU runs as one kernel call with the ReLU applied to each
+  -- member's output (core.vmap_linear's relu flag); where the kernel does not apply (a layer
+  -- above its size, autograd) both layers run: the same values as the loop in every case.
+  it("Linear -> ReLU pairs (the ReLU in the kernel) equal the loop: inplace, last pair, too big, autograd", function()
+    check(nn.Sequential(nn.Linear(5, 9), nn.ReLU(true), nn.Linear(9, 3), nn.ReLU()), 4, nyto.randn(37, 5))
+    check(nn.Sequential(nn.Linear(5, 9, false), nn.ReLU(), nn.Linear(9, 2)), 4, nyto.randn(4, 37, 5), {per_member = true})
+    check(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), 3, nyto.randn(2, 5, 4))
+    local wide = nn.Sequential(nn.Linear(200, 100), nn.ReLU(), nn.Linear(100, 2))
+    check(wide, 3, nyto.randn(6, 200) * 0.1)
+    local net = nn.Sequential(nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 3))
+    local members, stacks = population(net, 4, true)
+    local x = nyto.randn(7, 6)
+    local y = nyto.batched_forward(net, stacks, x)
+    for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-5) end
+    -- the fused pair's output has no negative entry and keeps the positive ones of the linear
+    local lin = nn.Sequential(nn.Linear(6, 20), nn.ReLU())
+    local ms, st = population(lin, 3)
+    local z = nyto.batched_forward(lin, st, x)
+    for i = 1, 3 do
+      local ref = ms[i][1](x):detach()
+      H.assert_close(z[i], ref:clamp(0, math.huge), 1e-5)
+      assert.is_true(z[i]:min():item() >= 0)
+    end
+  end)
+
   it("a layer above the kernel's size (fin * fout > 16384) runs as baddbmm, the same values", function()
     check(nn.Sequential(nn.Linear(200, 100), nn.Tanh(), nn.Linear(100, 2)), 3, nyto.randn(6, 200) * 0.1)
   end)

@@ -147,6 +147,18 @@ return function(nyto, core)
     end
     return vmap_conv_pool(x, w, b, sh, sw, ph, pw, conv_block_mode)
   end
+  -- a Sequential's nn.Linear then nn.ReLU (the stock classes and forwards):
+  -- the ReLU inside the core's small-linear kernel, on each member's output
+  -- while in cache (core.vmap_linear's relu flag), instead of a separate pass
+  -- over a fresh activation; nil (the layers run) when that kernel does not apply
+  local function linear_relu(nn, l, r, x)
+    local Linear, ReLU = nn.Linear, nn.ReLU
+    if getmetatable(l) ~= Linear.__imt or getmetatable(r) ~= ReLU.__imt then return nil end
+    if l.forward ~= Linear.forward or r.forward ~= ReLU.forward then return nil end
+    local w, b = l.weight, l.bias
+    if not is_tensor(x) or not is_tensor(w) or (b ~= nil and not is_tensor(b)) then return nil end
+    return vmap_linear(x, w, b, true)
+  end
   local function fused_sequential_of(orig, nn)
     return function(self, x, ...)
       local mods, k = {}, 1
@@ -159,8 +171,11 @@ return function(nyto, core)
       local i, nm, extra = 1, #mods, select("#", ...) > 0
       while i <= nm do
         local y = i + 2 <= nm and not (i == 1 and extra) and conv_block(nn, mods[i], mods[i + 1], mods[i + 2], x)
+        local y2 = not y and i + 1 <= nm and not (i == 1 and extra) and linear_relu(nn, mods[i], mods[i + 1], x)
         if y then
           x, i = y, i + 3
+        elseif y2 then
+          x, i = y2, i + 2
         else
           if i == 1 then x = mods[1](x, ...) else x = mods[i](x) end
           i = i + 1

@@ -300,32 +300,56 @@ int main(void) {
   }
   {
     /* the batched forward's small linear (blinear.c) against a double loop:
-     * partial row and output blocks, shared and per-member x, no bias, float64 */
-    enum { NM = 3, R = 7, FI = 5, FO = 19 };
-    float x[NM * R * FI], w[NM * FO * FI], b[NM * FO], y[NM * R * FO];
-    double xd[NM * R * FI], wd[NM * FO * FI], bd[NM * FO], yd[NM * R * FO];
-    for (int i = 0; i < NM * R * FI; i++) xd[i] = x[i] = (float)((i * 7919) % 23) / 11.0f - 1.0f;
-    for (int i = 0; i < NM * FO * FI; i++) wd[i] = w[i] = (float)((i * 104729) % 31) / 15.0f - 1.0f;
-    for (int i = 0; i < NM * FO; i++) bd[i] = b[i] = (float)(i % 5) - 2.0f;
-    int okl = 1, okd = 1;
-    for (int shared = 0; shared < 2; shared++)
-      for (int hasb = 0; hasb < 2; hasb++) {
-        nt_blinear p = {NT_FLOAT32, NM, R, FI, FO, x, w, hasb ? b : NULL, y, shared ? 0 : R * FI, FO * FI, FO, R * FO};
-        okl &= nyto_batched_linear(&p) == 0;
-        nt_blinear q = p;
-        q.dtype = NT_FLOAT64, q.x = xd, q.w = wd, q.b = hasb ? bd : NULL, q.y = yd;
-        okd &= nyto_batched_linear(&q) == 0;
-        for (int i = 0; i < NM; i++)
-          for (int m = 0; m < R; m++)
-            for (int o = 0; o < FO; o++) {
-              double ref = hasb ? bd[i * FO + o] : 0;
-              for (int k = 0; k < FI; k++) ref += xd[(shared ? 0 : i * R * FI) + m * FI + k] * wd[i * FO * FI + o * FI + k];
-              okl &= fabs(y[i * R * FO + m * FO + o] - ref) <= 1e-5 * (1 + fabs(ref));
-              okd &= fabs(yd[i * R * FO + m * FO + o] - ref) <= 1e-12 * (1 + fabs(ref));
+     * partial row and output blocks, shared and per-member x, no bias, float64,
+     * the output-lane kernel (FO 19, 9) and the row-lane one for narrow layers
+     * (FO 1..8: float32 up to 8 outputs, float64 up to 4), rows 7 and 37 (a
+     * partial row block, one over two full ones), every vector path */
+    enum { NM = 3, RMAX = 37, FI = 5, FOMAX = 19 };
+    static float x[NM * RMAX * FI], w[NM * FOMAX * FI], b[NM * FOMAX], y[NM * RMAX * FOMAX];
+    static double xd[NM * RMAX * FI], wd[NM * FOMAX * FI], bd[NM * FOMAX], yd[NM * RMAX * FOMAX];
+    for (int i = 0; i < NM * RMAX * FI; i++) xd[i] = x[i] = (float)((i * 7919) % 23) / 11.0f - 1.0f;
+    for (int i = 0; i < NM * FOMAX * FI; i++) wd[i] = w[i] = (float)((i * 104729) % 31) / 15.0f - 1.0f;
+    for (int i = 0; i < NM * FOMAX; i++) bd[i] = b[i] = (float)(i % 5) - 2.0f;
+    const int fos[] = {19, 9, 1, 2, 3, 4, 5, 7, 8}, rs[] = {7, 37};
+    int okl = 1, okd = 1, okx = 1, top = nyto_blinear_isa(-1);
+    for (int isa = top; isa >= 0; isa--) {
+      nyto_blinear_isa(isa);
+      for (int fi_ = 0; fi_ < (int)(sizeof fos / sizeof *fos); fi_++)
+        for (int ri = 0; ri < 2; ri++)
+          for (int shared = 0; shared < 2; shared++)
+            for (int hasb = 0; hasb < 2; hasb++) {
+              const int FO = fos[fi_], R = rs[ri];
+              for (int i = 0; i < NM * R * FO; i++) y[i] = NAN, yd[i] = NAN;
+              nt_blinear p = {NT_FLOAT32, NM, R, FI, FO, x, w, hasb ? b : NULL, y, shared ? 0 : R * FI, FO * FI, FO, R * FO};
+              okl &= nyto_batched_linear(&p) == 0;
+              nt_blinear q = p;
+              q.dtype = NT_FLOAT64, q.x = xd, q.w = wd, q.b = hasb ? bd : NULL, q.y = yd;
+              okd &= nyto_batched_linear(&q) == 0;
+              for (int i = 0; i < NM; i++)
+                for (int m = 0; m < R; m++)
+                  for (int o = 0; o < FO; o++) {
+                    double ref = hasb ? bd[i * FO + o] : 0;
+                    for (int k = 0; k < FI; k++) ref += xd[(shared ? 0 : i * R * FI) + m * FI + k] * wd[i * FO * FI + o * FI + k];
+                    okl &= fabs(y[i * R * FO + m * FO + o] - ref) <= 1e-5 * (1 + fabs(ref));
+                    okd &= fabs(yd[i * R * FO + m * FO + o] - ref) <= 1e-12 * (1 + fabs(ref));
+                  }
+              /* without FMA contraction, the same k order: a plain float loop gives the same bits */
+              for (int i = 0; i < NM; i++)
+                for (int m = 0; m < R; m++)
+                  for (int o = 0; o < FO; o++) {
+                    float acc = hasb ? b[i * FO + o] : 0.0f;
+                    for (int k = 0; k < FI; k++) {
+                      float t = x[(shared ? 0 : i * R * FI) + m * FI + k] * w[i * FO * FI + o * FI + k];
+                      acc += t;
+                    }
+                    okx &= y[i * R * FO + m * FO + o] == acc;
+                  }
             }
-      }
-    CHECK(okl, "batched linear, float32: every member's x W^T + b within 1e-5 of a double loop (shared x, no bias)");
+    }
+    nyto_blinear_isa(top);
+    CHECK(okl, "batched linear, float32: every member's x W^T + b within 1e-5 of a double loop (narrow and wide layers, partial blocks, shared x, no bias, every vector path)");
     CHECK(okd, "batched linear, float64: within 1e-12 of the loop");
+    CHECK(okx, "batched linear, float32: bit for bit a float loop in k order (bias first), every path");
   }
   /* es_sample: the AVX-512 pass (the normals in registers, the lines of X
    * and z streamed from two groups of 16 columns, nyto_random_sample_f32)

@@ -4,7 +4,11 @@
  * each, ~4.5 us apiece for an MLP's 64x8 by 8x32), so for small layers the
  * population costs its member count in call overheads.  Here each member is
  * register-blocked loops over the transposed weight: 4 rows by one vector
- * width of outputs kept in registers while k runs, the bias as the start.
+ * width of outputs kept in registers while k runs, the bias as the start;
+ * narrow layers (few outputs) put rows in the lanes instead (BL_NARROW).  An
+ * optional ReLU on each member's output (a Linear -> ReLU pair).  Explicit
+ * AVX-512, AVX2+FMA and baseline parts (nyto_blinear_isa caps them, tests);
+ * no FMA contraction (ISO C), so every path gives the same bits.
  * Summation order is k ascending (a gemm may block k differently: the values
  * differ from the loop's by rounding, ~1e-7 relative per term). */
 #include <stdlib.h>
@@ -13,9 +17,7 @@
 #include "nyto_core.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NYTO_NO_CLONES)
-#define BL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BL_CLONES
+#define BL_X86 1
 #endif
 
 /* GCC vector types (the width of an AVX-512 register; the AVX2 and baseline
@@ -70,28 +72,104 @@ typedef double bl_vdu __attribute__((vector_size(64), aligned(8)));
     }                                                                                         \
   } while (0)
 
+/* a narrow layer (fout <= NB / 2: the output block above would leave half its
+ * lanes or more idle): the vector lanes are NB rows of the batch instead.  The
+ * rows' x is transposed into the scratch ([fin][NB], zero past the last row),
+ * and 4 outputs at a time are held in registers while k runs, each a broadcast
+ * weight times the column of x; the same bias start and k order as above. */
+#define BL_NARROW(T, V, NB)                                                                   \
+  do {                                                                                        \
+    const T *w = (const T *)p->w + i * p->w_stride;                                          \
+    const T *x = (const T *)p->x + i * p->x_stride;                                          \
+    const T *b = p->b ? (const T *)p->b + i * p->b_stride : NULL;                            \
+    T *y = (T *)p->y + i * p->y_stride;                                                      \
+    T *xt = (T *)scratch;                                                                     \
+    for (int64_t m0 = 0; m0 < rows; m0 += NB) {                                               \
+      const int64_t nr = rows - m0 < NB ? rows - m0 : NB;                                     \
+      if (i == i0 || p->x_stride != 0 || rows > NB) { /* a shared x of <= NB rows: once */           \
+        for (int64_t l = 0; l < nr; l++)                                                      \
+          for (int64_t k = 0; k < fin; k++) xt[k * NB + l] = x[(m0 + l) * fin + k];           \
+        for (int64_t l = nr; l < NB; l++)                                                     \
+          for (int64_t k = 0; k < fin; k++) xt[k * NB + l] = 0;                               \
+      }                                                                                       \
+      for (int64_t o0 = 0; o0 < fout; o0 += 4) {                                              \
+        const int64_t no = fout - o0 < 4 ? fout - o0 : 4;                                     \
+        const T *w0 = w + o0 * fin;                                                           \
+        const T *w1 = no > 1 ? w0 + fin : w0, *w2 = no > 2 ? w0 + 2 * fin : w0;               \
+        const T *w3 = no > 3 ? w0 + 3 * fin : w0;                                             \
+        V a0 = (V){0} + (b ? b[o0] : 0), a1 = (V){0} + (b && no > 1 ? b[o0 + 1] : 0);           \
+        V a2 = (V){0} + (b && no > 2 ? b[o0 + 2] : 0), a3 = (V){0} + (b && no > 3 ? b[o0 + 3] : 0); \
+        for (int64_t k = 0; k < fin; k++) {                                                   \
+          V xk = *(const V *)(xt + k * NB);                                                   \
+          a0 += xk * w0[k], a1 += xk * w1[k], a2 += xk * w2[k], a3 += xk * w3[k];             \
+        }                                                                                     \
+        V a[4] = {a0, a1, a2, a3}; /* registers while k runs, the store from memory */         \
+        for (int64_t l = 0; l < nr; l++)                                                      \
+          for (int64_t j = 0; j < no; j++) y[(m0 + l) * fout + o0 + j] = a[j][l];             \
+      }                                                                                       \
+    }                                                                                         \
+  } while (0)
+
 typedef struct {
   const nt_blinear *p;
   int failed;
 } bl_job;
 
-BL_CLONES static void bl_part(void *ctx, int64_t i0, int64_t i1) {
-  bl_job *j = ctx;
-  const nt_blinear *p = j->p;
-  const int64_t rows = p->rows, fin = p->fin, fout = p->fout;
-  if (p->dtype == NT_FLOAT64) {
-    const int64_t ldw = (fout + 7) / 8 * 8;
-    void *scratch = aligned_alloc(64, (size_t)(fin * ldw) * sizeof(double));
-    if (!scratch) { j->failed = 1; return; }
-    for (int64_t i = i0; i < i1; i++) BL_MEMBER(double, bl_vd, bl_vdu, 8, 4);
-    free(scratch);
-  } else {
-    const int64_t ldw = (fout + 15) / 16 * 16;
-    void *scratch = aligned_alloc(64, (size_t)(fin * ldw) * sizeof(float));
-    if (!scratch) { j->failed = 1; return; }
-    for (int64_t i = i0; i < i1; i++) BL_MEMBER(float, bl_vf, bl_vfu, 16, 4);
-    free(scratch);
+/* the ReLU of a Linear -> ReLU pair, on the member's output while in L1 (the
+ * separate pass over a fresh activation cost more than the layer); NaN stays */
+#define BL_RELU(T)                                                                            \
+  do {                                                                                        \
+    T *y_ = (T *)p->y + i * p->y_stride;                                                     \
+    for (int64_t e_ = 0; e_ < rows * fout; e_++) y_[e_] = y_[e_] < 0 ? 0 : y_[e_];           \
+  } while (0)
+
+/* one part of the members, every vector path compiles the same source (the
+ * 64-byte vector types split in two or four by the narrower ISAs) */
+#define BL_PART(NAME)                                                                         \
+  static void NAME(void *ctx, int64_t i0, int64_t i1) {                                       \
+    bl_job *j = ctx;                                                                          \
+    const nt_blinear *p = j->p;                                                               \
+    const int64_t rows = p->rows, fin = p->fin, fout = p->fout;                               \
+    if (p->dtype == NT_FLOAT64) {                                                             \
+      const int64_t ldw = (fout + 7) / 8 * 8, narrow = fout <= 4;                             \
+      void *scratch = aligned_alloc(64, (size_t)(fin * (ldw > 8 ? ldw : 8)) * sizeof(double)); \
+      if (!scratch) { j->failed = 1; return; }                                                \
+      for (int64_t i = i0; i < i1; i++) {                                                    \
+        if (narrow) BL_NARROW(double, bl_vd, 8);                                              \
+        else BL_MEMBER(double, bl_vd, bl_vdu, 8, 4);                                          \
+        if (p->relu) BL_RELU(double);                                                         \
+      }                                                                                       \
+      free(scratch);                                                                          \
+    } else {                                                                                  \
+      const int64_t ldw = (fout + 15) / 16 * 16, narrow = fout <= 8;                          \
+      void *scratch = aligned_alloc(64, (size_t)(fin * ldw) * sizeof(float));                 \
+      if (!scratch) { j->failed = 1; return; }                                                \
+      for (int64_t i = i0; i < i1; i++) {                                                    \
+        if (narrow) BL_NARROW(float, bl_vf, 16);                                              \
+        else BL_MEMBER(float, bl_vf, bl_vfu, 16, 4);                                          \
+        if (p->relu) BL_RELU(float);                                                          \
+      }                                                                                       \
+      free(scratch);                                                                          \
+    }                                                                                         \
   }
+
+#ifdef BL_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+BL_PART(bl_part_avx512)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+BL_PART(bl_part_avx2)
+#pragma GCC pop_options
+#endif
+BL_PART(bl_part_base)
+
+static int bl_isa_cap = 2;
+int nyto_blinear_isa(int level) {
+  int old = bl_isa_cap;
+  if (level >= 0) bl_isa_cap = level;
+  return old;
 }
 
 int nyto_batched_linear(const nt_blinear *p) {
@@ -100,6 +178,11 @@ int nyto_batched_linear(const nt_blinear *p) {
   /* a chunk of members is at least ~256k multiply-adds */
   int64_t work = p->rows * p->fin * p->fout;
   int64_t grain = work > 0 ? (262144 + work - 1) / work : p->n;
-  if (p->n < 2 * grain || nt_parallel_for(p->n, grain, bl_part, &j) != 0) bl_part(&j, 0, p->n);
+  void (*part)(void *, int64_t, int64_t) = bl_part_base;
+#ifdef BL_X86
+  if (bl_isa_cap >= 2 && __builtin_cpu_supports("avx512f")) part = bl_part_avx512;
+  else if (bl_isa_cap >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) part = bl_part_avx2;
+#endif
+  if (p->n < 2 * grain || nt_parallel_for(p->n, grain, part, &j) != 0) part(&j, 0, p->n);
   return j.failed ? -1 : 0;
 }

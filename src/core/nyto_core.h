@@ -161,6 +161,9 @@ int nyto_random_isa(int level);
 /* The batched forward's small linear layers: every member's y_i = x_i W_i^T + b_i
  * (src/core/blinear.c); -1 when out of memory (nothing else can fail). */
 int nyto_batched_linear(const nt_blinear *p);
+/* tests: cap its vector paths (0 baseline, 1 AVX2, 2 AVX-512; < 0 only
+ * queries); returns the level in force before. */
+int nyto_blinear_isa(int level);
 /* The batched forward's Conv2d + ReLU + MaxPool2d(2) (src/core/bconv.c): a
  * direct convolution, every member's output channels in the vector lanes, the
  * 2x2 pool and the ReLU applied in registers; -1 when out of memory. */

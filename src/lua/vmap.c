@@ -19,7 +19,7 @@ int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int64_t out_dim
 int nt_vmap_is_batched(const nt_tensor *t);
 
 int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                   int (*small)(const nt_blinear *), nt_tensor **out);
+                   int (*small)(const nt_blinear *), int relu, nt_tensor **out);
 int nt_vmap_conv_pool(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, const int64_t *stride,
                       const int64_t *padding, int64_t level, int mode, int (*direct)(const nt_bconv *),
                       void (*pool)(const float *, float *, int64_t, int64_t, int64_t), nt_tensor **out);
@@ -94,16 +94,18 @@ static int l_vmap_call(lua_State *L) {
   return 3;
 }
 
-/* core.vmap_linear(x, w [, b]): the fused linear of nt_vmap_linear inside a
- * vmap_call, or nil when it does not apply (or outside a call): the caller
- * then runs F.linear itself, with its checks and messages. */
+/* core.vmap_linear(x, w [, b [, relu]]): the fused linear of nt_vmap_linear
+ * inside a vmap_call, or nil when it does not apply (or outside a call): the
+ * caller then runs F.linear itself, with its checks and messages.  relu true:
+ * max(linear, 0), only by the core's small kernel (nil otherwise). */
 static int l_vmap_linear(lua_State *L) {
   if (vmap_depth == 0) return 0;
   LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
   if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
+  const int relu = lua_toboolean(L, 4); /* before the new userdata takes index 4 when absent */
   LTensor *u = tensor_newud(L);
   nt_tensor *o = NULL;
-  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, nyto_batched_linear, &o) != 0 || !o) {
+  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, nyto_batched_linear, relu, &o) != 0 || !o) {
     lua_pushnil(L);
     return 1;
   }

@@ -118,6 +118,7 @@ typedef struct nt_blinear {
   const void *x, *w, *b;
   void *y;
   int64_t x_stride, w_stride, b_stride, y_stride;
+  int relu; /* 1: y_i = max(x_i W_i^T + b_i, 0) (a Linear then a ReLU) */
 } nt_blinear;
 
 /* A convolution per member of a population followed by ReLU and a 2x2,

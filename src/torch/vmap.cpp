@@ -132,7 +132,7 @@ extern "C" int nt_vmap_is_batched(const nt_tensor *t) {
 // member through libtorch's dispatcher.  Returns the result or undefined.
 #define NT_BLINEAR_MAX 16384
 static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor &W, const at::Tensor &B, bool bb,
-                                  int (*small)(const nt_blinear *)) {
+                                  int (*small)(const nt_blinear *), int relu) {
   if (!small) return at::Tensor();
   auto st = W.scalar_type();
   if ((st != at::kFloat && st != at::kDouble) || !W.device().is_cpu() || X.scalar_type() != st ||
@@ -152,6 +152,7 @@ static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor
   p.n = n, p.rows = rows, p.fin = fi, p.fout = fo;
   p.x = Xc.data_ptr(), p.w = Wc.data_ptr(), p.b = Bc.defined() ? Bc.data_ptr() : nullptr, p.y = Y.data_ptr();
   p.x_stride = xb ? rows * fi : 0, p.w_stride = fo * fi, p.b_stride = bb ? fo : 0, p.y_stride = rows * fo;
+  p.relu = relu;
   if (small(&p) != 0) throw std::bad_alloc();
   return Y;
 }
@@ -162,8 +163,10 @@ static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor
 // the same pass), over x's rows expanded to every member when x is not batched;
 // the result [n, ..., out] is batched at dim 0.  *out = NULL (and 0) when the
 // case is not one of these: the caller then runs at::linear under functorch's rule.
+// relu: the linear of a Linear -> ReLU pair, the ReLU in the kernel: only the
+// small path applies (else *out stays NULL and the caller runs both layers).
 static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                      int (*small)(const nt_blinear *), nt_tensor **out) {
+                      int (*small)(const nt_blinear *), int relu, nt_tensor **out) {
   {
     namespace ft = at::functorch;
     auto *wb = ft::maybeGetBatchedImpl(w->t);
@@ -188,8 +191,9 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
       auto sz = X.sizes().vec();
       sz.back() = fo;
       sz.insert(sz.begin(), n);
-      at::Tensor y3 = vm_linear_small(X, false, W, B, bbat, small);
+      at::Tensor y3 = vm_linear_small(X, false, W, B, bbat, small, relu);
       if (!y3.defined()) {
+        if (relu) return;
         // measured (bench/batched_forward): one baddbmm over the expanded input
         // beats one addmm over every member's rows, whose [.., n, out] result
         // makes the next layer's batched matmul read strided rows
@@ -204,8 +208,9 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
       if (X.dim() < 2 || X.size(-1) != fi || X.size(0) != n) return;
       auto sz = X.sizes().vec();
       sz.back() = fo;
-      at::Tensor y3 = vm_linear_small(X, true, W, B, bbat, small);
+      at::Tensor y3 = vm_linear_small(X, true, W, B, bbat, small, relu);
       if (!y3.defined()) {
+        if (relu) return;
         at::Tensor X3 = X.reshape({n, -1, fi});
         y3 = B.defined() ? at::baddbmm(B.unsqueeze(1), X3, W.transpose(1, 2)) : at::bmm(X3, W.transpose(1, 2));
       }
@@ -216,9 +221,9 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
 }
 
 extern "C" int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                              int (*small)(const nt_blinear *), nt_tensor **out) {
+                              int (*small)(const nt_blinear *), int relu, nt_tensor **out) {
   *out = nullptr;
-  VM_TRY(vm_linear(x, w, b, level, small, out))
+  VM_TRY(vm_linear(x, w, b, level, small, relu, out))
 }
 
 // The population-aware Conv2d + ReLU + MaxPool2d(2) block of the batched
