@@ -105,6 +105,55 @@ describe("nyto.batched_forward", function()
   -- A Sequential's Linear then ReLU runs as one kernel call with the ReLU applied to each
   -- member's output (core.vmap_linear's relu flag); where the kernel does not apply (a layer
   -- above its size, autograd) both layers run: the same values as the loop in every case.
+  -- Linear -> ReLU -> Linear runs as one kernel call per member (the second layer on the
+  -- hidden rows in cache; core.blinear_count tells which kernel ran)
+  it("Linear -> ReLU -> Linear as one kernel call equals the loop: shapes, no bias, per member, float64", function()
+    local core = require "nyto.core"
+    local function ran(f)
+      local a1, a2 = core.blinear_count()
+      f()
+      local b1, b2 = core.blinear_count()
+      return b1 - a1, b2 - a2
+    end
+    local one, two = ran(function() check(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 9, nyto.randn(64, 8)) end)
+    assert.are.same({0, 1}, {one, two})
+    -- a narrow and a wide second layer, no bias on either, rows not a multiple of 16
+    for _, c in ipairs({{5, 9, 3, true}, {8, 32, 20, false}, {3, 40, 1, false}, {6, 7, 17, true}}) do
+      local net = nn.Sequential(nn.Linear(c[1], c[2], c[4]), nn.ReLU(), nn.Linear(c[2], c[3], c[4]))
+      one, two = ran(function() check(net, 5, nyto.randn(19, c[1])) check(net, 3, nyto.randn(7, c[1])) end)
+      assert.are.same({0, 2}, {one, two})
+    end
+    -- per-member inputs, leading dims, float64
+    one, two = ran(function()
+      check(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 4, nyto.randn(4, 3, 13, 8), {per_member = true})
+      check(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)), 4, nyto.randn(2, 11, 8))
+    end)
+    assert.are.same({0, 2}, {one, two})
+    local l1, l2 = nn.Linear(6, 10), nn.Linear(10, 3)
+    l1.weight = nyto.Parameter(nyto.randn(10, 6, {dtype = "float64"}))
+    l1.bias = nyto.Parameter(nyto.randn(10, {dtype = "float64"}))
+    l2.weight = nyto.Parameter(nyto.randn(3, 10, {dtype = "float64"}))
+    l2.bias = nyto.Parameter(nyto.randn(3, {dtype = "float64"}))
+    local net = nn.Sequential(l1, nn.ReLU(), l2)
+    local members, stacks = population(net, 4)
+    local x = nyto.randn(9, 6, {dtype = "float64"})
+    one, two = ran(function()
+      local y = nyto.batched_forward(net, stacks, x)
+      for i = 1, 4 do H.assert_close(y[i], members[i](x), 1e-12) end
+    end)
+    assert.are.same({0, 1}, {one, two})
+    -- a ReLU after the second Linear: a pair (its ReLU in the kernel), then the triple after it
+    one, two = ran(function()
+      check(nn.Sequential(nn.Linear(5, 9), nn.ReLU(), nn.Linear(9, 3), nn.ReLU(), nn.Linear(3, 2)), 4, nyto.randn(8, 5))
+    end)
+    assert.are.same({1, 1}, {one, two})
+    -- a second layer too big for the kernel: the layers run (the first pair still fused)
+    one, two = ran(function()
+      check(nn.Sequential(nn.Linear(4, 200), nn.ReLU(), nn.Linear(200, 100)), 3, nyto.randn(5, 4))
+    end)
+    assert.are.same({1, 0}, {one, two})
+  end)
+
   it("Linear -> ReLU pairs (the ReLU in the kernel) equal the loop: inplace, last pair, too big, autograd", function()
     check(nn.Sequential(nn.Linear(5, 9), nn.ReLU(true), nn.Linear(9, 3), nn.ReLU()), 4, nyto.randn(37, 5))
     check(nn.Sequential(nn.Linear(5, 9, false), nn.ReLU(), nn.Linear(9, 2)), 4, nyto.randn(4, 37, 5), {per_member = true})

@@ -86,7 +86,7 @@ typedef double bl_vdu __attribute__((vector_size(64), aligned(8)));
     T *xt = (T *)scratch;                                                                     \
     for (int64_t m0 = 0; m0 < rows; m0 += NB) {                                               \
       const int64_t nr = rows - m0 < NB ? rows - m0 : NB;                                     \
-      if (i == i0 || p->x_stride != 0 || rows > NB) { /* a shared x of <= NB rows: once */           \
+      if (i == i0 || xfresh || p->x_stride != 0 || rows > NB) { /* a shared x of <= NB rows: once */ \
         for (int64_t l = 0; l < nr; l++)                                                      \
           for (int64_t k = 0; k < fin; k++) xt[k * NB + l] = x[(m0 + l) * fin + k];           \
         for (int64_t l = nr; l < NB; l++)                                                     \
@@ -123,34 +123,63 @@ typedef struct {
     for (int64_t e_ = 0; e_ < rows * fout; e_++) y_[e_] = y_[e_] < 0 ? 0 : y_[e_];           \
   } while (0)
 
+/* one layer of member i (p, rows, fin, fout, scratch, i0 and xfresh in scope) */
+#define BL_LAYER(T, V, U, NB, NARROW)                                                         \
+  do {                                                                                        \
+    const int64_t ldw = (fout + NB - 1) / NB * NB;                                            \
+    if (fout <= NARROW) BL_NARROW(T, V, NB);                                                  \
+    else BL_MEMBER(T, V, U, NB, 4);                                                           \
+    if (p->relu) BL_RELU(T);                                                                  \
+  } while (0)
+
+/* a layer's scratch, in elements: the transposed weight, or NB rows of x */
+static int64_t bl_scratch(int64_t fin, int64_t fout, int64_t nb) {
+  int64_t ldw = (fout + nb - 1) / nb * nb;
+  return fin * (ldw > nb ? ldw : nb);
+}
+
 /* one part of the members, every vector path compiles the same source (the
- * 64-byte vector types split in two or four by the narrower ISAs) */
+ * 64-byte vector types split in two or four by the narrower ISAs); with a
+ * second layer, member i's first result goes to a buffer of its own and the
+ * second layer reads it from there while it is in cache */
+#define BL_TYPED(T, V, U, NB, NARROW)                                                         \
+  do {                                                                                        \
+    const nt_blinear *p1 = j->p, *p2 = p1->next;                                              \
+    int64_t ns = bl_scratch(p1->fin, p1->fout, NB), nh = 0;                                   \
+    if (p2) {                                                                                 \
+      int64_t n2 = bl_scratch(p1->fout, p2->fout, NB);                                        \
+      if (n2 > ns) ns = n2;                                                                   \
+      nh = (p1->rows * p1->fout + NB - 1) / NB * NB;                                          \
+    }                                                                                         \
+    T *scratch = aligned_alloc(64, (size_t)(ns + nh) * sizeof(T));                            \
+    if (!scratch) { j->failed = 1; return; }                                                  \
+    nt_blinear a = *p1, c = {0};                                                              \
+    if (p2) {                                                                                 \
+      a.y = scratch + ns, a.y_stride = 0; /* one member's hidden rows */                     \
+      c = *p2, c.x = a.y, c.x_stride = 0, c.rows = a.rows, c.fin = a.fout, c.next = NULL;     \
+    }                                                                                         \
+    for (int64_t i = i0; i < i1; i++) {                                                      \
+      {                                                                                       \
+        const nt_blinear *p = &a;                                                             \
+        const int64_t rows = p->rows, fin = p->fin, fout = p->fout;                           \
+        const int xfresh = p2 != NULL; /* the scratch is the second layer's too */            \
+        BL_LAYER(T, V, U, NB, NARROW);                                                        \
+      }                                                                                       \
+      if (p2) {                                                                               \
+        const nt_blinear *p = &c;                                                             \
+        const int64_t rows = p->rows, fin = p->fin, fout = p->fout;                           \
+        const int xfresh = 1; /* the hidden rows are new for every member */                  \
+        BL_LAYER(T, V, U, NB, NARROW);                                                        \
+      }                                                                                       \
+    }                                                                                         \
+    free(scratch);                                                                            \
+  } while (0)
+
 #define BL_PART(NAME)                                                                         \
   static void NAME(void *ctx, int64_t i0, int64_t i1) {                                       \
     bl_job *j = ctx;                                                                          \
-    const nt_blinear *p = j->p;                                                               \
-    const int64_t rows = p->rows, fin = p->fin, fout = p->fout;                               \
-    if (p->dtype == NT_FLOAT64) {                                                             \
-      const int64_t ldw = (fout + 7) / 8 * 8, narrow = fout <= 4;                             \
-      void *scratch = aligned_alloc(64, (size_t)(fin * (ldw > 8 ? ldw : 8)) * sizeof(double)); \
-      if (!scratch) { j->failed = 1; return; }                                                \
-      for (int64_t i = i0; i < i1; i++) {                                                    \
-        if (narrow) BL_NARROW(double, bl_vd, 8);                                              \
-        else BL_MEMBER(double, bl_vd, bl_vdu, 8, 4);                                          \
-        if (p->relu) BL_RELU(double);                                                         \
-      }                                                                                       \
-      free(scratch);                                                                          \
-    } else {                                                                                  \
-      const int64_t ldw = (fout + 15) / 16 * 16, narrow = fout <= 8;                          \
-      void *scratch = aligned_alloc(64, (size_t)(fin * ldw) * sizeof(float));                 \
-      if (!scratch) { j->failed = 1; return; }                                                \
-      for (int64_t i = i0; i < i1; i++) {                                                    \
-        if (narrow) BL_NARROW(float, bl_vf, 16);                                              \
-        else BL_MEMBER(float, bl_vf, bl_vfu, 16, 4);                                          \
-        if (p->relu) BL_RELU(float);                                                          \
-      }                                                                                       \
-      free(scratch);                                                                          \
-    }                                                                                         \
+    if (j->p->dtype == NT_FLOAT64) BL_TYPED(double, bl_vd, bl_vdu, 8, 4);                     \
+    else BL_TYPED(float, bl_vf, bl_vfu, 16, 8);                                               \
   }
 
 #ifdef BL_X86
@@ -176,7 +205,7 @@ int nyto_batched_linear(const nt_blinear *p) {
   if (p->n <= 0) return 0;
   bl_job j = {p, 0};
   /* a chunk of members is at least ~256k multiply-adds */
-  int64_t work = p->rows * p->fin * p->fout;
+  int64_t work = p->rows * p->fin * p->fout + (p->next ? p->rows * p->fout * p->next->fout : 0);
   int64_t grain = work > 0 ? (262144 + work - 1) / work : p->n;
   void (*part)(void *, int64_t, int64_t) = bl_part_base;
 #ifdef BL_X86

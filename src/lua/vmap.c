@@ -19,7 +19,8 @@ int nt_vmap_unwrap(const nt_tensor *t, int64_t level, int64_t n, int64_t out_dim
 int nt_vmap_is_batched(const nt_tensor *t);
 
 int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                   int (*small)(const nt_blinear *), int relu, nt_tensor **out);
+                   int (*small)(const nt_blinear *), int relu, const nt_tensor *w2, const nt_tensor *b2,
+                   nt_tensor **out);
 int nt_vmap_conv_pool(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, const int64_t *stride,
                       const int64_t *padding, int64_t level, int mode, int (*direct)(const nt_bconv *),
                       void (*pool)(const float *, float *, int64_t, int64_t, int64_t), nt_tensor **out);
@@ -94,18 +95,39 @@ static int l_vmap_call(lua_State *L) {
   return 3;
 }
 
-/* core.vmap_linear(x, w [, b [, relu]]): the fused linear of nt_vmap_linear
- * inside a vmap_call, or nil when it does not apply (or outside a call): the
- * caller then runs F.linear itself, with its checks and messages.  relu true:
- * max(linear, 0), only by the core's small kernel (nil otherwise). */
+/* core.vmap_linear(x, w [, b [, relu [, w2 [, b2]]]]): the fused linear of
+ * nt_vmap_linear inside a vmap_call, or nil when it does not apply (or outside
+ * a call): the caller then runs F.linear itself, with its checks and messages.
+ * relu true: max(linear, 0), only by the core's small kernel (nil otherwise);
+ * with w2 (and b2 or nil) too: a Linear -> ReLU -> Linear, the second layer on
+ * each member's hidden rows while in cache (the small kernel only). */
+static lua_Integer blin_one, blin_two; /* the small kernel's calls: one layer, two layers */
+static int blin_counted(const nt_blinear *p) {
+  if (p->next) blin_two++;
+  else blin_one++;
+  return nyto_batched_linear(p);
+}
+/* core.blinear_count(): the small-linear kernel's calls since the start, of
+ * one layer and of two (Linear -> ReLU -> Linear): specs tell which ran */
+static int l_blinear_count(lua_State *L) {
+  lua_pushinteger(L, blin_one);
+  lua_pushinteger(L, blin_two);
+  return 2;
+}
+
 static int l_vmap_linear(lua_State *L) {
   if (vmap_depth == 0) return 0;
   LTensor *x = tensor_ud(L, 1), *w = tensor_ud(L, 2), *b = lua_isnoneornil(L, 3) ? NULL : tensor_ud(L, 3);
   if (!x || !x->t || !w || !w->t || (!lua_isnoneornil(L, 3) && (!b || !b->t))) return 0;
   const int relu = lua_toboolean(L, 4); /* before the new userdata takes index 4 when absent */
+  LTensor *w2 = lua_isnoneornil(L, 5) ? NULL : tensor_ud(L, 5), *b2 = lua_isnoneornil(L, 6) ? NULL : tensor_ud(L, 6);
+  if ((!lua_isnoneornil(L, 5) && (!w2 || !w2->t)) || (!lua_isnoneornil(L, 6) && (!b2 || !b2->t || !w2))) return 0;
+  lua_settop(L, 6);
   LTensor *u = tensor_newud(L);
   nt_tensor *o = NULL;
-  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, nyto_batched_linear, relu, &o) != 0 || !o) {
+  if (nt_vmap_linear(x->t, w->t, b ? b->t : NULL, vmap_level, blin_counted, relu, w2 ? w2->t : NULL,
+                     b2 ? b2->t : NULL, &o) != 0 ||
+      !o) {
     lua_pushnil(L);
     return 1;
   }
@@ -207,6 +229,8 @@ static void vmap_open(lua_State *L) {
   lua_setfield(L, -2, "vmap_conv_pool");
   lua_pushcfunction(L, l_vmap_linear);
   lua_setfield(L, -2, "vmap_linear");
+  lua_pushcfunction(L, l_blinear_count);
+  lua_setfield(L, -2, "blinear_count");
   lua_pushcfunction(L, l_vmap_call);
   lua_setfield(L, -2, "vmap_call");
 }

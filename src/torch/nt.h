@@ -119,6 +119,11 @@ typedef struct nt_blinear {
   void *y;
   int64_t x_stride, w_stride, b_stride, y_stride;
   int relu; /* 1: y_i = max(x_i W_i^T + b_i, 0) (a Linear then a ReLU) */
+  /* a second layer on each member's result while it is in cache (Linear ->
+   * ReLU -> Linear): NULL, or the layer whose w, b, fout, strides and y are
+   * used (its x, rows and fin are this layer's y, rows and fout); this
+   * layer's y is then not written (a per-thread buffer holds one member's) */
+  const struct nt_blinear *next;
 } nt_blinear;
 
 /* A convolution per member of a population followed by ReLU and a 2x2,

@@ -131,30 +131,82 @@ extern "C" int nt_vmap_is_batched(const nt_tensor *t) {
 // member straight into a fresh [n, M, out]; baddbmm would run one BLAS gemm per
 // member through libtorch's dispatcher.  Returns the result or undefined.
 #define NT_BLINEAR_MAX 16384
-static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor &W, const at::Tensor &B, bool bb,
-                                  int (*small)(const nt_blinear *), int relu) {
+// A layer's weight [n, out, in] and bias [n, out] (or undefined), batched at level.
+struct vm_layer {
+  at::Tensor W, B;
+  bool bb = false;  // the bias is batched (else one bias for every member)
+};
+
+// the small path's checks of one layer (dtype st, CPU, no gradient, small)
+static bool vm_small_ok(const vm_layer &L, at::ScalarType st) {
+  const at::Tensor &W = L.W, &B = L.B;
+  if (W.scalar_type() != st || !W.device().is_cpu() || (B.defined() && (B.scalar_type() != st || !B.device().is_cpu())))
+    return false;
+  if (at::GradMode::is_enabled() && (W.requires_grad() || (B.defined() && B.requires_grad()))) return false;
+  int64_t fo = W.size(1), fi = W.size(2);
+  return fi * fo <= NT_BLINEAR_MAX && fi > 0 && fo > 0;
+}
+
+// the kernel's view of a layer (x, rows, y: the caller's)
+static nt_blinear vm_blinear(const vm_layer &L, const at::Tensor &Wc, const at::Tensor &Bc, int relu) {
+  nt_blinear p = {};
+  p.dtype = L.W.scalar_type() == at::kDouble ? NT_FLOAT64 : NT_FLOAT32;
+  p.n = L.W.size(0), p.fout = L.W.size(1), p.fin = L.W.size(2);
+  p.w = Wc.data_ptr(), p.b = Bc.defined() ? Bc.data_ptr() : nullptr;
+  p.w_stride = p.fout * p.fin, p.b_stride = L.bb ? p.fout : 0;
+  p.relu = relu;
+  return p;
+}
+
+// L2 (may be NULL): a second layer after this one and its ReLU, on each
+// member's result while in cache (Linear -> ReLU -> Linear): the result is
+// then L2's, and the first layer's is never written
+static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const vm_layer &L, int (*small)(const nt_blinear *),
+                                  int relu, const vm_layer *L2) {
   if (!small) return at::Tensor();
-  auto st = W.scalar_type();
-  if ((st != at::kFloat && st != at::kDouble) || !W.device().is_cpu() || X.scalar_type() != st ||
-      (B.defined() && B.scalar_type() != st) || !X.device().is_cpu() || (B.defined() && !B.device().is_cpu()))
-    return at::Tensor();
-  if (at::GradMode::is_enabled() && (W.requires_grad() || X.requires_grad() || (B.defined() && B.requires_grad())))
-    return at::Tensor();
-  int64_t n = W.size(0), fo = W.size(1), fi = W.size(2);
-  if (fi * fo > NT_BLINEAR_MAX || fi == 0 || fo == 0) return at::Tensor();
-  at::Tensor Wc = W.contiguous();
+  auto st = L.W.scalar_type();
+  if ((st != at::kFloat && st != at::kDouble) || X.scalar_type() != st || !X.device().is_cpu()) return at::Tensor();
+  if (at::GradMode::is_enabled() && X.requires_grad()) return at::Tensor();
+  if (!vm_small_ok(L, st) || (L2 && (!vm_small_ok(*L2, st) || L2->W.size(2) != L.W.size(1)))) return at::Tensor();
+  int64_t n = L.W.size(0), fo = L.W.size(1), fi = L.W.size(2);
+  at::Tensor Wc = L.W.contiguous();
   at::Tensor Xc = xb ? X.reshape({n, -1, fi}).contiguous() : X.reshape({-1, fi}).contiguous();
   int64_t rows = xb ? Xc.size(1) : Xc.size(0);
-  at::Tensor Bc = B.defined() ? (bb ? B.contiguous() : B.select(0, 0).contiguous()) : at::Tensor();
-  at::Tensor Y = at::empty({n, rows, fo}, W.options());
-  nt_blinear p;
-  p.dtype = st == at::kDouble ? NT_FLOAT64 : NT_FLOAT32;
-  p.n = n, p.rows = rows, p.fin = fi, p.fout = fo;
-  p.x = Xc.data_ptr(), p.w = Wc.data_ptr(), p.b = Bc.defined() ? Bc.data_ptr() : nullptr, p.y = Y.data_ptr();
-  p.x_stride = xb ? rows * fi : 0, p.w_stride = fo * fi, p.b_stride = bb ? fo : 0, p.y_stride = rows * fo;
-  p.relu = relu;
+  at::Tensor Bc = L.B.defined() ? (L.bb ? L.B.contiguous() : L.B.select(0, 0).contiguous()) : at::Tensor();
+  nt_blinear p = vm_blinear(L, Wc, Bc, relu), q;
+  p.rows = rows, p.x = Xc.data_ptr(), p.x_stride = xb ? rows * fi : 0;
+  at::Tensor W2c, B2c, Y;
+  if (L2) {
+    W2c = L2->W.contiguous();
+    B2c = L2->B.defined() ? (L2->bb ? L2->B.contiguous() : L2->B.select(0, 0).contiguous()) : at::Tensor();
+    q = vm_blinear(*L2, W2c, B2c, 0);
+    Y = at::empty({n, rows, q.fout}, L.W.options());
+    q.y = Y.data_ptr(), q.y_stride = rows * q.fout;
+    p.next = &q;
+  } else {
+    Y = at::empty({n, rows, fo}, L.W.options());
+    p.y = Y.data_ptr(), p.y_stride = rows * fo;
+  }
   if (small(&p) != 0) throw std::bad_alloc();
   return Y;
+}
+
+// w (and b) as a layer batched at level: false when it is not one
+static bool vm_layer_of(const nt_tensor *w, const nt_tensor *b, int64_t level, vm_layer &L) {
+  namespace ft = at::functorch;
+  auto *wb = ft::maybeGetBatchedImpl(w->t);
+  if (!wb || wb->level() != level) return false;
+  L.W = at::movedim(wb->value(), wb->bdim(), 0);  // [n, out, in]
+  if (L.W.dim() != 3) return false;
+  int64_t n = L.W.size(0), fo = L.W.size(1);
+  if (b && b->t.defined()) {
+    auto *bb = ft::maybeGetBatchedImpl(b->t);
+    if (bb && bb->level() != level) return false;
+    L.bb = bb != nullptr;
+    L.B = bb ? at::movedim(bb->value(), bb->bdim(), 0) : b->t.unsqueeze(0).expand({n, fo});
+    if (L.B.dim() != 2 || L.B.size(1) != fo || L.B.size(0) != n) return false;
+  }
+  return true;
 }
 
 // The population-aware linear used under a vmap layer (a fused batching rule):
@@ -165,24 +217,19 @@ static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const at::Tensor
 // case is not one of these: the caller then runs at::linear under functorch's rule.
 // relu: the linear of a Linear -> ReLU pair, the ReLU in the kernel: only the
 // small path applies (else *out stays NULL and the caller runs both layers).
+// w2 (b2): a Linear -> ReLU -> Linear (relu set), the small path only.
 static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                      int (*small)(const nt_blinear *), int relu, nt_tensor **out) {
+                      int (*small)(const nt_blinear *), int relu, const nt_tensor *w2, const nt_tensor *b2,
+                      nt_tensor **out) {
   {
     namespace ft = at::functorch;
-    auto *wb = ft::maybeGetBatchedImpl(w->t);
-    if (!wb || wb->level() != level) return;
-    at::Tensor W = at::movedim(wb->value(), wb->bdim(), 0);  // [n, out, in]
-    if (W.dim() != 3) return;
-    int64_t n = W.size(0), fo = W.size(1), fi = W.size(2);
-    at::Tensor B;  // [n, out] or undefined
-    bool bbat = false;
-    if (b && b->t.defined()) {
-      auto *bb = ft::maybeGetBatchedImpl(b->t);
-      if (bb && bb->level() != level) return;
-      bbat = bb != nullptr;
-      B = bb ? at::movedim(bb->value(), bb->bdim(), 0) : b->t.unsqueeze(0).expand({n, fo});
-      if (B.dim() != 2 || B.size(1) != fo || B.size(0) != n) return;
-    }
+    vm_layer L, L2;
+    if (!vm_layer_of(w, b, level, L) || (w2 && (!relu || !vm_layer_of(w2, b2, level, L2)))) return;
+    if (w2 && L2.W.size(0) != L.W.size(0)) return;
+    const vm_layer *pl2 = w2 ? &L2 : nullptr;
+    relu = relu || w2;
+    const at::Tensor &W = L.W, &B = L.B;
+    int64_t n = W.size(0), fo = w2 ? L2.W.size(1) : W.size(1), fi = W.size(2);
     auto *xb = ft::maybeGetBatchedImpl(x->t);
     at::Tensor y;
     if (!xb) {
@@ -191,7 +238,7 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
       auto sz = X.sizes().vec();
       sz.back() = fo;
       sz.insert(sz.begin(), n);
-      at::Tensor y3 = vm_linear_small(X, false, W, B, bbat, small, relu);
+      at::Tensor y3 = vm_linear_small(X, false, L, small, relu, pl2);
       if (!y3.defined()) {
         if (relu) return;
         // measured (bench/batched_forward): one baddbmm over the expanded input
@@ -208,7 +255,7 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
       if (X.dim() < 2 || X.size(-1) != fi || X.size(0) != n) return;
       auto sz = X.sizes().vec();
       sz.back() = fo;
-      at::Tensor y3 = vm_linear_small(X, true, W, B, bbat, small, relu);
+      at::Tensor y3 = vm_linear_small(X, true, L, small, relu, pl2);
       if (!y3.defined()) {
         if (relu) return;
         at::Tensor X3 = X.reshape({n, -1, fi});
@@ -221,9 +268,10 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
 }
 
 extern "C" int nt_vmap_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b, int64_t level,
-                              int (*small)(const nt_blinear *), int relu, nt_tensor **out) {
+                              int (*small)(const nt_blinear *), int relu, const nt_tensor *w2, const nt_tensor *b2,
+                              nt_tensor **out) {
   *out = nullptr;
-  VM_TRY(vm_linear(x, w, b, level, small, relu, out))
+  VM_TRY(vm_linear(x, w, b, level, small, relu, w2, b2, out))
 }
 
 // The population-aware Conv2d + ReLU + MaxPool2d(2) block of the batched
