@@ -285,3 +285,141 @@ describe("core.es_elite", function()
     assert.is_true(nyto.equal(s, nyto.zeros(3)))
   end)
 end)
+
+describe("core.es_sepcma_mean and core.es_sepcma_cov (sep-CMA-ES's tell over its D-vectors)", function()
+  -- |got - want| <= 1e-12 |want| elementwise (float64; one rounding per operation either way,
+  -- the order may differ from libtorch's vector kernels)
+  local function rel(got, want, what)
+    local excess = ((got - want):abs() - want:abs() * 1e-12):max():item()
+    assert.is_true(excess <= 1e-300, ("%s: excess %.3g"):format(what, excess))
+  end
+  local function vecs(P, seed)
+    local g = nyto.Generator(seed)
+    local zw = nyto.randn({P}, {generator = g, dtype = "float64"})
+    local Dv = nyto.rand({P}, {generator = g, dtype = "float64"}) + 0.1
+    local m = nyto.randn({P}, {generator = g, dtype = "float64"})
+    local ps = nyto.randn({P}, {generator = g, dtype = "float64"})
+    local pc = nyto.randn({P}, {generator = g, dtype = "float64"})
+    local C = Dv * Dv
+    local rk = nyto.randn({P}, {generator = g, dtype = "float64"})
+    return zw, Dv, m, ps, pc, C, rk
+  end
+
+  it("equal the update written in tensor arithmetic (a partial block, past the pool's threshold)", function()
+    local P = 140001 -- 69 blocks of 2048 and a partial one; more than 131072: split on the pool
+    local zw, Dv, m, ps, pc, C, rk = vecs(P, 21)
+    C:narrow(1, 5, 3):fill_(-1) -- three entries whose update is negative: clamped to 1e-300
+    local am, ks, as = 0.37, 0.81, 1.9
+    local kc, ac, keep, c1, cmu = 0.93, 0.44, 0.98, 0.013, 0.021
+    -- the tensor arithmetic (cmaes.lua's before the pass)
+    local y = zw * Dv
+    local m2 = m + y * am
+    local ps2 = ps * ks + (y / Dv) * as
+    local n2 = (ps2 * ps2):sum():item()
+    local pc2 = pc * kc + y * ac
+    local C2 = (C * keep + pc2 * pc2 * c1 + rk * Dv * Dv * cmu):clamp(1e-300)
+    local D2 = C2:sqrt()
+    local got = core.es_sepcma_mean(zw, Dv, m, ps, am, ks, as)
+    assert.is_true(math.abs(got - n2) <= 1e-12 * n2, ("||ps||^2 %.17g vs %.17g"):format(got, n2))
+    rel(zw, y, "<y>_w")
+    rel(m, m2, "m")
+    rel(ps, ps2, "p_sigma")
+    local _, D0 = vecs(P, 21)
+    assert.is_true(nyto.equal(Dv, D0), "D read only")
+    core.es_sepcma_cov(zw, rk, Dv, pc, C, kc, ac, keep, c1, cmu)
+    rel(pc, pc2, "p_c")
+    rel(C, C2, "C")
+    rel(Dv, D2, "D")
+    assert.are.same({1e-300, 1e-300, 1e-300}, C:narrow(1, 5, 3):totable())
+  end)
+
+  it("the same bits on 1 and 2 threads", function()
+    local old = nyto.num_threads()
+    local out = {}
+    for t = 1, 2 do
+      nyto.num_threads(t)
+      local zw, Dv, m, ps, pc, C, rk = vecs(300007, 5)
+      local n2 = core.es_sepcma_mean(zw, Dv, m, ps, 1.1, 0.7, 0.3)
+      core.es_sepcma_cov(zw, rk, Dv, pc, C, 0.9, 0.2, 0.95, 0.01, 0.02)
+      out[t] = {n2, zw, m, ps, pc, C, Dv}
+    end
+    nyto.num_threads(old)
+    assert.are.equal(out[1][1], out[2][1])
+    for i = 2, 7 do assert.is_true(nyto.equal(out[1][i], out[2][i]), "output " .. i) end
+  end)
+
+  it("a sep-CMA-ES generation equals the tensor arithmetic of (41)-(47), with h_sigma 1 and 0", function()
+    local S = nyto.strategy
+    local D = 10 -- c_sigma ~ 0.3: p_sigma follows a slope within a few generations
+    local es = S.CMAES(nyto.zeros(D, F64), {diagonal = true, sigma = 0.01, popsize = 12, generator = nyto.Generator(3)})
+    local K, lambda, mu = es.K, es.n, es.mu_parents
+    local seen = {}
+    for gen = 1, 24 do
+      local X = es:ask()
+      -- a linear slope for 12 generations (p_sigma grows: h_sigma 0 in most), then the sphere
+      -- around (5, ..., 5) (h_sigma switches between 1 and 0)
+      local f = gen <= 12 and X:sum(2) or ((X - 5) * (X - 5)):sum(2)
+      local ft = f:totable()
+      local st = es:state_dict().state
+      -- the reference: ranks, weights, sums and updates in tensor arithmetic
+      local order = {}
+      for k = 1, lambda do order[k] = k end
+      table.sort(order, function(a, b) if ft[a] ~= ft[b] then return ft[a] < ft[b] end return a < b end)
+      local norms2 = st.norms2:totable()
+      local wp, wo = {}, {}
+      for k = 1, lambda do wp[k] = 0 end
+      for i = 1, lambda do
+        local w, k = K.w[i], order[i]
+        if i <= mu then wp[k] = w end
+        wo[k] = w >= 0 and w or w * D / math.max(norms2[k], 1e-300)
+      end
+      local Z = st.z:double()
+      local zw = (Z * nyto.tensor(wp, F64):view {-1, 1}):sum(1)
+      local rankz = (Z * Z * nyto.tensor(wo, F64):view {-1, 1}):sum(1)
+      local yw = zw * st.Dv
+      local m = st.mean + yw * (K.cm * st.step)
+      local ps = st.ps * (1 - K.cs) + (yw / st.Dv) * math.sqrt(K.cs * (2 - K.cs) * K.mueff)
+      local psn = ps:norm():item()
+      local g1 = st.counteval / lambda + 1
+      local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (D + 1)) * K.chiN and 1 or 0
+      seen[hsig] = true
+      local pc = st.pc * (1 - K.cc) + yw * (hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
+      local keep = 1 + K.c1 * (1 - hsig) * K.cc * (2 - K.cc) - K.c1 - K.cmu * K.wsum
+      local C = (st.C * keep + pc * pc * K.c1 + rankz * st.Dv * st.Dv * K.cmu):clamp(1e-300)
+      local step = st.step * math.exp(K.cs / K.ds * (psn / K.chiN - 1))
+      es:tell(f)
+      local new = es:state_dict().state
+      -- (sum(1) adds the rows of z in another order than es_moments: within the tolerance)
+      rel(new.mean, m, "m, generation " .. gen)
+      rel(new.ps, ps, "p_sigma, generation " .. gen)
+      rel(new.pc, pc, "p_c, generation " .. gen)
+      rel(new.C, C, "C, generation " .. gen)
+      rel(new.Dv, C:sqrt(), "D, generation " .. gen)
+      assert.is_true(math.abs(new.step - step) <= 1e-12 * step, "sigma, generation " .. gen)
+      -- each generation's reference starts from the strategy's own state: no drift to allow
+    end
+    assert.is_true(seen[0] and seen[1], "both h_sigma paths taken")
+  end)
+
+  it("refuses bad operands with a nyto: error and writes nothing", function()
+    local a, b, c, d, e = nyto.zeros(5, F64), nyto.ones(5, F64), nyto.zeros(5, F64), nyto.zeros(5, F64), nyto.ones(5, F64)
+    local function bad(fn, i, msg, ...)
+      raises(("nyto: bad argument #%d to '%s' (%s)"):format(i, fn, msg), core[fn], ...)
+    end
+    bad("es_sepcma_mean", 1, "float64 tensor expected", nyto.zeros(5), b, c, d, 1, 1, 1)
+    bad("es_sepcma_mean", 2, "a vector of the size of argument #1 expected", a, nyto.ones(4, F64), c, d, 1, 1, 1)
+    bad("es_sepcma_mean", 3, "a contiguous CPU tensor expected", a, b, nyto.zeros(2, 5, F64):t(), d, 1, 1, 1)
+    bad("es_sepcma_mean", 1, "shares its storage with argument #3", a, b, a, d, 1, 1, 1)
+    bad("es_sepcma_mean", 1, "shares its storage with argument #2", b, b, c, d, 1, 1, 1)
+    bad("es_sepcma_mean", 6, "a finite number expected", a, b, c, d, 1, 0 / 0, 1)
+    bad("es_sepcma_mean", 7, "a finite number expected", a, b, c, d, 1, 1)
+    bad("es_sepcma_mean", 1, "empty vector", nyto.zeros(0, F64), nyto.zeros(0, F64), nyto.zeros(0, F64), nyto.zeros(0, F64), 1, 1, 1)
+    bad("es_sepcma_cov", 5, "a vector of the size of argument #3 expected", a, b, c, d, nyto.ones(6, F64), 1, 1, 1, 1, 1)
+    bad("es_sepcma_cov", 4, "float64 tensor expected", a, b, c, nyto.zeros(5), e, 1, 1, 1, 1, 1)
+    bad("es_sepcma_cov", 3, "shares its storage with argument #1", a, b, a, d, e, 1, 1, 1, 1, 1)
+    bad("es_sepcma_cov", 10, "a finite number expected", a, b, c, d, e, 1, 1, 1, 1, math.huge)
+    bad("es_sepcma_cov", 1, "Tensor expected, got table", {}, b, c, d, e, 1, 1, 1, 1, 1)
+    assert.is_true(nyto.equal(a, nyto.zeros(5, F64)) and nyto.equal(c, nyto.zeros(5, F64)) and nyto.equal(e, nyto.ones(5, F64)))
+    assert.is_true(nyto.equal(d, nyto.zeros(5, F64)))
+  end)
+end)

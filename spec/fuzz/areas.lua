@@ -321,6 +321,19 @@ area("core", {
     local m = G.pick {nyto.zeros(3), nyto.zeros(5), X}
     return core.es_elite, {X, G.maybe(idx, 0.2), m, G.maybe(G.pick {nyto.zeros(3), m, nyto.zeros({3}, {dtype = "float64"})}, 0.2), n = 4}
   end},
+  {"es_sepcma", function(G)
+    local function v()
+      return G.pick {nyto.zeros({3}, {dtype = "float64"}), nyto.ones({3}, {dtype = "float64"}), nyto.zeros(3),
+        nyto.zeros({4}, {dtype = "float64"}), nyto.zeros({2, 3}, {dtype = "float64"}):t(), G.freed_tensor()}
+    end
+    local shared = nyto.ones({3}, {dtype = "float64"})
+    local function t() return G.pick {v(), v(), shared} end
+    local function x() return G.maybe(G.pick {0.5, 1, 0 / 0, math.huge}, 0.2) end
+    if G.chance(0.5) then
+      return core.es_sepcma_mean, {t(), t(), t(), t(), x(), x(), x(), n = 7}
+    end
+    return core.es_sepcma_cov, {t(), t(), t(), t(), t(), x(), x(), x(), x(), x(), n = 10}
+  end},
   {"evo", function(G)
     local X = nyto.zeros(G.pick {3, 4}, 5)
     local t = {G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(X, 0.2)}

@@ -373,3 +373,98 @@ void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int
   int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
   if (m * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, elite_part, &j) != 0) elite_part(&j, 0, nblk);
 }
+
+/* ---- tell (sep-CMA-ES): the D-vector updates in two passes ----
+ * Pass 1 (nyto_es_sepcma_mean), column by column:
+ *   y = zw D (<y>_w, written over zw), m += a_m y, p_s = k_s p_s + a_s (y / D),
+ * and ||p_s||^2 summed in eight fixed lanes per ES_COLS block, the blocks in
+ * order (the bits do not depend on the threads).  h_sigma needs that norm, so
+ * pass 2 (nyto_es_sepcma_cov) follows:
+ *   p_c = k_c p_c + a_c y, C = max(keep C + c_1 p_c^2 + c_mu (r D) D, tiny),
+ *   D = sqrt(C)
+ * (r the rank-mu sums of w°_i z_i^2).  Each operation rounded once, in the
+ * order cmaes.lua's tensor arithmetic wrote them. */
+typedef struct {
+  double *zw, *Dv, *mean, *ps, *pc, *C, *part;
+  const double *rk;
+  double am, ks, as, kc, ac, keep, c1, cmu, tiny;
+  int64_t P;
+} sepcma_job;
+
+ES_CLONES static void sepcma1(double *restrict zw, const double *restrict Dv, double *restrict mean,
+                              double *restrict ps, int64_t m, double am, double ks, double as, double *part) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= m; i += 8)
+    for (int l = 0; l < 8; l++) {
+      double y = zw[i + l] * Dv[i + l];
+      zw[i + l] = y;
+      mean[i + l] = mean[i + l] + am * y;
+      double p = ps[i + l] * ks + as * (y / Dv[i + l]);
+      ps[i + l] = p;
+      acc[l] += p * p;
+    }
+  for (int l = 0; i < m; i++, l++) {
+    double y = zw[i] * Dv[i];
+    zw[i] = y;
+    mean[i] = mean[i] + am * y;
+    double p = ps[i] * ks + as * (y / Dv[i]);
+    ps[i] = p;
+    acc[l] += p * p;
+  }
+  *part = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+ES_CLONES static void sepcma2(const double *restrict y, const double *restrict rk, double *restrict Dv,
+                              double *restrict pc, double *restrict C, int64_t m, double kc, double ac, double keep,
+                              double c1, double cmu, double tiny) {
+  for (int64_t i = 0; i < m; i++) {
+    double p = pc[i] * kc + ac * y[i];
+    pc[i] = p;
+    double c = ((C[i] * keep + c1 * (p * p)) + cmu * ((rk[i] * Dv[i]) * Dv[i]));
+    c = c < tiny ? tiny : c; /* NaN stays NaN, as clamp_ */
+    C[i] = c;
+    Dv[i] = sqrt(c);
+  }
+}
+
+static void sepcma1_part(void *ctx, int64_t b, int64_t e) {
+  sepcma_job *j = ctx;
+  for (int64_t blk = b; blk < e; blk++) {
+    int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
+    sepcma1(j->zw + j0, j->Dv + j0, j->mean + j0, j->ps + j0, m, j->am, j->ks, j->as, j->part + blk);
+  }
+}
+
+static void sepcma2_part(void *ctx, int64_t b, int64_t e) {
+  sepcma_job *j = ctx;
+  for (int64_t blk = b; blk < e; blk++) {
+    int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
+    sepcma2(j->zw + j0, j->rk + j0, j->Dv + j0, j->pc + j0, j->C + j0, m, j->kc, j->ac, j->keep, j->c1, j->cmu,
+            j->tiny);
+  }
+}
+
+int nyto_es_sepcma_mean(int64_t P, double *zw, const double *Dv, double *mean, double *ps, double am, double ks,
+                        double as, double *norm2) {
+  *norm2 = 0;
+  if (P <= 0) return 0;
+  int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
+  double *part = malloc((size_t)nblk * sizeof(double));
+  if (!part) return -1;
+  sepcma_job j = {zw, (double *)Dv, mean, ps, NULL, NULL, part, NULL, am, ks, as, 0, 0, 0, 0, 0, 0, P};
+  if (P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sepcma1_part, &j) != 0) sepcma1_part(&j, 0, nblk);
+  double s = 0;
+  for (int64_t b = 0; b < nblk; b++) s += part[b];
+  free(part);
+  *norm2 = s;
+  return 0;
+}
+
+void nyto_es_sepcma_cov(int64_t P, const double *y, const double *rk, double *Dv, double *pc, double *C, double kc,
+                        double ac, double keep, double c1, double cmu, double tiny) {
+  if (P <= 0) return;
+  int64_t nblk = (P + ES_COLS - 1) / ES_COLS;
+  sepcma_job j = {(double *)y, Dv, NULL, NULL, pc, C, NULL, rk, 0, 0, 0, kc, ac, keep, c1, cmu, tiny, P};
+  if (P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sepcma2_part, &j) != 0) sepcma2_part(&j, 0, nblk);
+}

@@ -132,6 +132,15 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
  * std = sqrt(mean (x - mean)^2); P elements of odtype each */
 void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
                    void *std);
+/* sep-CMA-ES's tell over its float64 D-vectors (P elements each), two passes:
+ * mean: y = zw D into zw, mean += am y, ps = ks ps + as (y / D), *norm2 =
+ * ||ps||^2 (fixed order); -1 when out of memory, nothing changed then.
+ * cov: pc = kc pc + ac y, C = max(keep C + c1 pc^2 + cmu (rk D) D, tiny),
+ * D = sqrt(C). */
+int nyto_es_sepcma_mean(int64_t P, double *zw, const double *Dv, double *mean, double *ps, double am, double ks,
+                        double as, double *norm2);
+void nyto_es_sepcma_cov(int64_t P, const double *y, const double *rk, double *Dv, double *pc, double *C, double kc,
+                        double ac, double keep, double c1, double cmu, double tiny);
 /* ---- the fused generations of PSO, GA and DE (evo.c) ----
  * [n, D] contiguous arenas of dtype; segs (within a row of D) are the elements
  * updated.  The draws of a stream based at counter c: element (r, j) is the

@@ -164,8 +164,64 @@ static int l_es_elite(lua_State *L) {
   return 2;
 }
 
+/* the finite number at i */
+static double es_number(lua_State *L, int i, const char *fn) {
+  int isnum = 0;
+  double v = lua_tonumberx(L, i, &isnum);
+  if (!isnum || !isfinite(v)) nyto_argerror(L, i, fn, "a finite number expected");
+  return v;
+}
+
+/* n float64 tensors at the stack indices pos[0..n) of one size P; the first
+ * nout are written, so none of them may share storage with another of them */
+static int64_t es_vectors(lua_State *L, const char *fn, es_arg *a, const int *pos, int n, int nout) {
+  for (int i = 0; i < n; i++) {
+    a[i] = es_tensor(L, pos[i], fn, 0);
+    if (a[i].dtype != NT_FLOAT64) nyto_argerror(L, pos[i], fn, "float64 tensor expected");
+    if (a[i].n != a[0].n) nyto_argerror(L, pos[i], fn, lua_pushfstring(L, "a vector of the size of argument #%d expected", pos[0]));
+  }
+  if (a[0].n <= 0) nyto_argerror(L, pos[0], fn, "empty vector");
+  es_distinct(L, fn, a, pos, n, n);
+  for (int i = 0; i < nout; i++) lazy_force(L, a[i].id);
+  return a[0].n;
+}
+
+/* core.es_sepcma_mean(zw, D, m, ps, am, ks, as) -> ||ps||^2.  sep-CMA-ES's tell,
+ * first pass: zw <- zw D (<y>_w), m <- m + am zw, ps <- ks ps + as (zw / D);
+ * float64 vectors of one size, none sharing storage */
+static int l_es_sepcma_mean(lua_State *L) {
+  const char *fn = "es_sepcma_mean";
+  es_arg a[4];
+  double am = es_number(L, 5, fn), ks = es_number(L, 6, fn), as = es_number(L, 7, fn);
+  static const int pos[4] = {1, 3, 4, 2};
+  int64_t P = es_vectors(L, fn, a, pos, 4, 3);
+  nyto_stats_pass();
+  double n2 = 0;
+  if (nyto_es_sepcma_mean(P, nt_data(a[0].t), nt_data(a[3].t), nt_data(a[1].t), nt_data(a[2].t), am, ks, as, &n2))
+    return nyto_error(L, "nyto: es_sepcma_mean: out of memory");
+  lua_pushnumber(L, n2);
+  return 1;
+}
+
+/* core.es_sepcma_cov(y, r, D, pc, C, kc, ac, keep, c1, cmu) -> nil.  Second
+ * pass: pc <- kc pc + ac y, C <- max(keep C + c1 pc^2 + cmu (r D) D, 1e-300),
+ * D <- sqrt(C) */
+static int l_es_sepcma_cov(lua_State *L) {
+  const char *fn = "es_sepcma_cov";
+  es_arg a[5];
+  double k[5];
+  for (int i = 0; i < 5; i++) k[i] = es_number(L, 6 + i, fn);
+  static const int pos[5] = {3, 4, 5, 1, 2}; /* the written ones first (D, pc, C), then y, r */
+  int64_t P = es_vectors(L, fn, a, pos, 5, 3);
+  nyto_stats_pass();
+  nyto_es_sepcma_cov(P, nt_data(a[3].t), nt_data(a[4].t), nt_data(a[0].t), nt_data(a[1].t), nt_data(a[2].t), k[0], k[1],
+                     k[2], k[3], k[4], 1e-300);
+  return 0;
+}
+
 static void es_open(lua_State *L) {
   static const luaL_Reg funcs[] = {
-      {"es_sample", l_es_sample}, {"es_moments", l_es_moments}, {"es_elite", l_es_elite}, {NULL, NULL}};
+      {"es_sample", l_es_sample}, {"es_moments", l_es_moments}, {"es_elite", l_es_elite},
+      {"es_sepcma_mean", l_es_sepcma_mean}, {"es_sepcma_cov", l_es_sepcma_cov}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }

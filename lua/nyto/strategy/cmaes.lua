@@ -24,6 +24,7 @@ local B = require "nyto.strategy.base"
 local U = require "nyto.strategy.es_util"
 
 local F64 = {dtype = "float64"}
+local core = nyto.core
 
 -- the constants of Table 1 for dimension n, population lambda, mu parents
 local function constants(n, lambda, mu, table1, diagonal)
@@ -69,6 +70,13 @@ local function constants(n, lambda, mu, table1, diagonal)
   -- E||N(0, I)|| = sqrt(n) (1 - 1/(4n) + 1/(21 n^2))
   c.chiN = math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n))
   return c
+end
+
+-- h_sigma (after (45)): 1 if ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
+local function hsigma(es, psn)
+  local K, n = es.K, es.D
+  local g1 = es.state.counteval / es.n
+  return psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
 end
 
 -- C = B D^2 B^T from the symmetric part of C (eigenvalues clamped at a tiny
@@ -152,7 +160,7 @@ return B.strategy("CMAES", {
     local wpos = {}
     for i = 1, lambda do wpos[i] = 0 end
     for i = 1, mu do wpos[order[i]] = K.w[i] end
-    local y, yw, zw, norms2 -- y: rows in member order; y_{i:lambda} = y[order[i]]
+    local y, yw, norms2 -- y: rows in member order; y_{i:lambda} = y[order[i]]
     if o.diagonal then
       norms2 = S.norms2:totable() -- ||C^(-1/2) y_k||^2, from the ask's pass
     else
@@ -168,55 +176,52 @@ return B.strategy("CMAES", {
       end
       return wo
     end
-    local wo, rankz
+    local wo
     if o.diagonal then
       -- <y>_w = D .* sum_i w_i z_i and the diagonal of sum_i w°_i y_i y_i^T = D^2 .* sum_i w°_i z_i^2,
-      -- both in one read of z (core.es_moments, float64 sums)
+      -- both in one read of z (core.es_moments, float64 sums); then (42)-(47) over the
+      -- float64 D-vectors in two passes (core.es_sepcma_mean, core.es_sepcma_cov: the same
+      -- operations as the full-C code below, each rounded once, in place on the state)
       wo = weights_o()
-      zw, rankz = U.moments(es, S.z, wpos, wo, 0, "float64")
-      yw = zw:mul_(S.Dv)
+      local zw, rankz = U.moments(es, S.z, wpos, wo, 0, "float64")
+      -- (42), (43) with C^(-1/2) <y>_w = <y>_w / D: zw becomes <y>_w
+      local psn = math.sqrt(core.es_sepcma_mean(zw, S.Dv, S.mean, S.ps, K.cm * S.step, 1 - K.cs,
+        math.sqrt(K.cs * (2 - K.cs) * K.mueff)))
+      local hsig = hsigma(es, psn)
+      -- (45), (47) with the diagonal of c_1 p_c p_c^T and D^2 .* rank-mu, and D = sqrt(diag C)
+      local delta = (1 - hsig) * K.cc * (2 - K.cc)
+      core.es_sepcma_cov(zw, rankz, S.Dv, S.pc, S.C, 1 - K.cc, hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff),
+        1 + K.c1 * delta - K.c1 - K.cmu * K.wsum, K.c1, K.cmu)
+      -- (44)
+      S.step = S.step * math.exp(K.cs / K.ds * (psn / K.chiN - 1))
+      return
     end
     -- (42): m <- m + c_m sigma <y>_w (the D-vector arithmetic below in place: no fresh
     -- [D] float64 tensor per operation)
     S.mean:add_(yw, K.cm * S.step)
     -- C^(-1/2) <y>_w and ||C^(-1/2) y_k||^2, with the decomposition that sampled y
-    local cy
-    if o.diagonal then
-      cy = U.vec(es, "cy", "float64"):copy_(yw):div_(S.Dv)
-    else
-      cy = U.mv(S.invsqrtC, yw)
-      local cyk = U.mm(y, S.invsqrtC)
-      norms2 = (cyk * cyk):sum(2):totable()
-    end
+    local cy = U.mv(S.invsqrtC, yw)
+    local cyk = U.mm(y, S.invsqrtC)
+    norms2 = (cyk * cyk):sum(2):totable()
     -- (43): p_sigma <- (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^(-1/2) <y>_w
     S.ps:mul_(1 - K.cs):add_(cy, math.sqrt(K.cs * (2 - K.cs) * K.mueff))
     local psn = S.ps:norm():item()
-    -- h_sigma (after (45)): 1 if ||p_sigma|| / sqrt(1 - (1 - c_sigma)^(2(g+1))) < (1.4 + 2/(n+1)) E||N(0,I)||
-    local g1 = S.counteval / lambda
-    local hsig = psn / math.sqrt(1 - (1 - K.cs) ^ (2 * g1)) < (1.4 + 2 / (n + 1)) * K.chiN and 1 or 0
+    local hsig = hsigma(es, psn)
     -- (45): p_c <- (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) <y>_w
     S.pc:mul_(1 - K.cc):add_(yw, hsig * math.sqrt(K.cc * (2 - K.cc) * K.mueff))
-    wo = wo or weights_o()
+    wo = weights_o()
     -- (47): C <- (1 + c_1 delta(h_sigma) - c_1 - c_mu sum_j w_j) C + c_1 p_c p_c^T
     --            + c_mu sum_{i=1}^{lambda} w°_i y_{i:lambda} y_{i:lambda}^T,
     -- delta(h_sigma) = (1 - h_sigma) c_c (2 - c_c)
     local delta = (1 - hsig) * K.cc * (2 - K.cc)
     local keep = 1 + K.c1 * delta - K.c1 - K.cmu * K.wsum
-    if o.diagonal then
-      local rankmu = rankz:mul_(S.Dv):mul_(S.Dv) -- the diagonal of sum_i w°_i y_i y_i^T
-      local pc2 = U.vec(es, "pc2", "float64"):copy_(S.pc):mul_(S.pc)
-      S.C:mul_(keep):add_(pc2, K.c1):add_(rankmu, K.cmu):clamp_(1e-300)
-    else
-      local rankmu = U.mm((y * nyto.tensor(wo, F64):view {-1, 1}):t(), y)
-      S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
-    end
+    local rankmu = U.mm((y * nyto.tensor(wo, F64):view {-1, 1}):t(), y)
+    S.C = S.C * keep + nyto.outer(S.pc, S.pc) * K.c1 + rankmu * K.cmu
     -- (44): sigma <- sigma exp(c_sigma / d_sigma (||p_sigma|| / E||N(0,I)|| - 1))
     S.step = S.step * math.exp(K.cs / K.ds * (psn / K.chiN - 1))
-    -- B and D: every generation for sep-CMA-ES (D = sqrt(diag C)); for the full C when
-    -- more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last decomposition
-    if o.diagonal then
-      S.Dv:copy_(S.C):sqrt_()
-    elseif S.counteval - S.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
+    -- B and D: when more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the
+    -- last decomposition (sep-CMA-ES: every generation, D = sqrt(diag C), above)
+    if S.counteval - S.eigeneval > lambda / (K.c1 + K.cmu) / n / 10 then
       S.eigeneval = S.counteval
       decompose(S)
     end
