@@ -238,7 +238,9 @@ describe("core.es_elite", function()
     it(xd .. ": the mean and sqrt(mean (x - mean)^2) of the chosen rows, as float64 Lua numbers", function()
       local n, D = 9, 2050
       local X = nyto.randn({n, D}, {generator = nyto.Generator(6), dtype = xd})
-      local idx = {7, 2, 9, 2, 4} -- any order, repeats count twice
+      local many = {} -- more rows than the pass's list on the stack (64)
+      for k = 1, 70 do many[k] = (k * 4) % n + 1 end
+      for _, idx in ipairs {{7, 2, 9, 2, 4}, many} do -- any order, repeats count twice
       local R = rows_of(X)
       local mu, sd = {}, {}
       for j = 1, D do
@@ -263,6 +265,7 @@ describe("core.es_elite", function()
       local d = E - tm:view {1, D}
       assert.is_true(nyto.allclose(nyto.tensor(mu, F64), tm, 1e-12, 1e-12))
       assert.is_true(nyto.allclose(nyto.tensor(sd, F64), (d * d):mean(1):sqrt(), 1e-12, 1e-12))
+      end
     end)
   end
 

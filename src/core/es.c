@@ -306,34 +306,71 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
   if (rows * P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, moment_part, &j) != 0) moment_part(&j, 0, nblk);
 }
 
-/* ---- tell (CEM): the mean and the deviation of chosen rows ---- */
-#define ELITE_SUM(T)                                                             \
-  {                                                                              \
-    const T *restrict x = xrow;                                                  \
-    enum { L = 64 / sizeof(T) }; /* elements per line */                         \
-    for (int64_t i0 = 0; i0 < m; i0 += L) {                                      \
-      int64_t i1 = i0 + L < m ? i0 + L : m;                                      \
-      if (pf) __builtin_prefetch((const T *)pf + i0, 0);                         \
-      if (mean)                                                                  \
-        for (int64_t i = i0; i < i1; i++) a[i] += (double)x[i] - mean[i];        \
-      else                                                                       \
-        for (int64_t i = i0; i < i1; i++) a[i] += (double)x[i];                  \
-    }                                                                            \
+/* ---- tell (CEM): the mean and the deviation of chosen rows ----
+ * 64 columns of every chosen row at a time: the rows' streams side by side
+ * (each prefetched 4 KB ahead), their sum in row order, the mean, then the
+ * squared deviations from the same lines while they are in L1.  A sweep per
+ * row over 2048-column blocks (the previous version: per element the same
+ * operations in the same order, so the same bits) ran at a third of a plain
+ * read's speed: 13 rows of [64, 1.86M] took 33 ms against 10-11 for a sum of
+ * the same bytes. */
+#define ELITE_W 64
+/* eight elements as float64 (GCC vector types: one 512-bit register on
+ * AVX-512, split by the AVX2 and baseline clones) */
+typedef double es_v8d __attribute__((vector_size(64)));
+typedef double es_v8du __attribute__((vector_size(64), aligned(8)));
+typedef float es_v8fu __attribute__((vector_size(32), aligned(4)));
+#define ES_LOAD8_float(p) __builtin_convertvector(*(const es_v8fu *)(p), es_v8d)
+#define ES_LOAD8_double(p) (*(const es_v8du *)(p))
+/* the two sweeps over the full ELITE_W columns in vector registers (GCC left
+ * the deviations' loop scalar when written over arrays), then a partial width
+ * in scalars; per element the same operations in the same order either way */
+#define ELITE_COLS(T)                                                                        \
+  {                                                                                          \
+    const char *const *rows = rp;                                                            \
+    for (int64_t i0 = 0; i0 < m; i0 += ELITE_W) {                                            \
+      const int64_t w = m - i0 < ELITE_W ? m - i0 : ELITE_W;                                 \
+      if (w == ELITE_W) {                                                                    \
+        const int pf = i0 + ELITE_W + 4096 / (int64_t)sizeof(T) <= m;                        \
+        es_v8d S[ELITE_W / 8], Q[ELITE_W / 8];                                               \
+        for (int g = 0; g < ELITE_W / 8; g++) S[g] = (es_v8d){0}, Q[g] = (es_v8d){0};        \
+        for (int64_t k = 0; k < K; k++) {                                                    \
+          const T *x = (const T *)rows[k] + i0;                                              \
+          if (pf)                                                                            \
+            for (int64_t l = 0; l < ELITE_W * (int64_t)sizeof(T); l += 64)                   \
+              __builtin_prefetch((const char *)x + 4096 + l, 0);                             \
+          for (int g = 0; g < ELITE_W / 8; g++) S[g] += ES_LOAD8_##T(x + 8 * g);             \
+        }                                                                                    \
+        for (int g = 0; g < ELITE_W / 8; g++) S[g] /= (double)K;                             \
+        for (int64_t k = 0; k < K; k++) {                                                    \
+          const T *x = (const T *)rows[k] + i0;                                              \
+          for (int g = 0; g < ELITE_W / 8; g++) {                                            \
+            es_v8d d = ES_LOAD8_##T(x + 8 * g) - S[g];                                       \
+            Q[g] += d * d;                                                                   \
+          }                                                                                  \
+        }                                                                                    \
+        for (int g = 0; g < ELITE_W / 8; g++)                                                \
+          for (int l = 0; l < 8; l++) mu[i0 + 8 * g + l] = S[g][l], sd[i0 + 8 * g + l] = sqrt(Q[g][l] / (double)K); \
+        continue;                                                                            \
+      }                                                                                      \
+      double s[ELITE_W], q[ELITE_W];                                                         \
+      for (int64_t i = 0; i < w; i++) s[i] = 0, q[i] = 0;                                    \
+      for (int64_t k = 0; k < K; k++)                                                        \
+        for (int64_t i = 0; i < w; i++) s[i] += (double)((const T *)rows[k])[i0 + i];        \
+      for (int64_t i = 0; i < w; i++) s[i] /= (double)K;                                     \
+      for (int64_t k = 0; k < K; k++)                                                        \
+        for (int64_t i = 0; i < w; i++) {                                                    \
+          double d = (double)((const T *)rows[k])[i0 + i] - s[i];                            \
+          q[i] += d * d;                                                                     \
+        }                                                                                    \
+      for (int64_t i = 0; i < w; i++) mu[i0 + i] = s[i], sd[i0 + i] = sqrt(q[i] / (double)K); \
+    }                                                                                        \
   }
-#define ELITE_SQ(T)                                                              \
-  {                                                                              \
-    const T *restrict x = xrow;                                                  \
-    for (int64_t i = 0; i < m; i++) {                                            \
-      double d = (double)x[i] - mean[i];                                         \
-      a[i] += d * d;                                                             \
-    }                                                                            \
-  }
-ES_CLONES static void esum_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m,
-                             const void *pf) ELITE_SUM(float)
-ES_CLONES static void esum_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m,
-                             const void *pf) ELITE_SUM(double)
-ES_CLONES static void esq_f(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(float)
-ES_CLONES static void esq_d(double *restrict a, const void *xrow, const double *restrict mean, int64_t m) ELITE_SQ(double)
+/* columns [0, m) of the K rows at rp[k] (each already offset to the block) */
+ES_CLONES static void elite_f(const char *const *rp, int64_t K, int64_t m, double *restrict mu,
+                              double *restrict sd) ELITE_COLS(float)
+ES_CLONES static void elite_d(const char *const *rp, int64_t K, int64_t m, double *restrict mu,
+                              double *restrict sd) ELITE_COLS(double)
 
 typedef struct {
   int xd, od;
@@ -347,23 +384,32 @@ static void elite_part(void *ctx, int64_t b, int64_t e) {
   elite_job *j = ctx;
   int64_t xe = elem_size(j->xd);
   double mu[ES_COLS], a[ES_COLS];
+  const char *rp[64], **rows = j->m <= 64 ? rp : malloc(sizeof *rows * (size_t)j->m);
   for (int64_t blk = b; blk < e; blk++) {
     int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
-    for (int64_t i = 0; i < m; i++) mu[i] = 0, a[i] = 0;
-    for (int64_t k = 0; k < j->m; k++) {
-      const char *xr = j->X + (j->idx[k] * j->P + j0) * xe;
-      /* the next row's block, a line per line summed (prefetch_note) */
-      const char *nx = k + 1 < j->m ? j->X + (j->idx[k + 1] * j->P + j0) * xe : NULL;
-      (j->xd == NT_FLOAT32 ? esum_f : esum_d)(mu, xr, NULL, m, nx);
-    }
-    for (int64_t i = 0; i < m; i++) mu[i] /= (double)j->m;
-    /* the same rows again, from cache: sum (x - mean)^2 */
-    for (int64_t k = 0; k < j->m; k++)
-      (j->xd == NT_FLOAT32 ? esq_f : esq_d)(a, j->X + (j->idx[k] * j->P + j0) * xe, mu, m);
-    for (int64_t i = 0; i < m; i++) a[i] = sqrt(a[i] / (double)j->m);
+    if (rows) {
+      for (int64_t k = 0; k < j->m; k++) rows[k] = j->X + (j->idx[k] * j->P + j0) * xe;
+      (j->xd == NT_FLOAT32 ? elite_f : elite_d)(rows, j->m, m, mu, a);
+    } else /* no memory for the row list: a row at a time, the same bits */
+      for (int64_t c = 0; c < m; c++) {
+        const char *one;
+        double s = 0, q = 0;
+        for (int64_t k = 0; k < j->m; k++) {
+          one = j->X + (j->idx[k] * j->P + j0 + c) * xe;
+          s += j->xd == NT_FLOAT32 ? (double)*(const float *)one : *(const double *)one;
+        }
+        s /= (double)j->m;
+        for (int64_t k = 0; k < j->m; k++) {
+          one = j->X + (j->idx[k] * j->P + j0 + c) * xe;
+          double d = (j->xd == NT_FLOAT32 ? (double)*(const float *)one : *(const double *)one) - s;
+          q += d * d;
+        }
+        mu[c] = s, a[c] = sqrt(q / (double)j->m);
+      }
     store(j->od, j->mean, j0, mu, m);
     store(j->od, j->std, j0, a, m);
   }
+  if (rows != rp) free(rows);
 }
 
 void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
