@@ -9,18 +9,7 @@ local core = require "nyto.core"
 local H = require "helpers"
 local nn = nyto.nn
 
--- n members of net's species, their parameters stacked by pid (Parameters when rg)
-local function population(net, n, rg)
-  local members, stacks = {}, {}
-  for i = 1, n do members[i] = net + net:randn() * 0.05 end
-  for pid in pairs(net:kernel():params()) do
-    local l = {}
-    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
-    local s = nyto.stack(l, 1):detach()
-    stacks[pid] = rg and nyto.Parameter(s) or s
-  end
-  return members, stacks
-end
+local population = H.population
 
 -- the batched forward against the loop; returns the direct-kernel calls and the per-member
 -- convolutions the block made during the batched call

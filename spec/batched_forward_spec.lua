@@ -4,18 +4,7 @@ local nyto = require "nyto"
 local H = require "helpers"
 local nn, F = nyto.nn, nyto.F
 
--- n members of net's species and their parameters stacked by pid (leaves when rg)
-local function population(net, n, rg)
-  local members, stacks = {}, {}
-  for i = 1, n do members[i] = net + net:randn() * 0.05 end
-  for pid in pairs(net:kernel():params()) do
-    local l = {}
-    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
-    local s = nyto.stack(l, 1):detach()
-    stacks[pid] = rg and nyto.Parameter(s) or s
-  end
-  return members, stacks
-end
+local population = H.population
 
 local function loop_out(members, x, per_member)
   local outs = {}

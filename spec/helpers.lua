@@ -147,4 +147,18 @@ function H.same_state(a, b, where)
   end
 end
 
+-- n members of net's species (net plus small noise) and their parameters stacked by
+-- pid, as nyto.batched_forward takes them (Parameters when rg: leaves for autograd)
+function H.population(net, n, rg)
+  local members, stacks = {}, {}
+  for i = 1, n do members[i] = net + net:randn() * 0.05 end
+  for pid in pairs(net:kernel():params()) do
+    local l = {}
+    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
+    local s = nyto.stack(l, 1):detach()
+    stacks[pid] = rg and nyto.Parameter(s) or s
+  end
+  return members, stacks
+end
+
 return H

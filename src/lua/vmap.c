@@ -219,18 +219,9 @@ static int l_bconv_isa(lua_State *L) {
 }
 
 static void vmap_open(lua_State *L) {
-  lua_pushcfunction(L, l_bconv_force);
-  lua_setfield(L, -2, "bconv_force");
-  lua_pushcfunction(L, l_bconv_count);
-  lua_setfield(L, -2, "bconv_count");
-  lua_pushcfunction(L, l_bconv_isa);
-  lua_setfield(L, -2, "bconv_isa");
-  lua_pushcfunction(L, l_vmap_conv_pool);
-  lua_setfield(L, -2, "vmap_conv_pool");
-  lua_pushcfunction(L, l_vmap_linear);
-  lua_setfield(L, -2, "vmap_linear");
-  lua_pushcfunction(L, l_blinear_count);
-  lua_setfield(L, -2, "blinear_count");
-  lua_pushcfunction(L, l_vmap_call);
-  lua_setfield(L, -2, "vmap_call");
+  static const luaL_Reg fns[] = {{"bconv_force", l_bconv_force},     {"bconv_count", l_bconv_count},
+                                 {"bconv_isa", l_bconv_isa},         {"vmap_conv_pool", l_vmap_conv_pool},
+                                 {"vmap_linear", l_vmap_linear},     {"blinear_count", l_blinear_count},
+                                 {"vmap_call", l_vmap_call},         {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }
