@@ -187,7 +187,7 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   double *part = NULL;
   if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
   sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter, 0};
-  j.fast = xdtype == NT_FLOAT32 && !r && nyto_random_sample_f32(sdtype, c, s, X, NULL, NULL, 0, seed, stream, 0, NULL);
+  j.fast = xdtype == NT_FLOAT32 && !r && (sdtype == NT_FLOAT32 || sdtype == NT_FLOAT64) && nyto_random_isa(-1) >= 2;
   nyto_random_init(); /* the generator's tables, before the threads read them */
   core_stream_init();
   /* small arenas on the calling thread (the pool's start-up would cost more) */

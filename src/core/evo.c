@@ -237,7 +237,7 @@ static void evo_run(evo_job *j) {
   core_stream_init();
   int64_t N = j->n * j->D;
   if (N <= 0) return;
-  j->fast = j->dtype == NT_FLOAT32 && nyto_random_ga_f32(NULL, NULL, NULL, 0, 1, 1, 0, 0, 0, 0, 0);
+  j->fast = j->dtype == NT_FLOAT32 && nyto_random_isa(-1) >= 2; /* the passes below in philox.c */
   if (N < 2 * EVO_GRAIN || nt_parallel_for(N, EVO_GRAIN, evo_part, j) != 0) evo_part(j, 0, N);
 }
 

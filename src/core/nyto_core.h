@@ -105,13 +105,13 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
  * z_j = the float32 normal at counter + j, o1[j] = c + s z_j, o2[j] = c - s z_j
  * (o2 NULL: none), zo[j] = z_j (NULL: none), in float32 (sdtype float32) or
  * in float64 rounded once (float64 c, s); part (NULL: none) gets per
- * 1024-column block sum_j z_j^2 in es.c's eight lanes.  m == 0: 1 when the
- * path is on (the CPU has AVX-512 and nyto_random_isa allows it), else 0;
- * m > 0: runs it (0, nothing done, only on a CPU without AVX-512 or o1, o2,
- * zo not 4-byte aligned, which a float arena is). */
+ * 1024-column block sum_j z_j^2 in es.c's eight lanes.  Returns 1 when done,
+ * 0 (nothing done) when the AVX-512 path is off (the CPU, or
+ * nyto_random_isa(-1) < 2: callers ask that first) or o1, o2, zo are not
+ * 4-byte aligned, which a float arena is. */
 /* nyto_evo_ga's row segment on AVX-512 (philox.c), float32: o[j] = a[j] +
  * (b[j] - a[j]) u_j (use_u; else a[j]), then + s z_j (use_z), u_j the uniform
- * at counter cu + j, z_j the normal at cz + j; m == 0 and the return as
+ * at counter cu + j, z_j the normal at cz + j; the return as
  * nyto_random_sample_f32 (0 also when neither use_u nor use_z) */
 /* nyto_evo_pso's and nyto_evo_de's row segments on AVX-512 (philox.c),
  * float32, the draws in registers at counters ca + j, cb + j (PSO's r1, r2)

@@ -85,7 +85,7 @@ static const float NP_C[6][32] = {
 };
 
 #ifdef PX_HAVE_AVX2
-static int px_avx2, px_avx512, px_hw512; /* px_hw512: what the CPU has (px_avx512: the isa switch too) */
+static int px_avx2, px_avx512;
 static float NP_R[6][32]; /* NP_C rotated for vpermt2ps: see normal16 */
 #endif
 static int px_ready;
@@ -96,7 +96,6 @@ static void table_init(void) {
   __builtin_cpu_init();
   px_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("NYTO_NO_AVX2");
   px_avx512 = px_avx2 && __builtin_cpu_supports("avx512f") && !getenv("NYTO_NO_AVX512");
-  px_hw512 = px_avx512;
   for (int k = 0; k < 6; k++)
     for (int e = 0; e < 32; e++) NP_R[k][(127 + e) & 31] = NP_C[k][e];
 #endif
@@ -907,8 +906,8 @@ int nyto_random_pso_f32(float *x, float *v, const float *p, const float *g, int6
                         uint64_t seed, uint64_t stream, uint64_t ca, uint64_t cb) {
   table_init();
 #ifdef PX_HAVE_AVX2
-  if (m <= 0) return px_avx512;
-  if (!px_hw512) return 0;
+  if (m <= 0) return 1;
+  if (!px_avx512) return 0;
   pso_avx512(x, v, p, g, m, w, c1, c2, seed, stream, ca, cb);
   return 1;
 #else
@@ -921,8 +920,8 @@ int nyto_random_de_f32(float *o, const float *x, const float *a, const float *b,
                        float F, float CR, uint64_t seed, uint64_t stream, uint64_t cu) {
   table_init();
 #ifdef PX_HAVE_AVX2
-  if (m <= 0) return px_avx512;
-  if (!px_hw512 || ((uintptr_t)o & 3)) return 0;
+  if (m <= 0) return 1;
+  if (!px_avx512 || ((uintptr_t)o & 3)) return 0;
   de_avx512(o, x, a, b, c, m, jc, F, CR, seed, stream, cu);
   return 1;
 #else
@@ -935,8 +934,8 @@ int nyto_random_ga_f32(float *o, const float *a, const float *b, int64_t m, int 
                        uint64_t seed, uint64_t stream, uint64_t cu, uint64_t cz) {
   table_init();
 #ifdef PX_HAVE_AVX2
-  if (m <= 0) return px_avx512;
-  if (!px_hw512 || ((uintptr_t)o & 3) || !(use_u || use_z)) return 0;
+  if (m <= 0) return 1;
+  if (!px_avx512 || ((uintptr_t)o & 3) || !(use_u || use_z)) return 0;
   (use_u ? (use_z ? ga_11 : ga_10) : ga_01)(o, a, b, m, s, seed, stream, cu, cz);
   return 1;
 #else
@@ -950,8 +949,8 @@ int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, 
   table_init();
 #ifdef PX_HAVE_AVX2
   uintptr_t al = (uintptr_t)o1 | (uintptr_t)o2 | (uintptr_t)zo;
-  if (m <= 0) return px_avx512 && (sdtype == NT_FLOAT32 || sdtype == NT_FLOAT64);
-  if (!px_hw512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
+  if (m <= 0) return 1;
+  if (!px_avx512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
   SAMPLE_FNS[(sdtype == NT_FLOAT64) << 3 | (o2 != NULL) << 2 | (zo != NULL) << 1 | (part != NULL)](
       c, s, o1, o2, zo, m, seed, stream, counter, part);
   return 1;

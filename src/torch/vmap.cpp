@@ -147,6 +147,11 @@ static bool vm_small_ok(const vm_layer &L, at::ScalarType st) {
   return fi * fo <= NT_BLINEAR_MAX && fi > 0 && fo > 0;
 }
 
+// the bias as the kernel reads it: [n, out], or one [out] for every member
+static at::Tensor vm_bias(const vm_layer &L) {
+  return L.B.defined() ? (L.bb ? L.B.contiguous() : L.B.select(0, 0).contiguous()) : at::Tensor();
+}
+
 // the kernel's view of a layer (x, rows, y: the caller's)
 static nt_blinear vm_blinear(const vm_layer &L, const at::Tensor &Wc, const at::Tensor &Bc, int relu) {
   nt_blinear p = {};
@@ -172,13 +177,13 @@ static at::Tensor vm_linear_small(const at::Tensor &X, bool xb, const vm_layer &
   at::Tensor Wc = L.W.contiguous();
   at::Tensor Xc = xb ? X.reshape({n, -1, fi}).contiguous() : X.reshape({-1, fi}).contiguous();
   int64_t rows = xb ? Xc.size(1) : Xc.size(0);
-  at::Tensor Bc = L.B.defined() ? (L.bb ? L.B.contiguous() : L.B.select(0, 0).contiguous()) : at::Tensor();
+  at::Tensor Bc = vm_bias(L);
   nt_blinear p = vm_blinear(L, Wc, Bc, relu), q;
   p.rows = rows, p.x = Xc.data_ptr(), p.x_stride = xb ? rows * fi : 0;
   at::Tensor W2c, B2c, Y;
   if (L2) {
     W2c = L2->W.contiguous();
-    B2c = L2->B.defined() ? (L2->bb ? L2->B.contiguous() : L2->B.select(0, 0).contiguous()) : at::Tensor();
+    B2c = vm_bias(*L2);
     q = vm_blinear(*L2, W2c, B2c, 0);
     Y = at::empty({n, rows, q.fout}, L.W.options());
     q.y = Y.data_ptr(), q.y_stride = rows * q.fout;
@@ -227,7 +232,6 @@ static void vm_linear(const nt_tensor *x, const nt_tensor *w, const nt_tensor *b
     if (!vm_layer_of(w, b, level, L) || (w2 && (!relu || !vm_layer_of(w2, b2, level, L2)))) return;
     if (w2 && L2.W.size(0) != L.W.size(0)) return;
     const vm_layer *pl2 = w2 ? &L2 : nullptr;
-    relu = relu || w2;
     const at::Tensor &W = L.W, &B = L.B;
     int64_t n = W.size(0), fo = w2 ? L2.W.size(1) : W.size(1), fi = W.size(2);
     auto *xb = ft::maybeGetBatchedImpl(x->t);
