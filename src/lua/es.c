@@ -33,6 +33,14 @@ static void es_distinct(lua_State *L, const char *fn, es_arg *a, const int *pos,
         nyto_argerror(L, pos[i], fn, lua_pushfstring(L, "shares its storage with argument #%d", pos[k]));
 }
 
+/* the finite number at i */
+static double es_number(lua_State *L, int i, const char *fn) {
+  int isnum = 0;
+  double v = lua_tonumberx(L, i, &isnum);
+  if (!isnum || !isfinite(v)) nyto_argerror(L, i, fn, "a finite number expected");
+  return v;
+}
+
 /* a Lua table of exactly n finite numbers at i, into w (float64) */
 static void es_weights(lua_State *L, int i, const char *fn, int64_t n, double *w) {
   for (int64_t k = 0; k < n; k++) {
@@ -107,9 +115,7 @@ static int l_es_moments(lua_State *L) {
   a[1].t = NULL;
   if (two) {
     if (es_len(L, 4, fn, "weights") != rows) return nyto_argerror(L, 4, fn, "as many weights as w1 expected");
-    int isnum = 0;
-    sub2 = lua_tonumberx(L, 5, &isnum);
-    if (!isnum || !isfinite(sub2)) return nyto_argerror(L, 5, fn, "a finite number expected");
+    sub2 = es_number(L, 5, fn);
     a[1] = es_tensor(L, 6, fn, 0);
   }
   int64_t P = a[0].n;
@@ -162,14 +168,6 @@ static int l_es_elite(lua_State *L) {
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
   return 2;
-}
-
-/* the finite number at i */
-static double es_number(lua_State *L, int i, const char *fn) {
-  int isnum = 0;
-  double v = lua_tonumberx(L, i, &isnum);
-  if (!isnum || !isfinite(v)) nyto_argerror(L, i, fn, "a finite number expected");
-  return v;
 }
 
 /* n float64 tensors at the stack indices pos[0..n) of one size P; the first
