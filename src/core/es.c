@@ -153,7 +153,7 @@ static void sample_part(void *ctx, int64_t b, int64_t e) {
                                       j->counter + (uint64_t)(k * j->P + i), j->part ? j->part + k * j->nblk + q0 : NULL);
       }
     }
-    if (done) return; /* else the first call refused (no AVX-512): the same path for all */
+    if (done) return; /* else the first call refused (an output not 4-byte aligned): the same path for all */
   }
   _Alignas(64) float zb[ES_DRAW];
   /* the block's results, streamed to the arena from here */
@@ -327,7 +327,7 @@ typedef float es_v8fu __attribute__((vector_size(32), aligned(4)));
  * in scalars; per element the same operations in the same order either way */
 #define ELITE_COLS(T)                                                                        \
   {                                                                                          \
-    const char *const *rows = rp;                                                            \
+    const T *base = (const T *)X + j0;                                                       \
     for (int64_t i0 = 0; i0 < m; i0 += ELITE_W) {                                            \
       const int64_t w = m - i0 < ELITE_W ? m - i0 : ELITE_W;                                 \
       if (w == ELITE_W) {                                                                    \
@@ -335,7 +335,7 @@ typedef float es_v8fu __attribute__((vector_size(32), aligned(4)));
         es_v8d S[ELITE_W / 8], Q[ELITE_W / 8];                                               \
         for (int g = 0; g < ELITE_W / 8; g++) S[g] = (es_v8d){0}, Q[g] = (es_v8d){0};        \
         for (int64_t k = 0; k < K; k++) {                                                    \
-          const T *x = (const T *)rows[k] + i0;                                              \
+          const T *x = base + idx[k] * P + i0;                                               \
           if (pf)                                                                            \
             for (int64_t l = 0; l < ELITE_W * (int64_t)sizeof(T); l += 64)                   \
               __builtin_prefetch((const char *)x + 4096 + l, 0);                             \
@@ -343,7 +343,7 @@ typedef float es_v8fu __attribute__((vector_size(32), aligned(4)));
         }                                                                                    \
         for (int g = 0; g < ELITE_W / 8; g++) S[g] /= (double)K;                             \
         for (int64_t k = 0; k < K; k++) {                                                    \
-          const T *x = (const T *)rows[k] + i0;                                              \
+          const T *x = base + idx[k] * P + i0;                                               \
           for (int g = 0; g < ELITE_W / 8; g++) {                                            \
             es_v8d d = ES_LOAD8_##T(x + 8 * g) - S[g];                                       \
             Q[g] += d * d;                                                                   \
@@ -356,21 +356,21 @@ typedef float es_v8fu __attribute__((vector_size(32), aligned(4)));
       double s[ELITE_W], q[ELITE_W];                                                         \
       for (int64_t i = 0; i < w; i++) s[i] = 0, q[i] = 0;                                    \
       for (int64_t k = 0; k < K; k++)                                                        \
-        for (int64_t i = 0; i < w; i++) s[i] += (double)((const T *)rows[k])[i0 + i];        \
+        for (int64_t i = 0; i < w; i++) s[i] += (double)base[idx[k] * P + i0 + i];           \
       for (int64_t i = 0; i < w; i++) s[i] /= (double)K;                                     \
       for (int64_t k = 0; k < K; k++)                                                        \
         for (int64_t i = 0; i < w; i++) {                                                    \
-          double d = (double)((const T *)rows[k])[i0 + i] - s[i];                            \
+          double d = (double)base[idx[k] * P + i0 + i] - s[i];                               \
           q[i] += d * d;                                                                     \
         }                                                                                    \
       for (int64_t i = 0; i < w; i++) mu[i0 + i] = s[i], sd[i0 + i] = sqrt(q[i] / (double)K); \
     }                                                                                        \
   }
-/* columns [0, m) of the K rows at rp[k] (each already offset to the block) */
-ES_CLONES static void elite_f(const char *const *rp, int64_t K, int64_t m, double *restrict mu,
-                              double *restrict sd) ELITE_COLS(float)
-ES_CLONES static void elite_d(const char *const *rp, int64_t K, int64_t m, double *restrict mu,
-                              double *restrict sd) ELITE_COLS(double)
+/* columns [j0, j0 + m) of the K rows idx[k] of X (P columns a row) */
+ES_CLONES static void elite_f(const void *X, const int64_t *idx, int64_t K, int64_t P, int64_t j0, int64_t m,
+                              double *restrict mu, double *restrict sd) ELITE_COLS(float)
+ES_CLONES static void elite_d(const void *X, const int64_t *idx, int64_t K, int64_t P, int64_t j0, int64_t m,
+                              double *restrict mu, double *restrict sd) ELITE_COLS(double)
 
 typedef struct {
   int xd, od;
@@ -382,34 +382,13 @@ typedef struct {
 
 static void elite_part(void *ctx, int64_t b, int64_t e) {
   elite_job *j = ctx;
-  int64_t xe = elem_size(j->xd);
   double mu[ES_COLS], a[ES_COLS];
-  const char *rp[64], **rows = j->m <= 64 ? rp : malloc(sizeof *rows * (size_t)j->m);
   for (int64_t blk = b; blk < e; blk++) {
     int64_t j0 = blk * ES_COLS, m = j->P - j0 < ES_COLS ? j->P - j0 : ES_COLS;
-    if (rows) {
-      for (int64_t k = 0; k < j->m; k++) rows[k] = j->X + (j->idx[k] * j->P + j0) * xe;
-      (j->xd == NT_FLOAT32 ? elite_f : elite_d)(rows, j->m, m, mu, a);
-    } else /* no memory for the row list: a row at a time, the same bits */
-      for (int64_t c = 0; c < m; c++) {
-        const char *one;
-        double s = 0, q = 0;
-        for (int64_t k = 0; k < j->m; k++) {
-          one = j->X + (j->idx[k] * j->P + j0 + c) * xe;
-          s += j->xd == NT_FLOAT32 ? (double)*(const float *)one : *(const double *)one;
-        }
-        s /= (double)j->m;
-        for (int64_t k = 0; k < j->m; k++) {
-          one = j->X + (j->idx[k] * j->P + j0 + c) * xe;
-          double d = (j->xd == NT_FLOAT32 ? (double)*(const float *)one : *(const double *)one) - s;
-          q += d * d;
-        }
-        mu[c] = s, a[c] = sqrt(q / (double)j->m);
-      }
+    (j->xd == NT_FLOAT32 ? elite_f : elite_d)(j->X, j->idx, j->m, j->P, j0, m, mu, a);
     store(j->od, j->mean, j0, mu, m);
     store(j->od, j->std, j0, a, m);
   }
-  if (rows != rp) free(rows);
 }
 
 void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
