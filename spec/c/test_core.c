@@ -390,6 +390,46 @@ int main(void) {
     printf("# es_sample: %d cases at vector level %d against the scalar path\n", cases, top);
     CHECK(same, "es_sample: the AVX-512 pass (normals in registers) equals the scalar pass bit for bit (X, z, norms)");
   }
+  /* the AVX-512 tell passes (es.c: es_elite's 16-column steps over the chosen
+   * rows, es_moments' eight-row sweeps with the next rows' lines prefetched)
+   * equal the other path bit for bit: widths off the 16-column grid, one and
+   * several 2048-column blocks, row counts around 8 and 16 (the 4-row and
+   * 1-row sweeps after the 8-row ones), with and without the squares */
+  {
+    static const int64_t Ps[4] = {2048 * 2 + 37, 5, 16, 2048 + 16 * 3 + 7};
+    static const int64_t Rs[5] = {3, 8, 13, 16, 21};
+    int top = nyto_random_isa(-1), same_e = 1, same_m = 1, cases = 0;
+    for (int pi = 0; pi < 4; pi++)
+      for (int ri = 0; ri < 5; ri++) {
+        int64_t P = Ps[pi], rows = Rs[ri], K = rows > 3 ? rows - 2 : rows;
+        float *Z = malloc((size_t)(rows * P) * 4);
+        double *o[2][4], w1[21], w2[21];
+        int64_t idx[21];
+        for (int v = 0; v < 2; v++)
+          for (int q = 0; q < 4; q++) o[v][q] = malloc((size_t)P * 8);
+        if (!Z || !o[0][0] || !o[0][1] || !o[0][2] || !o[0][3] || !o[1][0] || !o[1][1] || !o[1][2] || !o[1][3]) return 1;
+        nyto_random_fill(NT_FLOAT32, 0, Z, rows * P, 9, 2, 0);
+        for (int64_t k = 0; k < rows; k++) w1[k] = 0.1 * (double)(k + 1) - 0.7, w2[k] = 1.0 / (double)(k + 2);
+        for (int64_t k = 0; k < K; k++) idx[k] = (k * 7) % rows; /* rows in another order, as CEM's ranks */
+        for (int v = 0; v < 2; v++) {
+          nyto_random_isa(v ? top : 0);
+          nyto_es_elite(NT_FLOAT32, Z, P, idx, K, NT_FLOAT64, o[v][0], o[v][1]);
+          nyto_es_moments(NT_FLOAT32, Z, rows, P, w1, w2, 0.25, NT_FLOAT64, o[v][2], o[v][3]);
+          /* the first sum alone goes through the other form of the 8-row sweep */
+          if (ri & 1) nyto_es_moments(NT_FLOAT32, Z, rows, P, w2, NULL, 0, NT_FLOAT64, o[v][3], NULL);
+        }
+        same_e &= memcmp(o[0][0], o[1][0], (size_t)P * 8) == 0 && memcmp(o[0][1], o[1][1], (size_t)P * 8) == 0;
+        same_m &= memcmp(o[0][2], o[1][2], (size_t)P * 8) == 0 && memcmp(o[0][3], o[1][3], (size_t)P * 8) == 0;
+        cases++;
+        free(Z);
+        for (int v = 0; v < 2; v++)
+          for (int q = 0; q < 4; q++) free(o[v][q]);
+      }
+    nyto_random_isa(top);
+    printf("# es_elite, es_moments: %d cases at vector level %d against the other path\n", cases, top);
+    CHECK(same_e, "es_elite: the AVX-512 pass equals the other path bit for bit (mean, deviation)");
+    CHECK(same_m, "es_moments: the AVX-512 eight-row sweeps equal the four-row path bit for bit (both sums)");
+  }
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
