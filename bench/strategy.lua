@@ -1,7 +1,8 @@
 -- bench/strategy: one generation (ask + tell with random fitness: the fitness itself excluded) of
 -- every nyto.strategy on a swarm of 64 MLP 784-1024-1024-10 particles, one thread, and in the
 -- same run a C pass over the same bytes (core.paffine in place over a [64, P] arena: one read and
--- one write, the memory-bandwidth limit) and one draw of an arena of N(0, 1) and of U[0, 1)
+-- one write, the memory-bandwidth limit), a read alone and a streamed write alone of the arena
+-- (core.mem_read, core.mem_write), and one draw of an arena of N(0, 1) and of U[0, 1)
 -- numbers (s:randn_, s:rand_).  Median CPU ms over rounds after two warm-up generations.
 --   build/nyto bench/strategy.lua [reps] [names...]    (bench/strategy.sh prints the ratios)
 package.path = "./lua/?.lua;./lua/?/init.lua;./bench/?.lua;" .. package.path
@@ -30,12 +31,20 @@ local function median_ms(fn)
   return models.median(ts)
 end
 
--- the bandwidth limit: one read and one write of the arena's bytes
+-- the bandwidth limit: one read and one write of the arena's bytes in one pass (in place),
+-- and, for the passes that only write or only read, a streamed write of the arena and a read
+-- of it alone (core.mem_write, core.mem_read: the fastest forms measured, src/core/es.c)
 local arena = core.buffer("float32", n * P)
 local full = core.segments {0, n * P}
 core.paffine(arena, 0.5, 0.1, full, arena)
 local c_pass = median_ms(function() core.paffine(arena, 0.5, 0.1, full, arena) end)
 arena, full = nil, nil
+collectgarbage()
+local X = nyto.empty({n, P})
+core.mem_write(X, 1)
+local write_pass = median_ms(function() core.mem_write(X, 1) end)
+local read_pass = median_ms(function() core.mem_read(X) end)
+X = nil
 collectgarbage()
 -- the draws: one arena of N(0, 1) and one of U[0, 1) numbers from a nyto.Generator, in place
 local s = nyto.Swarm(net, n)
@@ -46,8 +55,8 @@ local rand = median_ms(function() s:rand_ {generator = g} end)
 s:free()
 s = nil
 collectgarbage()
-print(("nyto n=%d P=%d threads=%d c_pass_ms=%.2f randn_ms=%.2f rand_ms=%.2f"):format(n, P, nyto.num_threads(), c_pass,
-  randn, rand))
+print(("nyto n=%d P=%d threads=%d c_pass_ms=%.2f read_ms=%.2f write_ms=%.2f randn_ms=%.2f rand_ms=%.2f"):format(n, P,
+  nyto.num_threads(), c_pass, read_pass, write_pass, randn, rand))
 
 local fit_g = nyto.Generator(99)
 for _, name in ipairs(names) do

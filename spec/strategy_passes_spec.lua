@@ -404,6 +404,34 @@ describe("core.es_sepcma_mean and core.es_sepcma_cov (sep-CMA-ES's tell over its
     assert.is_true(seen[0] and seen[1], "both h_sigma paths taken")
   end)
 
+  it("sep-CMA-ES's ask: x_k = m + (sigma D) z_k in the center's dtype from m and sigma D rounded once", function()
+    local S = nyto.strategy
+    for _, dt in ipairs {"float32", "float64"} do
+      local D = 1037 -- a partial 1024-column block
+      local es = S.CMAES(nyto.randn(D, {generator = nyto.Generator(4), dtype = dt}),
+        {diagonal = true, sigma = 0.3, popsize = 6, generator = nyto.Generator(5)})
+      for gen = 1, 4 do
+        local X = es:ask()
+        local st = es:state_dict().state
+        assert.are.equal(dt, X:dtype())
+        assert.are.equal(dt, st.z:dtype())
+        -- sigma D in float64, then (float32 center) m and sigma D rounded to float32 and the
+        -- product and sum in float32, each rounded once: the tensor arithmetic, bit for bit
+        local function to(t) return dt == "float32" and t:float() or t:double() end
+        local sD = to(st.Dv * st.step):view {1, -1}
+        local want = (to(st.z) * sD) + to(st.mean):view {1, -1}
+        assert.is_true(nyto.equal(X, want), dt .. ", generation " .. gen)
+        -- and within a few float32 roundings of the same sample in float64 arithmetic, relative
+        -- to |m| + |sigma D z| (the sum cancels where x is near 0)
+        local step = st.z:double() * (st.Dv * st.step):view {1, -1}
+        local exact = step + st.mean:view {1, -1}
+        local err = ((X:double() - exact):abs() / (step:abs() + st.mean:abs():view {1, -1})):max():item()
+        assert.is_true(err <= (dt == "float32" and 4 * 2 ^ -24 or 2 ^ -53), ("%s relative error %g"):format(dt, err))
+        es:tell(((X:double() - 1) * (X:double() - 1)):sum(2))
+      end
+    end
+  end)
+
   it("refuses bad operands with a nyto: error and writes nothing", function()
     local a, b, c, d, e = nyto.zeros(5, F64), nyto.ones(5, F64), nyto.zeros(5, F64), nyto.zeros(5, F64), nyto.ones(5, F64)
     local function bad(fn, i, msg, ...)

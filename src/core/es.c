@@ -596,3 +596,75 @@ void nyto_es_sepcma_cov(int64_t P, const double *y, const double *rk, double *Dv
   sepcma_job j = {(double *)y, Dv, NULL, NULL, pc, C, NULL, rk, 0, 0, 0, kc, ac, keep, c1, cmu, tiny, P};
   if (P < ES_SERIAL || nblk < 2 || nt_parallel_for(nblk, 1, sepcma2_part, &j) != 0) sepcma2_part(&j, 0, nblk);
 }
+
+/* ---- the bandwidth floor's passes (bench/strategy.sh) ----
+ * What one thread can move: a read of n elements and a streamed write of n
+ * elements, each the fastest of the forms measured on the bench's [64, 1.86M]
+ * float32 arena (one thread, medians, one run): a read as eight streams side
+ * by side (the n elements cut in eight stretches, a vector of each in turn,
+ * each line prefetched 4 KB ahead) took 33 ms where one sequential stream took
+ * 42-47 ms and the read + write of core.paffine in place 42-50 ms; a write as
+ * whole-line streaming stores took 30-33 ms (through the cache, which reads
+ * each line for ownership first: 75 ms).  A one-directional pass (an ask that
+ * only writes, a tell that only reads) cannot borrow the other direction's
+ * time as an in-place pass does. */
+#ifdef ES_STREAM
+__attribute__((target("avx512f"))) static double read8_f512(const float *x, int64_t n) {
+  int64_t L = n / 8 & ~(int64_t)15; /* each stretch a whole number of vectors */
+  __m512 acc[8];
+  for (int s = 0; s < 8; s++) acc[s] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < L; i += 16)
+    for (int s = 0; s < 8; s++) {
+      const float *p = x + (int64_t)s * L + i;
+      _mm_prefetch((const char *)p + 4096, _MM_HINT_T0);
+      acc[s] = _mm512_add_ps(acc[s], _mm512_loadu_ps(p));
+    }
+  double sum = 0;
+  for (int s = 0; s < 8; s++) sum += _mm512_reduce_add_ps(acc[s]);
+  for (int64_t i = 8 * L; i < n; i++) sum += x[i];
+  return sum;
+}
+__attribute__((target("avx512f"))) static void fill_f512(float *x, int64_t n, float v) {
+  int64_t head = (int64_t)(((64 - ((uintptr_t)x & 63)) & 63) / 4), i = 0;
+  if (head > n || ((uintptr_t)x & 3)) head = n;
+  for (; i < head; i++) x[i] = v;
+  __m512 vv = _mm512_set1_ps(v);
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(x + i, vv);
+  _mm_sfence();
+  for (; i < n; i++) x[i] = v;
+}
+#endif
+
+double nyto_mem_read(int dtype, const void *x, int64_t n) {
+  if (dtype == NT_FLOAT64) n *= 2; /* the bytes are what counts: read as float32 */
+#ifdef ES_STREAM
+  core_stream_init();
+  if (es_isa == 2) return read8_f512(x, n);
+#endif
+  const float *f = x;
+  float acc[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) acc[l] += f[i + l];
+  double sum = 0;
+  for (int l = 0; l < 16; l++) sum += acc[l];
+  for (; i < n; i++) sum += f[i];
+  return sum;
+}
+
+void nyto_mem_write(int dtype, void *x, int64_t n, double v) {
+  if (dtype == NT_FLOAT64) {
+    double *d = x;
+    for (int64_t i = 0; i < n; i++) d[i] = v;
+    return;
+  }
+#ifdef ES_STREAM
+  core_stream_init();
+  if (es_isa == 2) {
+    fill_f512(x, n, (float)v);
+    return;
+  }
+#endif
+  float *f = x;
+  for (int64_t i = 0; i < n; i++) f[i] = (float)v;
+}

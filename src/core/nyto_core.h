@@ -132,6 +132,11 @@ void nyto_es_moments(int zdtype, const void *Z, int64_t rows, int64_t P, const d
  * std = sqrt(mean (x - mean)^2); P elements of odtype each */
 void nyto_es_elite(int xdtype, const void *X, int64_t P, const int64_t *idx, int64_t m, int odtype, void *mean,
                    void *std);
+/* the bandwidth floor's passes, one thread (bench/strategy.sh): a read of the
+ * n elements of x (their sum returned, so the read happens) and a write of v
+ * into them (float32: whole lines streamed) */
+double nyto_mem_read(int dtype, const void *x, int64_t n);
+void nyto_mem_write(int dtype, void *x, int64_t n, double v);
 /* sep-CMA-ES's tell over its float64 D-vectors (P elements each), two passes:
  * mean: y = zw D into zw, mean += am y, ps = ks ps + as (y / D), *norm2 =
  * ||ps||^2 (fixed order); -1 when out of memory, nothing changed then.

@@ -217,9 +217,26 @@ static int l_es_sepcma_cov(lua_State *L) {
   return 0;
 }
 
+/* core.mem_read(X) -> the sum of X's elements, read as the bandwidth floor's
+ * read pass; core.mem_write(X, v) -> X, every element v (streamed) */
+static int l_mem_read(lua_State *L) {
+  es_arg x = es_tensor(L, 1, "mem_read", 0);
+  lua_pushnumber(L, nyto_mem_read(x.dtype, nt_data(x.t), x.n));
+  return 1;
+}
+static int l_mem_write(lua_State *L) {
+  es_arg x = es_tensor(L, 1, "mem_write", 0);
+  double v = es_number(L, 2, "mem_write");
+  lazy_force(L, x.id); /* a deferred particle operation reading X runs first */
+  nyto_mem_write(x.dtype, nt_data(x.t), x.n, v);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static void es_open(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"es_sample", l_es_sample}, {"es_moments", l_es_moments}, {"es_elite", l_es_elite},
-      {"es_sepcma_mean", l_es_sepcma_mean}, {"es_sepcma_cov", l_es_sepcma_cov}, {NULL, NULL}};
+      {"es_sepcma_mean", l_es_sepcma_mean}, {"es_sepcma_cov", l_es_sepcma_cov}, {"mem_read", l_mem_read},
+      {"mem_write", l_mem_write}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }

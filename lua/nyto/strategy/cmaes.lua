@@ -12,7 +12,8 @@
 -- y_k = B D z_k ~ N(0, C), x_k = m + sigma y_k.  All internal state is float64,
 -- whatever the center's dtype, but sep-CMA-ES's pending z_k ([lambda, n], in the
 -- center's dtype: the float32 normals lose nothing) beside their float64
--- ||C^(-1/2) y_k||^2; its ask and tell are one pass each (src/core/es.c).
+-- ||C^(-1/2) y_k||^2; its ask and tell are one pass each (src/core/es.c).  The
+-- samples x_k are computed in the center's dtype (from m and sigma D rounded to it).
 -- Defaults: popsize 4 + floor(3 ln n), mu = floor(lambda * elite_ratio) with elite_ratio 0.5 (Table 1: mu = floor(lambda/2)),
 -- sigma 0.3 (the tutorial's purecmaes.m).  The eigendecomposition is refreshed
 -- when more than lambda / ((c_1 + c_mu) n 10) evaluations passed since the last
@@ -133,11 +134,18 @@ return B.strategy("CMAES", {
   ask = function(es)
     local S = es.state
     if es.o.diagonal then
-      -- one pass (core.es_sample): x_k = m + (sigma D) .* z_k in float64, rounded once to the
-      -- center's dtype; z_k kept; ||C^(-1/2) y_k||^2 = ||D^-1 D z_k||^2 = sum_j z_kj^2 (B = I,
-      -- D = sqrt(diag C))
+      -- one pass (core.es_sample): x_k = m + (sigma D) .* z_k, z_k kept; ||C^(-1/2) y_k||^2 =
+      -- ||D^-1 D z_k||^2 = sum_j z_kj^2 (B = I, D = sqrt(diag C)).  sigma D is made in float64;
+      -- on a float32 center m and sigma D are rounded to float32 once each and x_k computed in
+      -- float32, as the full-C path's x_k = sigma y_k + m (a float64 m and sigma D cost the pass
+      -- ~30 ms in conversions on the bench's 64 x 1.86M swarm; the members differ by rounding:
+      -- a few float32 ulps); on a float64 center all in float64
       local scale = U.vec(es, "scale", "float64"):copy_(S.Dv):mul_(S.step)
-      local pop, z = U.sample(es, S.mean, scale, false, true, nil, S.norms2)
+      local c, s = S.mean, scale
+      if es.dtype ~= "float64" then
+        c, s = U.vec(es, "m", es.dtype):copy_(S.mean), U.vec(es, "scale", es.dtype):copy_(scale)
+      end
+      local pop, z = U.sample(es, c, s, false, true, nil, S.norms2)
       S.z = z
       return pop
     end
