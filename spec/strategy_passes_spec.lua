@@ -454,3 +454,44 @@ describe("core.es_sepcma_mean and core.es_sepcma_cov (sep-CMA-ES's tell over its
     assert.is_true(nyto.equal(d, nyto.zeros(5, F64)))
   end)
 end)
+
+describe("core.mem_read and core.mem_write (bench/strategy's floor passes)", function()
+  it("read every element once: the sum of a float32 tensor, off the line grid, with a tail", function()
+    local big = nyto.randn({8 * 4096 + 16 * 8 + 13}, {generator = nyto.Generator(7)})
+    for _, off in ipairs {0, 1, 5} do -- element offsets: the data 4, 20 bytes off its line
+      local x = big:narrow(1, off + 1, big:numel() - off - 3)
+      local want = x:double():sum():item()
+      local got = core.mem_read(x)
+      assert.is_true(math.abs(got - want) <= 1e-3 * (x:double():abs():sum():item()) * 2 ^ -10,
+        ("offset %d: %g against %g"):format(off, got, want))
+    end
+    -- each element counts: a changed element moves the sum by what it changed
+    local x = nyto.zeros(1000)
+    assert.are.equal(0, core.mem_read(x))
+    x[999] = 4
+    assert.are.equal(4, core.mem_read(x))
+    assert.are.equal(0, core.mem_read(nyto.zeros(0)))
+  end)
+
+  it("write v into every element, and nothing beside them", function()
+    for _, dt in ipairs {"float32", "float64"} do
+      local big = nyto.full({8 * 4096 + 37}, -1, {dtype = dt})
+      local x = big:narrow(1, 4, big:numel() - 9) -- 3 elements before, 6 after
+      assert.are.equal(x, core.mem_write(x, 2.5))
+      assert.is_true(nyto.equal(x, nyto.full({x:numel()}, 2.5, {dtype = dt})), dt)
+      assert.is_true(nyto.equal(big:narrow(1, 1, 3), nyto.full({3}, -1, {dtype = dt})), dt .. " before")
+      assert.is_true(nyto.equal(big:narrow(1, big:numel() - 5, 6), nyto.full({6}, -1, {dtype = dt})), dt .. " after")
+    end
+  end)
+
+  it("refuses bad operands with a nyto: error and writes nothing", function()
+    local x = nyto.zeros(4)
+    raises("nyto: bad argument #1 to 'mem_read' (Tensor expected, got number)", core.mem_read, 3)
+    raises("nyto: bad argument #1 to 'mem_read' (float32 or float64 tensor expected)", core.mem_read, nyto.zeros({4}, {dtype = "int64"}))
+    raises("nyto: bad argument #1 to 'mem_read' (a contiguous CPU tensor expected)", core.mem_read, nyto.zeros(3, 4):t())
+    raises("nyto: bad argument #2 to 'mem_write' (a finite number expected)", core.mem_write, x, 0 / 0)
+    raises("nyto: bad argument #2 to 'mem_write' (a finite number expected)", core.mem_write, x, "one")
+    raises("nyto: bad argument #1 to 'mem_write' (a contiguous CPU tensor expected)", core.mem_write, nyto.zeros(3, 4):t(), 1)
+    assert.is_true(nyto.equal(x, nyto.zeros(4)))
+  end)
+end)

@@ -334,6 +334,12 @@ area("core", {
     end
     return core.es_sepcma_cov, {t(), t(), t(), t(), t(), x(), x(), x(), x(), x(), n = 10}
   end},
+  {"mem", function(G)
+    local x = G.pick {nyto.zeros(5), nyto.zeros({5}, {dtype = "float64"}), nyto.zeros(3, 4):t(), nyto.zeros({3}, {dtype = "int64"}),
+      nyto.zeros(0), G.freed_tensor(), 7}
+    if G.R() < 0.5 then return core.mem_read, {x, n = 1} end
+    return core.mem_write, {x, G.maybe(G.pick {1.5, 0 / 0, math.huge, "2"}, 0.2), n = 2}
+  end},
   {"evo", function(G)
     local X = nyto.zeros(G.pick {3, 4}, 5)
     local t = {G.maybe(nyto.zeros(4, 5), 0.2), G.maybe(X, 0.2)}

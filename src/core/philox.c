@@ -765,6 +765,120 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
   _mm_sfence();
 }
 
+/* The float32 rows without pairs or norms (CEM's and SNES's ask), by the
+ * output's own 64-byte lines: line t of the row is the 16 counters from its
+ * first element's, one step of the generator (or two, one vpermt2ps, when the
+ * counter and the address are off by the same amount in every row: the
+ * generator's offset mod 16), so the normal, c + s z and the streamed store of
+ * a line take no second permute to put the columns on the line grid, as the
+ * column-block form (sample_body) does; z, when kept on the same line grid as
+ * o1, is streamed from the same register.  The partial lines at the ends are
+ * masked.  The same values per element (c + s z in float32), so the same bits.
+ * The caller checks the conditions (sample_lines_ok). */
+/* one line: a = c + s z over the lanes mk (whole: streamed) */
+__attribute__((target("avx512f"), always_inline)) static inline void lines_put(int ZO, int whole, const float *cf,
+                                                                              const float *sf, float *o1, float *zo,
+                                                                              int64_t e, __mmask16 mk, __m512 z) {
+  if (whole) {
+    _mm512_stream_ps(o1 + e, _mm512_add_ps(_mm512_loadu_ps(cf + e), _mm512_mul_ps(_mm512_loadu_ps(sf + e), z)));
+    if (ZO) _mm512_stream_ps(zo + e, z);
+    return;
+  }
+  __m512 a = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cf + e), _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, sf + e), z));
+  _mm512_mask_storeu_ps(o1 + e, mk, a);
+  if (ZO) _mm512_mask_storeu_ps(zo + e, mk, z);
+}
+__attribute__((target("avx512f"), always_inline)) static inline void lines_body(int ROT, int ZO, const float *cf,
+                                                                               const float *sf, float *o1, float *zo,
+                                                                               int64_t m, uint64_t seed,
+                                                                               uint64_t stream, uint64_t c0) {
+  int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
+  int64_t e = u ? u - 16 : 0; /* the element the first line starts at (<= 0) */
+  uint64_t cs = c0 + (uint64_t)e;
+  /* the generator's lanes in four registers (not a state in memory: a
+   * store and a reload on every step's dependency chain) */
+  x16_ctx X;
+  x16_ctx_init(&X, seed, stream, cs);
+  uint64_t K = cs / XCH;
+  int q = (int)((cs & (XCH - 1)) >> 4);
+  __m512i st[4];
+  x16_seed(K, X.keys, &X.k16, seed, stream, q, st);
+  __m512i s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  const __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32((int)(cs & 15)));
+#define LINES_NEXT(out)                                                                    \
+  do {                                                                                     \
+    if (q == XSTEPS) {                                                                     \
+      x16_seed(++K, X.keys, &X.k16, seed, stream, 0, st);                                  \
+      s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3], q = 0;                               \
+    }                                                                                      \
+    q++;                                                                                   \
+    __m512i r_ = _mm512_add_epi32(_mm512_rol_epi32(_mm512_add_epi32(s0, s3), 7), s0);      \
+    __m512i t_ = _mm512_slli_epi32(s1, 9);                                                 \
+    __m512i n2_ = _mm512_ternarylogic_epi32(s2, s0, t_, 0x96);                             \
+    __m512i n3_ = _mm512_rol_epi32(_mm512_xor_si512(s3, s1), 11);                          \
+    __m512i n1_ = _mm512_ternarylogic_epi32(s1, s2, s0, 0x96);                             \
+    __m512i n0_ = _mm512_ternarylogic_epi32(s0, s3, s1, 0x96);                             \
+    s0 = n0_, s1 = n1_, s2 = n2_, s3 = n3_;                                                \
+    (out) = normal16(r_, X.lo, X.hi);                                                      \
+  } while (0)
+  __m512 cur, nxt, z;
+  LINES_NEXT(cur);
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int64_t whole_end = e + 16 <= m ? (m - (e < 0 ? e + 16 : e)) / 16 * 16 + (e < 0 ? e + 16 : e) : e;
+  for (; e < m; e += 16) {
+    if (ROT) {
+      LINES_NEXT(nxt);
+      z = _mm512_permutex2var_ps(cur, idx, nxt);
+      cur = nxt;
+    } else {
+      z = cur;
+      if (e + 16 < m) LINES_NEXT(cur);
+    }
+    if (e >= 0 && e + 16 <= m) {
+      lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
+      /* the whole lines up to whole_end: no edge tests */
+      for (e += 16; e < whole_end; e += 16) {
+        if (ROT) {
+          LINES_NEXT(nxt);
+          z = _mm512_permutex2var_ps(cur, idx, nxt);
+          cur = nxt;
+        } else {
+          z = cur;
+          if (e + 16 < m) LINES_NEXT(cur);
+        }
+        lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
+      }
+      e -= 16;
+      continue;
+    }
+    __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32((int)e));
+    __mmask16 mk = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
+                   _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32((int)m));
+    lines_put(ZO, 0, cf, sf, o1, zo, e, mk, z);
+  }
+#undef LINES_NEXT
+  _mm_sfence();
+}
+#define LINES_V(R, Z)                                                                                               \
+  __attribute__((target("avx512f"))) static void lines_##R##Z(const float *cf, const float *sf, float *o1, float *zo, \
+                                                              int64_t m, uint64_t seed, uint64_t stream, uint64_t c0) { \
+    lines_body(R, Z, cf, sf, o1, zo, m, seed, stream, c0);                                                           \
+  }
+LINES_V(0, 0)
+LINES_V(0, 1)
+LINES_V(1, 0)
+LINES_V(1, 1)
+/* the line form applies: float32 c and s, no pairs, no norms, z (if kept) on
+ * o1's line grid, m < 2^31 columns, and the first line's counter not before
+ * counter 0 */
+static int sample_lines_ok(int sdtype, const float *o1, const float *o2, const float *zo, int64_t m, uint64_t c0,
+                           const double *part) {
+  int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
+  return sdtype == NT_FLOAT32 && !o2 && !part && m < ((int64_t)1 << 30) &&
+         (!zo || (((uintptr_t)zo - (uintptr_t)o1) & 63) == 0) && (u == 0 || c0 >= (uint64_t)(16 - u));
+}
+
 #define SAMPLE_V(F, P, Z, N)                                                                                         \
   __attribute__((target("avx512f"))) static void sample_##F##P##Z##N(const void *cp, const void *sp, float *o1,   \
                                                                      float *o2, float *zo, int64_t m, uint64_t seed, \
@@ -951,6 +1065,13 @@ int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, 
   uintptr_t al = (uintptr_t)o1 | (uintptr_t)o2 | (uintptr_t)zo;
   if (m <= 0) return 1;
   if (!px_avx512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
+  if (sample_lines_ok(sdtype, o1, o2, zo, m, counter, part)) {
+    int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15), rot = (int)((counter + (uint64_t)u) & 15) != 0;
+    static void (*const LINES[4])(const float *, const float *, float *, float *, int64_t, uint64_t, uint64_t,
+                                  uint64_t) = {lines_00, lines_01, lines_10, lines_11};
+    LINES[rot << 1 | (zo != NULL)](c, s, o1, zo, m, seed, stream, counter);
+    return 1;
+  }
   SAMPLE_FNS[(sdtype == NT_FLOAT64) << 3 | (o2 != NULL) << 2 | (zo != NULL) << 1 | (part != NULL)](
       c, s, o1, o2, zo, m, seed, stream, counter, part);
   return 1;
