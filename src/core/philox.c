@@ -775,6 +775,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
  * o1, is streamed from the same register.  The partial lines at the ends are
  * masked.  The same values per element (c + s z in float32), so the same bits.
  * The caller checks the conditions (sample_lines_ok). */
+/* the lanes l of the line from element e with 0 <= e + l < m */
+__attribute__((target("avx512f"))) static inline __mmask16 lines_mask(int64_t e, int64_t m) {
+  __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                 _mm512_set1_epi32((int)e));
+  return _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32((int)m));
+}
 /* one line: a = c + s z over the lanes mk (whole: streamed) */
 __attribute__((target("avx512f"), always_inline)) static inline void lines_put(int ZO, int whole, const float *cf,
                                                                               const float *sf, float *o1, float *zo,
@@ -822,41 +828,37 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
     s0 = n0_, s1 = n1_, s2 = n2_, s3 = n3_;                                                \
     (out) = normal16(r_, X.lo, X.hi);                                                      \
   } while (0)
+  /* the normals of the line from element e: one step, or two steps' lanes from
+   * counter e's (ROT); without ROT no step is made past the last line */
+#define LINES_Z(z)                                   \
+  do {                                               \
+    if (ROT) {                                       \
+      LINES_NEXT(nxt);                               \
+      (z) = _mm512_permutex2var_ps(cur, idx, nxt);   \
+      cur = nxt;                                     \
+    } else {                                         \
+      (z) = cur;                                     \
+      if (e + 16 < m) LINES_NEXT(cur);               \
+    }                                                \
+  } while (0)
   __m512 cur, nxt, z;
   LINES_NEXT(cur);
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  int64_t whole_end = e + 16 <= m ? (m - (e < 0 ? e + 16 : e)) / 16 * 16 + (e < 0 ? e + 16 : e) : e;
-  for (; e < m; e += 16) {
-    if (ROT) {
-      LINES_NEXT(nxt);
-      z = _mm512_permutex2var_ps(cur, idx, nxt);
-      cur = nxt;
-    } else {
-      z = cur;
-      if (e + 16 < m) LINES_NEXT(cur);
-    }
-    if (e >= 0 && e + 16 <= m) {
-      lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
-      /* the whole lines up to whole_end: no edge tests */
-      for (e += 16; e < whole_end; e += 16) {
-        if (ROT) {
-          LINES_NEXT(nxt);
-          z = _mm512_permutex2var_ps(cur, idx, nxt);
-          cur = nxt;
-        } else {
-          z = cur;
-          if (e + 16 < m) LINES_NEXT(cur);
-        }
-        lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
-      }
-      e -= 16;
-      continue;
-    }
-    __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32((int)e));
-    __mmask16 mk = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
-                   _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32((int)m));
-    lines_put(ZO, 0, cf, sf, o1, zo, e, mk, z);
+  /* the partial line before the first whole one, the whole lines, the partial line after */
+  int64_t e0 = e < 0 ? e + 16 : e, wend = e0 + (m > e0 ? (m - e0) / 16 * 16 : 0);
+  if (e < 0) {
+    LINES_Z(z);
+    lines_put(ZO, 0, cf, sf, o1, zo, e, lines_mask(e, m), z);
+    e += 16;
   }
+  for (; e < wend; e += 16) {
+    LINES_Z(z);
+    lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
+  }
+  if (e < m) {
+    LINES_Z(z);
+    lines_put(ZO, 0, cf, sf, o1, zo, e, lines_mask(e, m), z);
+  }
+#undef LINES_Z
 #undef LINES_NEXT
   _mm_sfence();
 }
