@@ -358,12 +358,12 @@ int main(void) {
    * last partial group, blocks of one and two groups, starts inside a step and
    * across a generator chunk, pairs, z, the norms, float32 and float64 c, s */
   {
-    static const int64_t Ps[4] = {8192 * 2 + 1000 + 3, 5, 20, 1024};
+    static const int64_t Ps[5] = {8192 * 2 + 1000 + 3, 5, 20, 1024, 1024 * 2 + 1}; /* the last: a block of one column */
     /* with X one float off its line grid (u = 15), 1024 * 3 + 1 puts row 0's
      * counter on the line grid: the line form without its permute (ROT 0) */
     static const uint64_t c0s[3] = {13, 1024 * 5 - 3, 1024 * 3 + 1};
     int top = nyto_random_isa(-1), same = 1, cases = 0;
-    for (int pi = 0; pi < 4; pi++)
+    for (int pi = 0; pi < 5; pi++)
       for (int ci = 0; ci < 3; ci++)
         for (int sd = 0; sd < 2; sd++)
           for (int fl = 0; fl < 8; fl++) {

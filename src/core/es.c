@@ -188,7 +188,7 @@ void nyto_es_sample(int xdtype, void *X, int sdtype, const void *c, const void *
   if (rows <= 0 || P <= 0) return;
   int64_t nblk = (P + ES_DRAW - 1) / ES_DRAW;
   double *part = NULL;
-  if (norms) part = malloc((size_t)(rows * nblk) * sizeof *part); /* no memory: norms become 0 */
+  if (norms) part = calloc((size_t)(rows * nblk), sizeof *part); /* no memory: norms become 0 */
   sample_job j = {xdtype, sdtype, pairs, X, z, c, s, r, part, rows, P, nblk, seed, stream, counter, 0};
   j.fast = xdtype == NT_FLOAT32 && !r && (sdtype == NT_FLOAT32 || sdtype == NT_FLOAT64) && nyto_random_isa(-1) >= 2;
   nyto_random_init(); /* the generator's tables, before the threads read them */

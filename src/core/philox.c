@@ -794,10 +794,28 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_put(i
   _mm512_mask_storeu_ps(o1 + e, mk, a);
   if (ZO) _mm512_mask_storeu_ps(zo + e, mk, z);
 }
-__attribute__((target("avx512f"), always_inline)) static inline void lines_body(int ROT, int ZO, const float *cf,
-                                                                               const float *sf, float *o1, float *zo,
-                                                                               int64_t m, uint64_t seed,
-                                                                               uint64_t stream, uint64_t c0) {
+/* the norms' part of a line: acc += z^2 over the lanes mk, the low eight
+ * lanes first (the block form's order: lane l of acc gets the line's columns l
+ * and 8 + l in turn) */
+__attribute__((target("avx512f"), always_inline)) static inline __m512d lines_sq(__m512d acc, __m512 z, __mmask16 mk) {
+  __m512d zl = _mm512_cvtps_pd(_mm512_castps512_ps256(z));
+  __m512d zh = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)));
+  acc = _mm512_add_pd(acc, _mm512_maskz_mul_pd((__mmask8)(mk & 0xFF), zl, zl));
+  return _mm512_add_pd(acc, _mm512_maskz_mul_pd((__mmask8)(mk >> 8), zh, zh));
+}
+/* a block's norm part from acc in line lanes: line lane l holds the block's
+ * columns = u + l (mod 8), es.c's lane (u + l) mod 8 */
+__attribute__((target("avx512f"))) static void lines_flush(double *part, __m512d acc, int u) {
+  double l8[8], v[8];
+  _mm512_storeu_pd(l8, acc);
+  for (int l = 0; l < 8; l++) v[(u + l) & 7] = l8[l];
+  *part = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+__attribute__((target("avx512f"), always_inline)) static inline void lines_body(int ROT, int ZO, int NORMS,
+                                                                               const float *cf, const float *sf,
+                                                                               float *o1, float *zo, int64_t m,
+                                                                               uint64_t seed, uint64_t stream,
+                                                                               uint64_t c0, double *part) {
   int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
   int64_t e = u ? u - 16 : 0; /* the element the first line starts at (<= 0) */
   uint64_t cs = c0 + (uint64_t)e;
@@ -841,43 +859,77 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
       if (e + 16 < m) LINES_NEXT(cur);               \
     }                                                \
   } while (0)
+  /* the norms: acc over the block of ES_DRAW (1024) columns up to column nb;
+   * a line across nb gives its lanes before nb to that block, the rest to the
+   * next (u != 0: the blocks are on the 16-column grid, the lines u off it) */
+  __m512d acc = _mm512_setzero_pd();
+  int64_t nb = 1024;
+  double *pp = part;
+#define LINES_SQ(mk)                                                                       \
+  do {                                                                                     \
+    if (NORMS) {                                                                           \
+      if (e + 16 <= nb) {                                                                  \
+        acc = lines_sq(acc, z, (mk));                                                      \
+      } else {                                                                             \
+        __mmask16 old_ = (__mmask16)((1u << (nb - e)) - 1);                                \
+        acc = lines_sq(acc, z, (__mmask16)((mk) & old_));                                  \
+        lines_flush(pp++, acc, u);                                                         \
+        acc = lines_sq(_mm512_setzero_pd(), z, (__mmask16)((mk) & ~old_));                 \
+        nb += 1024;                                                                        \
+      }                                                                                    \
+      if (e + 16 == nb) lines_flush(pp++, acc, u), acc = _mm512_setzero_pd(), nb += 1024;  \
+    }                                                                                      \
+  } while (0)
   __m512 cur, nxt, z;
   LINES_NEXT(cur);
   /* the partial line before the first whole one, the whole lines, the partial line after */
   int64_t e0 = e < 0 ? e + 16 : e, wend = e0 + (m > e0 ? (m - e0) / 16 * 16 : 0);
   if (e < 0) {
     LINES_Z(z);
-    lines_put(ZO, 0, cf, sf, o1, zo, e, lines_mask(e, m), z);
+    __mmask16 mk = lines_mask(e, m);
+    lines_put(ZO, 0, cf, sf, o1, zo, e, mk, z);
+    LINES_SQ(mk);
     e += 16;
   }
   for (; e < wend; e += 16) {
     LINES_Z(z);
     lines_put(ZO, 1, cf, sf, o1, zo, e, 0xFFFF, z);
+    LINES_SQ(0xFFFF);
   }
   if (e < m) {
     LINES_Z(z);
-    lines_put(ZO, 0, cf, sf, o1, zo, e, lines_mask(e, m), z);
+    __mmask16 mk = lines_mask(e, m);
+    lines_put(ZO, 0, cf, sf, o1, zo, e, mk, z);
+    LINES_SQ(mk);
   }
+  /* the last block, unless a line ended on its end */
+  if (NORMS && nb - 1024 < m) lines_flush(pp, acc, u);
+#undef LINES_SQ
 #undef LINES_Z
 #undef LINES_NEXT
   _mm_sfence();
 }
-#define LINES_V(R, Z)                                                                                               \
-  __attribute__((target("avx512f"))) static void lines_##R##Z(const float *cf, const float *sf, float *o1, float *zo, \
-                                                              int64_t m, uint64_t seed, uint64_t stream, uint64_t c0) { \
-    lines_body(R, Z, cf, sf, o1, zo, m, seed, stream, c0);                                                           \
+#define LINES_V(R, Z, N)                                                                                  \
+  __attribute__((target("avx512f"))) static void lines_##R##Z##N(const float *cf, const float *sf, float *o1, \
+                                                                 float *zo, int64_t m, uint64_t seed,         \
+                                                                 uint64_t stream, uint64_t c0, double *part) { \
+    lines_body(R, Z, N, cf, sf, o1, zo, m, seed, stream, c0, part);                                        \
   }
-LINES_V(0, 0)
-LINES_V(0, 1)
-LINES_V(1, 0)
-LINES_V(1, 1)
-/* the line form applies: float32 c and s, no pairs, no norms, z (if kept) on
+LINES_V(0, 0, 0)
+LINES_V(0, 0, 1)
+LINES_V(0, 1, 0)
+LINES_V(0, 1, 1)
+LINES_V(1, 0, 0)
+LINES_V(1, 0, 1)
+LINES_V(1, 1, 0)
+LINES_V(1, 1, 1)
+/* the line form applies: float32 c and s, no pairs, z (if kept) on
  * o1's line grid, m < 2^31 columns, and the first line's counter not before
  * counter 0 */
 static int sample_lines_ok(int sdtype, const float *o1, const float *o2, const float *zo, int64_t m, uint64_t c0,
                            const double *part) {
   int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
-  return sdtype == NT_FLOAT32 && !o2 && !part && m < ((int64_t)1 << 30) &&
+  return sdtype == NT_FLOAT32 && !o2 && m < ((int64_t)1 << 30) &&
          (!zo || (((uintptr_t)zo - (uintptr_t)o1) & 63) == 0) && (u == 0 || c0 >= (uint64_t)(16 - u));
 }
 
@@ -1069,9 +1121,10 @@ int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, 
   if (!px_avx512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
   if (sample_lines_ok(sdtype, o1, o2, zo, m, counter, part)) {
     int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15), rot = (int)((counter + (uint64_t)u) & 15) != 0;
-    static void (*const LINES[4])(const float *, const float *, float *, float *, int64_t, uint64_t, uint64_t,
-                                  uint64_t) = {lines_00, lines_01, lines_10, lines_11};
-    LINES[rot << 1 | (zo != NULL)](c, s, o1, zo, m, seed, stream, counter);
+    static void (*const LINES[8])(const float *, const float *, float *, float *, int64_t, uint64_t, uint64_t,
+                                  uint64_t, double *) = {lines_000, lines_001, lines_010, lines_011,
+                                                         lines_100, lines_101, lines_110, lines_111};
+    LINES[rot << 2 | (zo != NULL) << 1 | (part != NULL)](c, s, o1, zo, m, seed, stream, counter, part);
     return 1;
   }
   SAMPLE_FNS[(sdtype == NT_FLOAT64) << 3 | (o2 != NULL) << 2 | (zo != NULL) << 1 | (part != NULL)](
