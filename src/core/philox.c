@@ -765,7 +765,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
   _mm_sfence();
 }
 
-/* The float32 rows without pairs or norms (CEM's and SNES's ask), by the
+/* The float32 rows without pairs (CEM's, SNES's and sep-CMA-ES's ask), by the
  * output's own 64-byte lines: line t of the row is the 16 counters from its
  * first element's, one step of the generator (or two, one vpermt2ps, when the
  * counter and the address are off by the same amount in every row: the
@@ -773,8 +773,10 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
  * a line take no second permute to put the columns on the line grid, as the
  * column-block form (sample_body) does; z, when kept on the same line grid as
  * o1, is streamed from the same register.  The partial lines at the ends are
- * masked.  The same values per element (c + s z in float32), so the same bits.
- * The caller checks the conditions (sample_lines_ok). */
+ * masked; the norms are summed in the line's lanes and rotated to es.c's
+ * lanes at each block's flush.  The same values per element (c + s z in
+ * float32) and the same sums in the same order, so the same bits.  The caller
+ * checks the conditions (sample_lines_ok). */
 /* the lanes l of the line from element e with 0 <= e + l < m */
 __attribute__((target("avx512f"))) static inline __mmask16 lines_mask(int64_t e, int64_t m) {
   __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
