@@ -13,22 +13,13 @@ local nn = nyto.nn
 nyto.num_threads(1)
 nyto.manual_seed(1)
 local iters, reps = tonumber(arg[1] or 2), tonumber(arg[2] or 5)
-local function median(t)
-  table.sort(t)
-  local k = #t
-  return k % 2 == 1 and t[(k + 1) // 2] or 0.5 * (t[k // 2] + t[k // 2 + 1])
-end
+local models = require "models"
+local median = models.median
 local n = 32
 local top = core.bconv_isa(-1)
 for _, spec in ipairs {{"conv1 1->16 5x5 pad 2 on 28x28", 1, 16, 28}, {"conv2 16->32 5x5 pad 2 on 14x14", 16, 32, 14}} do
   local net = nn.Sequential(nn.Conv2d(spec[2], spec[3], 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
-  local members, stacks = {}, {}
-  for i = 1, n do members[i] = net + net:randn() * 0.05 end
-  for pid in pairs(net:kernel():params()) do
-    local l = {}
-    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
-    stacks[pid] = nyto.stack(l, 1):detach()
-  end
+  local members, stacks = models.population(net, n)
   local x = nyto.randn(64, spec[2], spec[4], spec[4])
   local function batched(mode, isa, opts)
     return function()

@@ -16,25 +16,8 @@ nyto.manual_seed(1)
 local clock = os.clock
 local mlp_iters, cnn_iters, reps = tonumber(arg[1] or 200), tonumber(arg[2] or 5), tonumber(arg[3] or 7)
 
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local k = #s
-  return k % 2 == 1 and s[(k + 1) // 2] or 0.5 * (s[k // 2] + s[k // 2 + 1])
-end
-
-local function population(net, n, rg)
-  local members, stacks = {}, {}
-  for i = 1, n do members[i] = net + net:randn() * 0.05 end
-  for pid in pairs(net:kernel():params()) do
-    local l = {}
-    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
-    local s = nyto.stack(l, 1):detach()
-    stacks[pid] = rg and nyto.Parameter(s) or s
-  end
-  return members, stacks
-end
+local models = require "models"
+local median, population = models.median, models.population
 
 local core = require "nyto.core"
 local function bench(name, net, n, x, iters, unfused)

@@ -46,9 +46,28 @@ function M.nparams(net)
   return n
 end
 
+-- the median of a list of numbers (the mean of the middle two for an even count); t is left as it is
 function M.median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local k = #s
+  return k % 2 == 1 and s[(k + 1) // 2] or 0.5 * (s[k // 2] + s[k // 2 + 1])
+end
+
+-- n members of net's species (net plus small noise) and their parameters stacked by pid, as
+-- nyto.batched_forward takes them (Parameters when rg: leaves for autograd); the specs have the
+-- same helper (spec/helpers.lua), which needs busted's luassert
+function M.population(net, n, rg)
+  local members, stacks = {}, {}
+  for i = 1, n do members[i] = net + net:randn() * 0.05 end
+  for pid in pairs(net:kernel():params()) do
+    local l = {}
+    for i = 1, n do l[i] = members[i]:kernel():params()[pid] end
+    local st = nyto.stack(l, 1):detach()
+    stacks[pid] = rg and nyto.Parameter(st) or st
+  end
+  return members, stacks
 end
 
 return M
