@@ -625,9 +625,12 @@ typedef struct {
   __m512 prev; /* the last group put */
 } px_out;
 
+/* the floats before the first 64-byte line boundary at or after p (0..15) */
+static inline int px_line_u(const float *p) { return (int)((16 - (((uintptr_t)p >> 2) & 15)) & 15); }
+
 __attribute__((target("avx512f"))) static inline void out_init(px_out *o, float *p) {
   o->p = p;
-  o->u = p ? (int)((16 - (((uintptr_t)p >> 2) & 15)) & 15) : 0;
+  o->u = p ? px_line_u(p) : 0;
   o->iu = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                            _mm512_set1_epi32(o->u));
   o->prev = _mm512_setzero_ps();
@@ -818,7 +821,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
                                                                                float *o1, float *zo, int64_t m,
                                                                                uint64_t seed, uint64_t stream,
                                                                                uint64_t c0, double *part) {
-  int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
+  int u = px_line_u(o1);
   int64_t e = u ? u - 16 : 0; /* the element the first line starts at (<= 0) */
   uint64_t cs = c0 + (uint64_t)e;
   /* the generator's lanes in four registers (not a state in memory: a
@@ -926,11 +929,10 @@ LINES_V(1, 0, 1)
 LINES_V(1, 1, 0)
 LINES_V(1, 1, 1)
 /* the line form applies: float32 c and s, no pairs, z (if kept) on
- * o1's line grid, m < 2^31 columns, and the first line's counter not before
+ * o1's line grid, m < 2^30 columns, and the first line's counter not before
  * counter 0 */
-static int sample_lines_ok(int sdtype, const float *o1, const float *o2, const float *zo, int64_t m, uint64_t c0,
-                           const double *part) {
-  int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15);
+static int sample_lines_ok(int sdtype, const float *o1, const float *o2, const float *zo, int64_t m, uint64_t c0) {
+  int u = px_line_u(o1);
   return sdtype == NT_FLOAT32 && !o2 && m < ((int64_t)1 << 30) &&
          (!zo || (((uintptr_t)zo - (uintptr_t)o1) & 63) == 0) && (u == 0 || c0 >= (uint64_t)(16 - u));
 }
@@ -1121,8 +1123,8 @@ int nyto_random_sample_f32(int sdtype, const void *c, const void *s, float *o1, 
   uintptr_t al = (uintptr_t)o1 | (uintptr_t)o2 | (uintptr_t)zo;
   if (m <= 0) return 1;
   if (!px_avx512 || (al & 3) || (sdtype != NT_FLOAT32 && sdtype != NT_FLOAT64)) return 0;
-  if (sample_lines_ok(sdtype, o1, o2, zo, m, counter, part)) {
-    int u = (int)((16 - (((uintptr_t)o1 >> 2) & 15)) & 15), rot = (int)((counter + (uint64_t)u) & 15) != 0;
+  if (sample_lines_ok(sdtype, o1, o2, zo, m, counter)) {
+    int rot = (int)((counter + (uint64_t)px_line_u(o1)) & 15) != 0;
     static void (*const LINES[8])(const float *, const float *, float *, float *, int64_t, uint64_t, uint64_t,
                                   uint64_t, double *) = {lines_000, lines_001, lines_010, lines_011,
                                                          lines_100, lines_101, lines_110, lines_111};
