@@ -493,11 +493,13 @@ __attribute__((target("avx512f"))) static inline void philox16x4_k(uint64_t bloc
  * 127 + e indexes NP_R, the table rotated by 127 (built by table_init) */
 __attribute__((target("avx512f"))) static inline __m512 normal16(__m512i r, const __m512 lo[6], const __m512 hi[6]) {
   __m512i m = _mm512_or_si512(_mm512_and_si512(r, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(1));
-  __m512i b = _mm512_castps_si512(_mm512_cvtepi32_ps(m));
-  __m512i e = _mm512_srli_epi32(b, 23);
-  __m512 t = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_ternarylogic_epi32(b, _mm512_set1_epi32(0x7fffff),
-                                                                        _mm512_set1_epi32(0x3f800000), 0xEA)),
-                           _mm512_set1_ps(1.5f));
+  __m512 b = _mm512_cvtepi32_ps(m);
+  __m512i e = _mm512_srli_epi32(_mm512_castps_si512(b), 23);
+  /* the mantissa in [1, 2): vgetmantps, exactly (b & 0x7fffff) | 0x3f800000 for
+   * b >= 1 (one operation, as the and-or, but no two constants held in
+   * registers: the loops that inline this ran out of them and made three
+   * constants again on every step, vpbroadcastd on the permutes' port) */
+  __m512 t = _mm512_sub_ps(_mm512_getmant_ps(b, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero), _mm512_set1_ps(1.5f));
   __m512 x = _mm512_permutex2var_ps(lo[5], e, hi[5]);
   for (int k = 4; k >= 0; k--) x = _mm512_fmadd_ps(x, t, _mm512_permutex2var_ps(lo[k], e, hi[k]));
   return _mm512_castsi512_ps(
@@ -719,7 +721,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_grou
       *a = pd2ps(_mm512_add_pd(cl, tl), _mm512_add_pd(ch, th));
       if (PAIRS) *b = pd2ps(_mm512_sub_pd(cl, tl), _mm512_sub_pd(ch, th));
     }
-    if (NORMS) *acc = _mm512_add_pd(_mm512_add_pd(*acc, _mm512_mul_pd(zl, zl)), _mm512_mul_pd(zh, zh));
+    if (NORMS) *acc = _mm512_fmadd_pd(zh, zh, _mm512_fmadd_pd(zl, zl, *acc)); /* z z exact: lines_sq */
   }
 }
 
@@ -805,8 +807,10 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_put(i
 __attribute__((target("avx512f"), always_inline)) static inline __m512d lines_sq(__m512d acc, __m512 z, __mmask16 mk) {
   __m512d zl = _mm512_cvtps_pd(_mm512_castps512_ps256(z));
   __m512d zh = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)));
-  acc = _mm512_add_pd(acc, _mm512_maskz_mul_pd((__mmask8)(mk & 0xFF), zl, zl));
-  return _mm512_add_pd(acc, _mm512_maskz_mul_pd((__mmask8)(mk >> 8), zh, zh));
+  /* fma(z, z, acc) = acc + z z rounded once: z z is exact in float64 (24-bit
+   * mantissas), so the same bits as the multiply and the add, in one operation */
+  acc = _mm512_mask3_fmadd_pd(zl, zl, acc, (__mmask8)(mk & 0xFF));
+  return _mm512_mask3_fmadd_pd(zh, zh, acc, (__mmask8)(mk >> 8));
 }
 /* a block's norm part from acc in line lanes: line lane l holds the block's
  * columns = u + l (mod 8), es.c's lane (u + l) mod 8 */
