@@ -496,9 +496,9 @@ __attribute__((target("avx512f"))) static inline __m512 normal16(__m512i r, cons
   __m512 b = _mm512_cvtepi32_ps(m);
   __m512i e = _mm512_srli_epi32(_mm512_castps_si512(b), 23);
   /* the mantissa in [1, 2): vgetmantps, exactly (b & 0x7fffff) | 0x3f800000 for
-   * b >= 1 (one operation, as the and-or, but no two constants held in
-   * registers: the loops that inline this ran out of them and made three
-   * constants again on every step, vpbroadcastd on the permutes' port) */
+   * b >= 1: one operation, as the and-or, but with no constant to hold (the
+   * line loops that inline this are short of registers: GCC still rebuilds
+   * three constants per step with vpbroadcastd, docs/design.md) */
   __m512 t = _mm512_sub_ps(_mm512_getmant_ps(b, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero), _mm512_set1_ps(1.5f));
   __m512 x = _mm512_permutex2var_ps(lo[5], e, hi[5]);
   for (int k = 4; k >= 0; k--) x = _mm512_fmadd_ps(x, t, _mm512_permutex2var_ps(lo[k], e, hi[k]));
