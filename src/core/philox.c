@@ -725,11 +725,15 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_grou
   }
 }
 
-/* the end of a 1024-column block: its sum in es.c's order */
-__attribute__((target("avx512f"))) static void acc_flush(double *part, __m512d acc) {
-  double l8[8];
+
+/* the end of a 1024-column block: its sum in es.c's order, from acc in line
+ * lanes: line lane l holds the block's columns = u + l (mod 8), es.c's lane
+ * (u + l) mod 8 (the column-block form: u = 0) */
+__attribute__((target("avx512f"))) static void acc_flush(double *part, __m512d acc, int u) {
+  double l8[8], v[8];
   _mm512_storeu_pd(l8, acc);
-  *part = ((l8[0] + l8[1]) + (l8[2] + l8[3])) + ((l8[4] + l8[5]) + (l8[6] + l8[7]));
+  for (int l = 0; l < 8; l++) v[(u + l) & 7] = l8[l];
+  *part = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
 __attribute__((target("avx512f"), always_inline)) static inline void sample_body(
@@ -753,7 +757,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
     cur = nxt;
     if (h > 0 && left > 16) { /* a whole group inside the block */
       sample_group(F64, PAIRS, NORMS, cp, sp, h, 0xFFFF, z, &a, &b, &acc);
-      if (NORMS && (h & 63) == 63) acc_flush(part + (h >> 6), acc), acc = _mm512_setzero_pd();
+      if (NORMS && (h & 63) == 63) acc_flush(part + (h >> 6), acc, 0), acc = _mm512_setzero_pd();
       out_mid(&O1, a, h);
       if (PAIRS) out_mid(&O2, b, h);
       if (ZO) out_mid(&OZ, z, h);
@@ -762,7 +766,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void sample_body
     int nv = left < 16 ? (int)left : 16, last = h == H - 1;
     __mmask16 mk = (__mmask16)(nv == 16 ? 0xFFFFu : (1u << nv) - 1);
     sample_group(F64, PAIRS, NORMS, cp, sp, h, mk, z, &a, &b, &acc);
-    if (NORMS && ((h & 63) == 63 || last)) acc_flush(part + (h >> 6), acc), acc = _mm512_setzero_pd();
+    if (NORMS && ((h & 63) == 63 || last)) acc_flush(part + (h >> 6), acc, 0), acc = _mm512_setzero_pd();
     out_edge(&O1, a, h, nv, last);
     if (PAIRS) out_edge(&O2, b, h, nv, last);
     if (ZO) out_edge(&OZ, z, h, nv, last);
@@ -812,14 +816,6 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512d lines_sq
   acc = _mm512_mask3_fmadd_pd(zl, zl, acc, (__mmask8)(mk & 0xFF));
   return _mm512_mask3_fmadd_pd(zh, zh, acc, (__mmask8)(mk >> 8));
 }
-/* a block's norm part from acc in line lanes: line lane l holds the block's
- * columns = u + l (mod 8), es.c's lane (u + l) mod 8 */
-__attribute__((target("avx512f"))) static void lines_flush(double *part, __m512d acc, int u) {
-  double l8[8], v[8];
-  _mm512_storeu_pd(l8, acc);
-  for (int l = 0; l < 8; l++) v[(u + l) & 7] = l8[l];
-  *part = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
 __attribute__((target("avx512f"), always_inline)) static inline void lines_body(int ROT, int ZO, int NORMS,
                                                                                const float *cf, const float *sf,
                                                                                float *o1, float *zo, int64_t m,
@@ -828,32 +824,28 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
   int u = px_line_u(o1);
   int64_t e = u ? u - 16 : 0; /* the element the first line starts at (<= 0) */
   uint64_t cs = c0 + (uint64_t)e;
-  /* the generator's lanes in four registers (not a state in memory: a
-   * store and a reload on every step's dependency chain) */
+  /* the generator's lanes: gs, a local array that only inlined steps touch,
+   * so it lives in four registers (x16_seed writes st, whose address it
+   * takes: a state in memory is a store and a reload on every step's
+   * dependency chain) */
   x16_ctx X;
   x16_ctx_init(&X, seed, stream, cs);
   uint64_t K = cs / XCH;
   int q = (int)((cs & (XCH - 1)) >> 4);
-  __m512i st[4];
+  __m512i st[4], gs[4];
   x16_seed(K, X.keys, &X.k16, seed, stream, q, st);
-  __m512i s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  for (int k = 0; k < 4; k++) gs[k] = st[k];
   const __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                        _mm512_set1_epi32((int)(cs & 15)));
-#define LINES_NEXT(out)                                                                    \
-  do {                                                                                     \
-    if (q == XSTEPS) {                                                                     \
-      x16_seed(++K, X.keys, &X.k16, seed, stream, 0, st);                                  \
-      s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3], q = 0;                               \
-    }                                                                                      \
-    q++;                                                                                   \
-    __m512i r_ = _mm512_add_epi32(_mm512_rol_epi32(_mm512_add_epi32(s0, s3), 7), s0);      \
-    __m512i t_ = _mm512_slli_epi32(s1, 9);                                                 \
-    __m512i n2_ = _mm512_ternarylogic_epi32(s2, s0, t_, 0x96);                             \
-    __m512i n3_ = _mm512_rol_epi32(_mm512_xor_si512(s3, s1), 11);                          \
-    __m512i n1_ = _mm512_ternarylogic_epi32(s1, s2, s0, 0x96);                             \
-    __m512i n0_ = _mm512_ternarylogic_epi32(s0, s3, s1, 0x96);                             \
-    s0 = n0_, s1 = n1_, s2 = n2_, s3 = n3_;                                                \
-    (out) = normal16(r_, X.lo, X.hi);                                                      \
+#define LINES_NEXT(out)                                       \
+  do {                                                        \
+    if (q == XSTEPS) {                                        \
+      x16_seed(++K, X.keys, &X.k16, seed, stream, 0, st);     \
+      for (int k_ = 0; k_ < 4; k_++) gs[k_] = st[k_];         \
+      q = 0;                                                  \
+    }                                                         \
+    q++;                                                      \
+    (out) = normal16(x16_next(gs), X.lo, X.hi);               \
   } while (0)
   /* the normals of the line from element e: one step, or two steps' lanes from
    * counter e's (ROT); without ROT no step is made past the last line */
@@ -882,11 +874,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
       } else {                                                                             \
         __mmask16 old_ = (__mmask16)((1u << (nb - e)) - 1);                                \
         acc = lines_sq(acc, z, (__mmask16)((mk) & old_));                                  \
-        lines_flush(pp++, acc, u);                                                         \
+        acc_flush(pp++, acc, u);                                                           \
         acc = lines_sq(_mm512_setzero_pd(), z, (__mmask16)((mk) & ~old_));                 \
         nb += 1024;                                                                        \
       }                                                                                    \
-      if (e + 16 == nb) lines_flush(pp++, acc, u), acc = _mm512_setzero_pd(), nb += 1024;  \
+      if (e + 16 == nb) acc_flush(pp++, acc, u), acc = _mm512_setzero_pd(), nb += 1024;    \
     }                                                                                      \
   } while (0)
   __m512 cur, nxt, z;
@@ -912,7 +904,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void lines_body(
     LINES_SQ(mk);
   }
   /* the last block, unless a line ended on its end */
-  if (NORMS && nb - 1024 < m) lines_flush(pp, acc, u);
+  if (NORMS && nb - 1024 < m) acc_flush(pp, acc, u);
 #undef LINES_SQ
 #undef LINES_Z
 #undef LINES_NEXT
